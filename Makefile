@@ -1,0 +1,46 @@
+# unixsock build: BPF object -> skeleton -> native addon -> TypeScript bundle -> single executable.
+# `make` (or `npm run build`) from a clean clone; every step is incremental.
+SHELL := /bin/bash
+.DELETE_ON_ERROR:
+B := build
+CLANG ?= clang
+BPFTOOL ?= $(shell command -v bpftool || ls /usr/sbin/bpftool 2>/dev/null)
+ARCH := x86
+
+all: extcap/unixsock
+
+$(B)/deps/lib/libbpf.a $(B)/deps/lib/libelf.a: scripts/static-libs.sh
+	@bash scripts/static-libs.sh
+
+$(B)/vmlinux.h:
+	@mkdir -p $(B)
+	@test -r /sys/kernel/btf/vmlinux || { echo "build: /sys/kernel/btf/vmlinux is missing: this kernel has no BTF (CONFIG_DEBUG_INFO_BTF)" >&2; exit 1; }
+	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@
+
+$(B)/unixsock.bpf.o: bpf/unixsock.bpf.c bpf/unixsock.h $(B)/vmlinux.h $(B)/deps/lib/libbpf.a
+	$(CLANG) -g -O2 -Wall -target bpf -D__TARGET_ARCH_$(ARCH) -I$(B) -I$(B)/deps/include -Ibpf -c $< -o $@
+	llvm-strip -g $@
+
+$(B)/unixsock.skel.h: $(B)/unixsock.bpf.o
+	$(BPFTOOL) gen skeleton $< name unixsock_bpf > $@
+
+$(B)/unixsock.node: native/unixsock.cc native/binding.gyp $(B)/unixsock.skel.h $(B)/deps/lib/libbpf.a $(B)/deps/lib/libelf.a
+	cd native && npx --no-install node-gyp rebuild --nodedir=/usr --silent
+	cp native/build/Release/unixsock.node $@
+
+TS_SOURCES := $(wildcard src/*.ts) package.json tsconfig.json
+$(B)/typecheck.stamp: $(TS_SOURCES)
+	npx --no-install tsc -p tsconfig.json --noEmit
+	@touch $@
+
+$(B)/unixsock.cjs: $(TS_SOURCES) $(B)/typecheck.stamp
+	npx --no-install esbuild src/main.ts --bundle --platform=node --target=node20 --format=cjs \
+	  --define:UNIXSOCK_VERSION=\"$$(node -p "require('./package.json').version")\" --outfile=$@ --log-level=warning
+
+extcap/unixsock: $(B)/unixsock.cjs $(B)/unixsock.node scripts/make-sea.sh
+	bash scripts/make-sea.sh $(B)/unixsock.cjs $(B)/unixsock.node $@
+
+clean:
+	rm -rf $(B)/unixsock.* $(B)/typecheck.stamp $(B)/sea* native/build extcap/unixsock
+
+.PHONY: all clean

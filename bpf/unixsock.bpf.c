@@ -1,0 +1,807 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * unixsock kernel probes: every send on an AF_UNIX socket, with sender, peer,
+ * socket identity, path, payload and ancillary data.
+ *
+ * One object, four attach strategies (all programs start with autoload off;
+ * the loader enables the set it chose):
+ *   fentry           fexit/unix_stream_sendmsg + fexit/unix_dgram_sendmsg
+ *   kprobe           k(ret)probe on the same two functions
+ *   sock_send_length tp_btf/sock_send_length (kernels >= 6.3, no trampolines needed)
+ *   syscalls         tracepoint/syscalls/sys_exit_{write,writev,sendto,sendmsg,sendmmsg}
+ *                    resolving the fd to its socket
+ * Whatever finds the socket, the bytes are read from the user buffers named
+ * by the syscall's own arguments (saved registers of the task), after the
+ * fd in those arguments was checked to be that very socket.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
+#include "unixsock.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+#define AF_UNIX 1
+#define S_IFMT 00170000
+#define S_IFSOCK 0140000
+#define PF_KTHREAD 0x00200000
+#define PF_IO_WORKER 0x00000010
+#define SOL_SOCKET 1
+
+/* x86_64 syscall numbers */
+#define NR_write 1
+#define NR_writev 20
+#define NR_sendto 44
+#define NR_sendmsg 46
+#define NR_sendmmsg 307
+#define NR_pwritev2 328
+
+#define MAX_IOV 1024       /* UIO_MAXIOV */
+#define MAX_STEPS (MAX_IOV * 2 + 4096)
+
+/* Filters and settings, written by the loader before load. */
+const volatile __u32 self_tgid = 0;
+const volatile __u32 snaplen = 0;          /* 0: whole message */
+const volatile __u64 wakeup_bytes = 262144;
+const volatile __u8 capture_payload = 1;
+const volatile __u32 types_mask = 0;       /* bit (1 << sock_type); 0: all */
+const volatile __u8 filt_path_on = 0;      /* 0 off, 1 exact, 2 prefix */
+const volatile __u8 filt_path_neg = 0;
+const volatile __u8 filt_path_len = 0;
+const volatile __u8 filt_path[UNIXSOCK_PATH_MAX] = {};
+const volatile __u8 filt_file_on = 0;
+const volatile __u8 filt_file_neg = 0;
+const volatile __u32 filt_file_dev = 0;
+const volatile __u64 filt_file_ino = 0;
+const volatile __u8 filt_pid_on = 0;
+const volatile __u8 filt_pid_neg = 0;
+const volatile __u32 filt_pid = 0;
+const volatile __u8 filt_comm_on = 0;
+const volatile __u8 filt_comm_neg = 0;
+const volatile char filt_comm[UNIXSOCK_COMM_LEN] = {};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 64 << 20); /* resized by the loader */
+} rb SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, UNIXSOCK_STAT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} stats SEC(".maps");
+
+/* Who last used a socket (sent on it or read from it): the peer of a send. */
+struct owner {
+	__u32 pid;
+	char comm[UNIXSOCK_COMM_LEN];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, struct owner);
+} owners SEC(".maps");
+
+/* sendmmsg: index of the next message of the current call, per thread. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, __u32);
+} mmsg_idx SEC(".maps");
+
+/* kprobe strategy: the socket of the send in flight, per thread. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, __u64);
+} inflight SEC(".maps");
+
+/* Mirrors of the user ABI structs (x86_64). */
+struct u_iovec {
+	__u64 base;
+	__u64 len;
+};
+
+struct u_msghdr {
+	__u64 name;
+	__u32 namelen;
+	__u32 pad0;
+	__u64 iov;
+	__u64 iovlen;
+	__u64 control;
+	__u64 controllen;
+	__u32 flags;
+	__u32 pad1;
+};
+
+#define U_MMSGHDR_SIZE 64
+
+static __always_inline void stat_add(__u32 idx, __u64 v)
+{
+	__u64 *p = bpf_map_lookup_elem(&stats, &idx);
+	if (p)
+		*p += v;
+}
+
+/* Clamp a length so that the verifier sees the bound (the barrier keeps
+ * clang from folding the check away). */
+static __always_inline __u64 clamp_len(__u64 n, __u64 max)
+{
+	barrier_var(n);
+	if (n > max)
+		n = max;
+	barrier_var(n);
+	return n;
+}
+
+/* The payload's source: either one buffer or a user iovec array. */
+struct gather {
+	__u64 iov;        /* user address of struct iovec[], 0 for a single buffer */
+	__u32 iov_cnt;
+	__u32 iov_idx;
+	__u64 ptr;        /* current segment */
+	__u64 seg_len;
+	__u64 off;
+	__u32 remaining;  /* bytes still to capture */
+	__u32 tid;
+	__u64 ts;
+	__u64 wake;
+	__u8 lost;
+};
+
+static __always_inline __u64 wake_flag(void)
+{
+	return bpf_ringbuf_query(&rb, BPF_RB_AVAIL_DATA) >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP
+									   : BPF_RB_NO_WAKEUP;
+}
+
+#define EMIT_CLASS(SZ)                                                                   \
+	if (n <= SZ) {                                                                   \
+		struct unixsock_data *d = bpf_ringbuf_reserve(&rb, sizeof(*d) + SZ, 0); \
+		if (!d)                                                                  \
+			goto lost;                                                       \
+		d->kind = UNIXSOCK_REC_DATA;                                             \
+		d->len = n;                                                              \
+		d->tid = g->tid;                                                         \
+		d->ts = g->ts;                                                           \
+		/* on failure the helper zeroes the n bytes */                           \
+		if (bpf_probe_read_user(d->data, clamp_len(n, SZ), (void *)(g->ptr + g->off))) \
+			stat_add(UNIXSOCK_STAT_READ_ERRORS, 1);                          \
+		bpf_ringbuf_submit(d, g->wake);                                          \
+		goto done;                                                               \
+	}
+
+static long gather_step(__u32 i, void *ctx)
+{
+	struct gather *g = ctx;
+	__u32 n;
+
+	if (g->remaining == 0 || g->lost)
+		return 1;
+	if (g->off >= g->seg_len) {
+		struct u_iovec v;
+
+		if (!g->iov || g->iov_idx >= g->iov_cnt)
+			return 1;
+		if (bpf_probe_read_user(&v, sizeof(v), (void *)(g->iov + g->iov_idx * sizeof(v)))) {
+			stat_add(UNIXSOCK_STAT_READ_ERRORS, 1);
+			return 1;
+		}
+		g->iov_idx++;
+		g->ptr = v.base;
+		g->seg_len = v.len;
+		g->off = 0;
+		return 0;
+	}
+	n = g->remaining;
+	if (g->seg_len - g->off < n)
+		n = g->seg_len - g->off;
+	if (n > UNIXSOCK_FRAG_MAX)
+		n = UNIXSOCK_FRAG_MAX;
+
+	EMIT_CLASS(64)
+	EMIT_CLASS(256)
+	EMIT_CLASS(1024)
+	EMIT_CLASS(4096)
+	EMIT_CLASS(16384)
+	EMIT_CLASS(UNIXSOCK_FRAG_MAX)
+	return 1;
+lost:
+	g->lost = 1;
+	stat_add(UNIXSOCK_STAT_LOST_FRAGS, 1);
+	stat_add(UNIXSOCK_STAT_LOST_BYTES, g->remaining);
+	return 1;
+done:
+	g->off += n;
+	g->remaining -= n;
+	return 0;
+}
+
+/* Bound path of a unix socket; returns the number of bytes copied. */
+static __always_inline __u8 read_unix_path(struct unix_sock *u, __u8 *dst)
+{
+	struct unix_address *a = BPF_CORE_READ(u, addr);
+	int alen;
+	__u64 len;
+
+	if (!a)
+		return 0;
+	alen = BPF_CORE_READ(a, len) - 2; /* minus sun_family */
+	if (alen <= 0)
+		return 0;
+	len = clamp_len(alen, UNIXSOCK_PATH_MAX);
+	if (bpf_probe_read_kernel(dst, len, (void *)a + bpf_core_field_offset(struct unix_address, name) + 2))
+		return 0;
+	return len;
+}
+
+static __always_inline __u64 sock_ino(struct sock *sk)
+{
+	struct socket *so = BPF_CORE_READ(sk, sk_socket);
+	struct socket_alloc *sa;
+
+	if (!so)
+		return 0;
+	sa = container_of(so, struct socket_alloc, socket);
+	return BPF_CORE_READ(sa, vfs_inode.i_ino);
+}
+
+static __always_inline bool comm_eq(const char *c)
+{
+	for (int i = 0; i < UNIXSOCK_COMM_LEN; i++) {
+		if (c[i] != filt_comm[i])
+			return false;
+		if (!c[i])
+			break;
+	}
+	return true;
+}
+
+static __always_inline bool path_match(const __u8 *p, __u8 len)
+{
+	__u8 flen = filt_path_len;
+
+	if (!len || len < flen)
+		return false;
+	for (int i = 0; i < UNIXSOCK_PATH_MAX; i++) {
+		if (i >= flen)
+			break;
+		if (p[i] != filt_path[i])
+			return false;
+	}
+	if (filt_path_on == 2 || len == flen)
+		return true;
+	/* exact: a filesystem path may carry its terminating NUL */
+	return p[0] && len == flen + 1 && p[flen & 0x7f] == 0;
+}
+
+static __always_inline bool filter_ok(bool m, __u8 neg)
+{
+	return neg ? !m : m;
+}
+
+/* The user arguments of the send and where its payload lies. */
+struct send_args {
+	__u64 buf;        /* single buffer, or 0 */
+	__u64 iov;        /* iovec array, or 0 */
+	__u32 iov_cnt;
+	__u64 control;
+	__u64 controllen;
+	__u64 dest;       /* sockaddr of sendto/sendmsg */
+	__u32 destlen;
+	__u32 syscall;
+	bool readable;
+};
+
+static __always_inline bool fd_is_sock(struct task_struct *t, __u64 fd, struct sock *sk)
+{
+	struct files_struct *files = BPF_CORE_READ(t, files);
+	struct fdtable *fdt = BPF_CORE_READ(files, fdt);
+	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct file *f = NULL;
+	struct socket *so;
+
+	if (!fds || fd >= BPF_CORE_READ(fdt, max_fds))
+		return false;
+	if (bpf_probe_read_kernel(&f, sizeof(f), &fds[fd & 0xffffff]) || !f)
+		return false;
+	if ((BPF_CORE_READ(f, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
+		return false;
+	so = BPF_CORE_READ(f, private_data);
+	return so && BPF_CORE_READ(so, sk) == sk;
+}
+
+static __always_inline void read_msghdr(struct send_args *a, __u64 uaddr)
+{
+	struct u_msghdr m;
+
+	if (bpf_probe_read_user(&m, sizeof(m), (void *)uaddr))
+		return;
+	a->iov = m.iov;
+	a->iov_cnt = m.iovlen > MAX_IOV ? MAX_IOV : m.iovlen;
+	a->control = m.control;
+	a->controllen = m.controllen;
+	a->dest = m.name;
+	a->destlen = m.namelen;
+	a->readable = true;
+}
+
+/* mmsg_next: advance the sendmmsg index (sock_send_length and friends fire once per message). */
+static __always_inline void syscall_args(struct sock *sk, struct send_args *a, bool mmsg_next, __u32 mmsg_i)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+	struct pt_regs *regs;
+	__u64 fd;
+
+	a->readable = false;
+	if (BPF_CORE_READ(t, flags) & (PF_KTHREAD | PF_IO_WORKER))
+		return;
+	regs = (struct pt_regs *)bpf_task_pt_regs(t);
+	if (!regs)
+		return;
+	a->syscall = BPF_CORE_READ(regs, orig_ax);
+	fd = BPF_CORE_READ(regs, di);
+	switch (a->syscall) {
+	case NR_write:
+	case NR_sendto:
+		a->buf = BPF_CORE_READ(regs, si);
+		a->readable = true;
+		if (a->syscall == NR_sendto) {
+			a->dest = BPF_CORE_READ(regs, r8);
+			a->destlen = BPF_CORE_READ(regs, r9);
+		}
+		break;
+	case NR_writev:
+	case NR_pwritev2:
+		a->iov = BPF_CORE_READ(regs, si);
+		a->iov_cnt = BPF_CORE_READ(regs, dx);
+		if (a->iov_cnt > MAX_IOV)
+			a->iov_cnt = MAX_IOV;
+		a->readable = true;
+		break;
+	case NR_sendmsg:
+		read_msghdr(a, BPF_CORE_READ(regs, si));
+		break;
+	case NR_sendmmsg: {
+		__u32 tid = (__u32)bpf_get_current_pid_tgid();
+		__u32 idx = mmsg_i, *p;
+
+		if (mmsg_next) {
+			p = bpf_map_lookup_elem(&mmsg_idx, &tid);
+			if (!p)
+				return; /* call began before the capture: index unknown */
+			idx = *p;
+			*p = idx + 1;
+		}
+		if (idx >= 1024)
+			return;
+		read_msghdr(a, BPF_CORE_READ(regs, si) + (__u64)idx * U_MMSGHDR_SIZE);
+		break;
+	}
+	default:
+		return;
+	}
+	if (a->readable && sk && !fd_is_sock(t, fd, sk))
+		a->readable = false;
+}
+
+static __always_inline int handle_send(struct sock *sk, int ret, __u8 strategy, struct send_args *args)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tgid = pid_tgid >> 32;
+	struct unix_sock *u, *pu;
+	struct sock *peer;
+	struct unixsock_msg *m;
+	struct owner *ow;
+	__u16 type;
+	__u64 ino, peer_ino;
+	struct gather g = {};
+
+	if (tgid == self_tgid || ret < 0 || !sk)
+		return 0;
+	if (BPF_CORE_READ(sk, __sk_common.skc_family) != AF_UNIX)
+		return 0;
+	type = BPF_CORE_READ(sk, sk_type);
+	if (ret == 0 && type == 1 /* SOCK_STREAM */)
+		return 0;
+	if (types_mask && !(types_mask & (1u << (type & 31))))
+		return 0;
+
+	u = (struct unix_sock *)sk;
+	peer = BPF_CORE_READ(u, peer);
+	pu = (struct unix_sock *)peer;
+	ino = sock_ino(sk);
+	peer_ino = peer ? sock_ino(peer) : 0;
+
+	m = bpf_ringbuf_reserve(&rb, sizeof(*m), 0);
+	if (!m) {
+		stat_add(UNIXSOCK_STAT_LOST_MSGS, 1);
+		stat_add(UNIXSOCK_STAT_LOST_BYTES, ret);
+		return 0;
+	}
+	m->kind = UNIXSOCK_REC_MSG;
+	m->sock_type = type;
+	m->strategy = strategy;
+	m->flags = 0;
+	m->syscall = args->syscall;
+	m->pid = tgid;
+	m->tid = (__u32)pid_tgid;
+	__u64 ug = bpf_get_current_uid_gid();
+	m->uid = (__u32)ug;
+	m->gid = ug >> 32;
+	m->msg_len = ret;
+	m->ts = bpf_ktime_get_ns();
+	m->ino = ino;
+	m->peer_ino = peer_ino;
+	bpf_get_current_comm(m->comm, sizeof(m->comm));
+	__builtin_memset(m->peer_comm, 0, sizeof(m->peer_comm));
+	__builtin_memset(m->local_path, 0, sizeof(m->local_path));
+	__builtin_memset(m->peer_path, 0, sizeof(m->peer_path));
+	m->peer_path_dest = 0;
+	m->local_path_len = read_unix_path(u, m->local_path);
+	m->peer_path_len = peer ? read_unix_path(pu, m->peer_path) : 0;
+	if (!peer && args->readable && args->dest && args->destlen > 2) {
+		__u64 dl = clamp_len(args->destlen - 2, UNIXSOCK_PATH_MAX);
+
+		if (!bpf_probe_read_user(m->peer_path, dl, (void *)(args->dest + 2))) {
+			m->peer_path_len = dl;
+			m->peer_path_dest = 1;
+		}
+	}
+	/* the socket file in the filesystem: ours, else the peer's (accepted
+	 * sockets share the listener's path) */
+	struct dentry *de = BPF_CORE_READ(u, path.dentry);
+	if (!de && peer)
+		de = BPF_CORE_READ(pu, path.dentry);
+	m->path_ino = de ? BPF_CORE_READ(de, d_inode, i_ino) : 0;
+	m->path_dev = de ? BPF_CORE_READ(de, d_inode, i_sb, s_dev) : 0;
+
+	/* peer: whoever last used the peer socket, else who created it */
+	m->peer_pid = 0;
+	ow = peer_ino ? bpf_map_lookup_elem(&owners, &peer_ino) : NULL;
+	if (ow) {
+		m->peer_pid = ow->pid;
+		__builtin_memcpy(m->peer_comm, ow->comm, sizeof(m->peer_comm));
+	} else if (peer) {
+		/* our sk_peer_pid names the process that created the peer end */
+		struct pid *pp = BPF_CORE_READ(sk, sk_peer_pid);
+
+		if (pp) {
+			m->peer_pid = BPF_CORE_READ(pp, numbers[0].nr);
+			m->flags |= UNIXSOCK_F_PEER_GUESS;
+		}
+	}
+
+	/* remember the sender as the user of its socket */
+	ow = ino ? bpf_map_lookup_elem(&owners, &ino) : NULL;
+	if (!ow || ow->pid != tgid) {
+		struct owner o = { .pid = tgid };
+
+		__builtin_memcpy(o.comm, m->comm, sizeof(o.comm));
+		if (ino)
+			bpf_map_update_elem(&owners, &ino, &o, BPF_ANY);
+	}
+
+	/* filters that need the metadata */
+	if (filt_path_on) {
+		bool hit = path_match(m->local_path, m->local_path_len) ||
+			   path_match(m->peer_path, m->peer_path_len);
+		if (!filter_ok(hit, filt_path_neg))
+			goto discard;
+	}
+	if (filt_file_on) {
+		bool hit = m->path_ino == filt_file_ino && m->path_dev == filt_file_dev;
+		if (!filter_ok(hit, filt_file_neg))
+			goto discard;
+	}
+	if (filt_pid_on) {
+		bool hit = tgid == filt_pid || m->peer_pid == filt_pid;
+		if (!filter_ok(hit, filt_pid_neg))
+			goto discard;
+	}
+	if (filt_comm_on) {
+		bool hit = comm_eq(m->comm) || comm_eq(m->peer_comm);
+		if (!filter_ok(hit, filt_comm_neg))
+			goto discard;
+	}
+
+	__u32 cap = ret;
+	if (snaplen && cap > snaplen) {
+		cap = snaplen;
+		m->flags |= UNIXSOCK_F_TRUNCATED;
+	}
+	if (!capture_payload) {
+		cap = 0;
+		if (ret)
+			m->flags |= UNIXSOCK_F_TRUNCATED;
+	}
+	if (!args->readable) {
+		cap = 0;
+		m->flags |= UNIXSOCK_F_NO_PAYLOAD;
+	}
+	__u32 ctrl_len = 0;
+	if (args->readable && args->control && args->controllen) {
+		m->flags |= UNIXSOCK_F_HAS_CTRL;
+		ctrl_len = UNIXSOCK_CTRL_MAX;
+		if (args->controllen > UNIXSOCK_CTRL_MAX)
+			m->flags |= UNIXSOCK_F_CTRL_TRUNC;
+		else
+			ctrl_len = args->controllen;
+	}
+	m->cap_len = cap;
+	m->ctrl_len = ctrl_len;
+	g.wake = wake_flag();
+	g.tid = m->tid;
+	g.ts = m->ts;
+	bpf_ringbuf_submit(m, cap || ctrl_len ? BPF_RB_NO_WAKEUP : g.wake);
+
+	stat_add(UNIXSOCK_STAT_SENDS, 1);
+	stat_add(UNIXSOCK_STAT_BYTES, ret);
+
+	if (cap) {
+		g.remaining = cap;
+		if (args->iov) {
+			g.iov = args->iov;
+			g.iov_cnt = args->iov_cnt;
+		} else {
+			g.ptr = args->buf;
+			g.seg_len = cap;
+		}
+		bpf_loop(MAX_STEPS, gather_step, &g, 0);
+		stat_add(UNIXSOCK_STAT_CAP_BYTES, cap - g.remaining);
+	}
+	if (ctrl_len) {
+		struct unixsock_data *d = bpf_ringbuf_reserve(&rb, sizeof(*d) + UNIXSOCK_CTRL_MAX, 0);
+
+		if (!d) {
+			stat_add(UNIXSOCK_STAT_LOST_FRAGS, 1);
+			return 0;
+		}
+		d->kind = UNIXSOCK_REC_CTRL;
+		d->tid = g.tid;
+		d->ts = g.ts;
+		d->len = ctrl_len;
+		if (bpf_probe_read_user(d->data, clamp_len(ctrl_len, UNIXSOCK_CTRL_MAX), (void *)args->control))
+			stat_add(UNIXSOCK_STAT_READ_ERRORS, 1);
+		bpf_ringbuf_submit(d, g.wake);
+	}
+	return 0;
+
+discard:
+	bpf_ringbuf_discard(m, BPF_RB_NO_WAKEUP);
+	return 0;
+}
+
+/* ---- strategy: tp_btf/sock_send_length (kernels >= 6.3) ---- */
+
+SEC("tp_btf/sock_send_length")
+int BPF_PROG(send_length, struct sock *sk, int ret, int flags)
+{
+	struct send_args a = {};
+
+	if (ret < 0 || BPF_CORE_READ(sk, __sk_common.skc_family) != AF_UNIX)
+		return 0;
+	syscall_args(sk, &a, true, 0);
+	return handle_send(sk, ret, UNIXSOCK_S_SOCK_SEND_LENGTH, &a);
+}
+
+/* sendmmsg calls sock_sendmsg once per message: count them from the start of the call. */
+SEC("tracepoint/syscalls/sys_enter_sendmmsg")
+int enter_sendmmsg(void *ctx)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	__u32 zero = 0;
+
+	bpf_map_update_elem(&mmsg_idx, &tid, &zero, BPF_ANY);
+	return 0;
+}
+
+/* ---- strategy: fentry (fexit on the unix sendmsg functions) ---- */
+
+static __always_inline int on_unix_sendmsg(struct sock *sk, int ret, __u8 strategy)
+{
+	struct send_args a = {};
+
+	if (ret < 0)
+		return 0;
+	syscall_args(sk, &a, true, 0);
+	return handle_send(sk, ret, strategy, &a);
+}
+
+SEC("fexit/unix_stream_sendmsg")
+int BPF_PROG(fx_stream_sendmsg, struct socket *sock, struct msghdr *msg, size_t len, int ret)
+{
+	return on_unix_sendmsg(BPF_CORE_READ(sock, sk), ret, UNIXSOCK_S_FENTRY);
+}
+
+SEC("fexit/unix_dgram_sendmsg")
+int BPF_PROG(fx_dgram_sendmsg, struct socket *sock, struct msghdr *msg, size_t len, int ret)
+{
+	return on_unix_sendmsg(BPF_CORE_READ(sock, sk), ret, UNIXSOCK_S_FENTRY);
+}
+
+/* ---- strategy: kprobe + kretprobe on the same functions ---- */
+
+static __always_inline int kp_enter(struct socket *sock)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	__u64 sk = (__u64)BPF_CORE_READ(sock, sk);
+
+	bpf_map_update_elem(&inflight, &tid, &sk, BPF_ANY);
+	return 0;
+}
+
+static __always_inline int kp_exit(int ret)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	__u64 *skp = bpf_map_lookup_elem(&inflight, &tid);
+	struct sock *sk;
+
+	if (!skp)
+		return 0;
+	sk = (struct sock *)*skp;
+	bpf_map_delete_elem(&inflight, &tid);
+	return on_unix_sendmsg(sk, ret, UNIXSOCK_S_KPROBE);
+}
+
+SEC("kprobe/unix_stream_sendmsg")
+int BPF_KPROBE(kp_stream_sendmsg, struct socket *sock)
+{
+	return kp_enter(sock);
+}
+
+SEC("kretprobe/unix_stream_sendmsg")
+int BPF_KRETPROBE(krp_stream_sendmsg, int ret)
+{
+	return kp_exit(ret);
+}
+
+SEC("kprobe/unix_dgram_sendmsg")
+int BPF_KPROBE(kp_dgram_sendmsg, struct socket *sock)
+{
+	return kp_enter(sock);
+}
+
+SEC("kretprobe/unix_dgram_sendmsg")
+int BPF_KRETPROBE(krp_dgram_sendmsg, int ret)
+{
+	return kp_exit(ret);
+}
+
+/* ---- strategy: syscall exit tracepoints, fd resolved to its socket ---- */
+
+static __always_inline struct sock *fd_sock(__u64 fd)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+	struct files_struct *files = BPF_CORE_READ(t, files);
+	struct fdtable *fdt = BPF_CORE_READ(files, fdt);
+	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct file *f = NULL;
+	struct socket *so;
+
+	if (!fds || fd >= BPF_CORE_READ(fdt, max_fds))
+		return NULL;
+	if (bpf_probe_read_kernel(&f, sizeof(f), &fds[fd & 0xffffff]) || !f)
+		return NULL;
+	if ((BPF_CORE_READ(f, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
+		return NULL;
+	so = BPF_CORE_READ(f, private_data);
+	return so ? BPF_CORE_READ(so, sk) : NULL;
+}
+
+static __always_inline int sys_exit_send(long ret)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(t);
+	struct send_args a = {};
+	struct sock *sk;
+
+	if (ret < 0 || !regs)
+		return 0;
+	sk = fd_sock(BPF_CORE_READ(regs, di));
+	if (!sk || BPF_CORE_READ(sk, __sk_common.skc_family) != AF_UNIX)
+		return 0;
+	syscall_args(NULL, &a, false, 0);
+	return handle_send(sk, ret, UNIXSOCK_S_SYSCALLS, &a);
+}
+
+struct exit_ctx {
+	__u64 pad;
+	long id;
+	long ret;
+};
+
+SEC("tracepoint/syscalls/sys_exit_write")
+int sx_write(struct exit_ctx *ctx) { return sys_exit_send(ctx->ret); }
+
+SEC("tracepoint/syscalls/sys_exit_writev")
+int sx_writev(struct exit_ctx *ctx) { return sys_exit_send(ctx->ret); }
+
+SEC("tracepoint/syscalls/sys_exit_sendto")
+int sx_sendto(struct exit_ctx *ctx) { return sys_exit_send(ctx->ret); }
+
+SEC("tracepoint/syscalls/sys_exit_sendmsg")
+int sx_sendmsg(struct exit_ctx *ctx) { return sys_exit_send(ctx->ret); }
+
+struct mmsg_loop {
+	struct sock *sk;
+	__u64 vec;
+	__u32 count;
+};
+
+static long sx_mmsg_step(__u32 i, void *ctx)
+{
+	struct mmsg_loop *l = ctx;
+	struct send_args a = {};
+	__u32 len = 0;
+
+	if (i >= l->count)
+		return 1;
+	/* the kernel stored each message's byte count in msg_len */
+	if (bpf_probe_read_user(&len, sizeof(len), (void *)(l->vec + (__u64)i * U_MMSGHDR_SIZE + 56)))
+		return 1;
+	syscall_args(NULL, &a, false, i);
+	handle_send(l->sk, len, UNIXSOCK_S_SYSCALLS, &a);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_sendmmsg")
+int sx_sendmmsg(struct exit_ctx *ctx)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(t);
+	struct mmsg_loop l = {};
+	struct sock *sk;
+
+	if (ctx->ret <= 0 || !regs)
+		return 0;
+	sk = fd_sock(BPF_CORE_READ(regs, di));
+	if (!sk || BPF_CORE_READ(sk, __sk_common.skc_family) != AF_UNIX)
+		return 0;
+	l.sk = sk;
+	l.vec = BPF_CORE_READ(regs, si);
+	l.count = ctx->ret;
+	bpf_loop(1024, sx_mmsg_step, &l, 0);
+	return 0;
+}
+
+/* ---- peers that only receive: remember who reads from a socket ---- */
+
+static __always_inline int on_recv(struct sock *sk, int ret)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tgid = pid_tgid >> 32;
+	struct owner *ow, o = {};
+	__u64 ino;
+
+	if (ret < 0 || !sk || BPF_CORE_READ(sk, __sk_common.skc_family) != AF_UNIX)
+		return 0;
+	ino = sock_ino(sk);
+	if (!ino)
+		return 0;
+	ow = bpf_map_lookup_elem(&owners, &ino);
+	if (ow && ow->pid == tgid)
+		return 0;
+	o.pid = tgid;
+	bpf_get_current_comm(o.comm, sizeof(o.comm));
+	bpf_map_update_elem(&owners, &ino, &o, BPF_ANY);
+	return 0;
+}
+
+SEC("tp_btf/sock_recv_length")
+int BPF_PROG(recv_length, struct sock *sk, int ret, int flags)
+{
+	return on_recv(sk, ret);
+}
+
+SEC("fexit/unix_stream_recvmsg")
+int BPF_PROG(fx_stream_recvmsg, struct socket *sock, struct msghdr *msg, size_t size, int flags, int ret)
+{
+	return on_recv(BPF_CORE_READ(sock, sk), ret);
+}

@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Records that the kernel probes put on the ring buffer. Shared by
+ * bpf/unixsock.bpf.c, native/unixsock.cc and mirrored (with a size check) by
+ * src/records.ts. Fixed-width types only, no includes.
+ *
+ * One send becomes: one MSG record (metadata), zero or more DATA records
+ * (payload fragments, in order, at most UNIXSOCK_FRAG_MAX bytes each), and one
+ * CTRL record when the send carried ancillary data. All records of one send
+ * come from one thread (tid) and follow each other in that thread's order.
+ */
+#ifndef UNIXSOCK_H
+#define UNIXSOCK_H
+
+#define UNIXSOCK_COMM_LEN 16
+#define UNIXSOCK_PATH_MAX 108 /* sizeof(sun_path) */
+#define UNIXSOCK_FRAG_MAX 65536
+#define UNIXSOCK_CTRL_MAX 1024 /* SCM_MAX_FD (253) fds plus headers fit */
+
+enum unixsock_rec_kind {
+	UNIXSOCK_REC_MSG = 1,
+	UNIXSOCK_REC_DATA = 2,
+	UNIXSOCK_REC_CTRL = 3,
+};
+
+/* unixsock_msg.flags */
+enum unixsock_msg_flags {
+	UNIXSOCK_F_TRUNCATED = 1 << 0,  /* cap_len < msg_len (snap length) */
+	UNIXSOCK_F_NO_PAYLOAD = 1 << 1, /* bytes not readable (sendfile, splice, io_uring, kernel sender) */
+	UNIXSOCK_F_HAS_CTRL = 1 << 2,   /* a CTRL record follows */
+	UNIXSOCK_F_CTRL_TRUNC = 1 << 3, /* ancillary data longer than UNIXSOCK_CTRL_MAX */
+	UNIXSOCK_F_PEER_GUESS = 1 << 4, /* peer pid from sk_peer_pid, not seen on the peer socket */
+};
+
+/* unixsock_msg.strategy: the attach strategy that produced the record */
+enum unixsock_strategy {
+	UNIXSOCK_S_FENTRY = 1,
+	UNIXSOCK_S_KPROBE = 2,
+	UNIXSOCK_S_SOCK_SEND_LENGTH = 3,
+	UNIXSOCK_S_SYSCALLS = 4,
+};
+
+struct unixsock_msg {
+	__u8 kind;          /* UNIXSOCK_REC_MSG */
+	__u8 sock_type;     /* SOCK_STREAM 1, SOCK_DGRAM 2, SOCK_SEQPACKET 5 */
+	__u8 strategy;
+	__u8 local_path_len;
+	__u8 peer_path_len; /* bound path of the peer, or sendto()'s address */
+	__u8 peer_path_dest;/* 1: peer path is the destination address of sendto/sendmsg */
+	__u16 flags;
+	__u32 syscall;      /* syscall number of the send (x86_64 numbering) */
+	__u32 pid;          /* tgid */
+	__u32 tid;
+	__u32 uid;
+	__u32 gid;
+	__u32 peer_pid;
+	__u32 msg_len;      /* bytes the send moved (its return value) */
+	__u32 cap_len;      /* bytes that follow in DATA records */
+	__u32 ctrl_len;     /* bytes of raw cmsg in the CTRL record */
+	__u32 path_dev;     /* device (kernel encoding) of the socket file, 0 when none */
+	__u64 ts;           /* bpf_ktime_get_ns() at the end of the send */
+	__u64 ino;          /* sockfs inode of the sending socket */
+	__u64 peer_ino;     /* sockfs inode of the peer socket, 0 when unknown */
+	__u64 path_ino;     /* inode of the socket file in the filesystem, 0 when none */
+	char comm[UNIXSOCK_COMM_LEN];
+	char peer_comm[UNIXSOCK_COMM_LEN];
+	__u8 local_path[UNIXSOCK_PATH_MAX];
+	__u8 peer_path[UNIXSOCK_PATH_MAX];
+};
+
+struct unixsock_data {
+	__u8 kind;          /* UNIXSOCK_REC_DATA or UNIXSOCK_REC_CTRL */
+	__u8 pad[3];
+	__u32 len;          /* bytes in data[] */
+	__u32 tid;
+	__u32 pad2;
+	__u64 ts;           /* same as the MSG record's ts */
+	__u8 data[];
+};
+
+/* Index into the per-CPU statistics array. */
+enum unixsock_stat {
+	UNIXSOCK_STAT_SENDS = 0,     /* AF_UNIX sends that passed the filters */
+	UNIXSOCK_STAT_BYTES,         /* bytes those sends moved */
+	UNIXSOCK_STAT_CAP_BYTES,     /* payload bytes put on the ring */
+	UNIXSOCK_STAT_LOST_MSGS,     /* MSG records the ring had no room for */
+	UNIXSOCK_STAT_LOST_FRAGS,    /* DATA/CTRL records the ring had no room for */
+	UNIXSOCK_STAT_LOST_BYTES,    /* payload bytes lost that way */
+	UNIXSOCK_STAT_READ_ERRORS,   /* user memory that could not be read */
+	UNIXSOCK_STAT_MAX,
+};
+
+#define UNIXSOCK_MSG_SIZE 328
+#define UNIXSOCK_DATA_HDR_SIZE 24
+
+#endif /* UNIXSOCK_H */

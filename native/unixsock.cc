@@ -1,0 +1,518 @@
+// Native side of unixsock: loads the BPF skeleton with the attach strategy
+// that works on this kernel, and drains the ring buffer on a worker thread,
+// handing JavaScript batches of raw records (never one call per message).
+//
+// Batch format (little-endian, host order): repeated
+//   u32 length, then `length` bytes of one record (struct unixsock_msg or
+//   struct unixsock_data + its len bytes), padded to 8 bytes.
+#include <napi.h>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+extern "C" {
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+}
+
+#include "unixsock.h"
+#include "unixsock.skel.h"
+
+static_assert(sizeof(struct unixsock_msg) == UNIXSOCK_MSG_SIZE, "unixsock_msg size");
+static_assert(sizeof(struct unixsock_data) == UNIXSOCK_DATA_HDR_SIZE, "unixsock_data size");
+
+namespace {
+
+// libbpf's messages for the attempt in progress (the loader runs on the JS thread).
+std::string g_libbpf_log;
+// Full libbpf output (verifier logs included) goes here when debugging.
+FILE* g_debug_log = nullptr;
+
+int LibbpfPrint(enum libbpf_print_level level, const char* fmt, va_list args) {
+  char* buf = nullptr;
+  int n = vasprintf(&buf, fmt, args);
+  if (n < 0) return 0;
+  if (g_debug_log) fputs(buf, g_debug_log);
+  if (level != LIBBPF_DEBUG && g_libbpf_log.size() < 64 * 1024) g_libbpf_log.append(buf);
+  free(buf);
+  return 0;
+}
+
+// Last meaningful line of libbpf's log, for a one-line error.
+std::string LastLogLine() {
+  std::string s = g_libbpf_log;
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  size_t nl = s.rfind('\n');
+  std::string line = nl == std::string::npos ? s : s.substr(nl + 1);
+  if (line.rfind("libbpf: ", 0) == 0) line = line.substr(8);
+  return line;
+}
+
+struct Filters {
+  uint32_t self_tgid = 0, snaplen = 0, types_mask = 0;
+  uint64_t wakeup_bytes = 256 * 1024;
+  bool payload = true;
+  uint8_t path_on = 0, path_neg = 0;
+  std::string path;
+  uint8_t file_on = 0, file_neg = 0;
+  uint32_t file_dev = 0;
+  uint64_t file_ino = 0;
+  uint8_t pid_on = 0, pid_neg = 0;
+  uint32_t pid = 0;
+  uint8_t comm_on = 0, comm_neg = 0;
+  std::string comm;
+  uint32_t ring_bytes = 64u << 20;
+};
+
+const char* kStrategies[] = {"fentry", "kprobe", "sock_send_length", "syscalls"};
+
+bool TracefsReady(std::string* why) {
+  struct stat st;
+  if (stat("/sys/kernel/tracing/events/syscalls", &st) == 0) return true;
+  if (stat("/sys/kernel/debug/tracing/events/syscalls", &st) == 0) return true;
+  if (mount("tracefs", "/sys/kernel/tracing", "tracefs", 0, nullptr) == 0 &&
+      stat("/sys/kernel/tracing/events/syscalls", &st) == 0)
+    return true;
+  *why = std::string("tracefs is not mounted and mounting it failed: ") + strerror(errno);
+  return false;
+}
+
+}  // namespace
+
+class Capture : public Napi::ObjectWrap<Capture> {
+ public:
+  static Napi::Object Init(Napi::Env env, Napi::Object exports) {
+    Napi::Function fn = DefineClass(
+        env, "Capture",
+        {InstanceMethod("start", &Capture::Start), InstanceMethod("stop", &Capture::Stop),
+         InstanceMethod("stats", &Capture::Stats), InstanceMethod("close", &Capture::Close),
+         InstanceAccessor("strategy", &Capture::Strategy, nullptr),
+         InstanceAccessor("attempts", &Capture::Attempts, nullptr)});
+    exports.Set("Capture", fn);
+    exports.Set("clockOffsetNs", Napi::Function::New(env, ClockOffset));
+    exports.Set("recordSizes", Napi::Function::New(env, RecordSizes));
+    return exports;
+  }
+
+  explicit Capture(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Capture>(info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsObject()) {
+      Napi::TypeError::New(env, "Usage: new Capture({ strategy, ringBytes, filters... })")
+          .ThrowAsJavaScriptException();
+      return;
+    }
+    Napi::Object o = info[0].As<Napi::Object>();
+    auto u32 = [&](const char* k, uint32_t d) {
+      Napi::Value v = o.Get(k);
+      return v.IsNumber() ? v.As<Napi::Number>().Uint32Value() : d;
+    };
+    auto f64 = [&](const char* k, double d) {
+      Napi::Value v = o.Get(k);
+      return v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : d;
+    };
+    auto str = [&](const char* k) {
+      Napi::Value v = o.Get(k);
+      if (v.IsBuffer()) {
+        auto b = v.As<Napi::Buffer<char>>();
+        return std::string(b.Data(), b.Length());
+      }
+      return v.IsString() ? v.As<Napi::String>().Utf8Value() : std::string();
+    };
+    f_.self_tgid = u32("selfTgid", getpid());
+    f_.snaplen = u32("snaplen", 0);
+    f_.types_mask = u32("typesMask", 0);
+    f_.wakeup_bytes = (uint64_t)f64("wakeupBytes", 256 * 1024);
+    f_.payload = !o.Get("payload").IsBoolean() || o.Get("payload").As<Napi::Boolean>();
+    f_.path_on = u32("pathMode", 0);
+    f_.path_neg = u32("pathNeg", 0);
+    f_.path = str("path");
+    f_.file_on = u32("fileOn", 0);
+    f_.file_neg = u32("fileNeg", 0);
+    f_.file_dev = u32("fileDev", 0);
+    f_.file_ino = (uint64_t)f64("fileIno", 0);
+    f_.pid_on = u32("pidOn", 0);
+    f_.pid_neg = u32("pidNeg", 0);
+    f_.pid = u32("pid", 0);
+    f_.comm_on = u32("commOn", 0);
+    f_.comm_neg = u32("commNeg", 0);
+    f_.comm = str("comm");
+    f_.ring_bytes = u32("ringBytes", 64u << 20);
+    std::string forced = str("strategy");
+    if (f_.path.size() > UNIXSOCK_PATH_MAX || f_.comm.size() >= UNIXSOCK_COMM_LEN) {
+      Napi::TypeError::New(env, "path or comm filter too long").ThrowAsJavaScriptException();
+      return;
+    }
+
+    std::string debug_path = str("libbpfLog");
+    if (!debug_path.empty() && !g_debug_log) g_debug_log = fopen(debug_path.c_str(), "ae");
+    libbpf_set_print(LibbpfPrint);
+    std::string tracefs_why;
+    bool tracefs = TracefsReady(&tracefs_why);
+    Napi::Array attempts = Napi::Array::New(env);
+    for (const char* name : kStrategies) {
+      if (!forced.empty() && forced != "auto" && forced != name) continue;
+      std::string why;
+      if (TryStrategy(name, tracefs, tracefs_why, &why)) {
+        strategy_ = name;
+        Napi::Object a = Napi::Object::New(env);
+        a.Set("strategy", name);
+        a.Set("ok", true);
+        a.Set("note", why);
+        attempts.Set(attempts.Length(), a);
+        break;
+      }
+      Napi::Object a = Napi::Object::New(env);
+      a.Set("strategy", name);
+      a.Set("ok", false);
+      a.Set("error", why);
+      attempts.Set(attempts.Length(), a);
+    }
+    attempts_ = Napi::Persistent(attempts);
+    if (!skel_) {
+      std::string msg = "no attach strategy works on this kernel:";
+      for (uint32_t i = 0; i < attempts.Length(); i++) {
+        Napi::Object a = attempts.Get(i).As<Napi::Object>();
+        msg += " " + a.Get("strategy").As<Napi::String>().Utf8Value() + ": " +
+               a.Get("error").As<Napi::String>().Utf8Value() + ";";
+      }
+      if (!msg.empty() && msg.back() == ';') msg.pop_back();
+      Napi::Error e = Napi::Error::New(env, msg);
+      e.Set("code", "ENOSTRATEGY");
+      e.Set("attempts", attempts);
+      e.ThrowAsJavaScriptException();
+    }
+  }
+
+  ~Capture() override { Teardown(); }
+
+ private:
+  // A fresh skeleton with the filters written into its read-only data.
+  unixsock_bpf* Open() {
+    unixsock_bpf* s = unixsock_bpf__open();
+    if (!s) return nullptr;
+    auto* ro = s->rodata;
+    ro->self_tgid = f_.self_tgid;
+    ro->snaplen = f_.snaplen;
+    ro->wakeup_bytes = f_.wakeup_bytes;
+    ro->capture_payload = f_.payload ? 1 : 0;
+    ro->types_mask = f_.types_mask;
+    ro->filt_path_on = f_.path_on;
+    ro->filt_path_neg = f_.path_neg;
+    ro->filt_path_len = (uint8_t)f_.path.size();
+    memcpy((void*)ro->filt_path, f_.path.data(), f_.path.size());
+    ro->filt_file_on = f_.file_on;
+    ro->filt_file_neg = f_.file_neg;
+    ro->filt_file_dev = f_.file_dev;
+    ro->filt_file_ino = f_.file_ino;
+    ro->filt_pid_on = f_.pid_on;
+    ro->filt_pid_neg = f_.pid_neg;
+    ro->filt_pid = f_.pid;
+    ro->filt_comm_on = f_.comm_on;
+    ro->filt_comm_neg = f_.comm_neg;
+    memcpy((void*)ro->filt_comm, f_.comm.data(), f_.comm.size());
+    bpf_map__set_max_entries(s->maps.rb, f_.ring_bytes);
+    return s;
+  }
+
+  // Program names (as in unixsock.bpf.c) each strategy needs, and those it
+  // can do without (their failure is reported as a note).
+  static void Programs(const std::string& name, bool tracefs, std::vector<std::string>* req,
+                       std::vector<std::string>* opt) {
+    if (name == "fentry") {
+      *req = {"fx_stream_sendmsg", "fx_dgram_sendmsg"};
+      *opt = {"fx_stream_recvmsg"};
+    } else if (name == "kprobe") {
+      *req = {"kp_stream_sendmsg", "krp_stream_sendmsg", "kp_dgram_sendmsg", "krp_dgram_sendmsg"};
+    } else if (name == "sock_send_length") {
+      *req = {"send_length"};
+      *opt = {"recv_length"};
+      if (tracefs) opt->push_back("enter_sendmmsg");
+    } else {
+      *req = {"sx_write", "sx_writev", "sx_sendto", "sx_sendmsg", "sx_sendmmsg"};
+      *opt = {"recv_length"};
+    }
+  }
+
+  bool LoadWith(unixsock_bpf* s, const std::vector<std::string>& names, int* err) {
+    bpf_program* p;
+    bpf_object__for_each_program(p, s->obj) bpf_program__set_autoload(p, false);
+    for (auto& n : names) {
+      p = bpf_object__find_program_by_name(s->obj, n.c_str());
+      if (p) bpf_program__set_autoload(p, true);
+    }
+    *err = unixsock_bpf__load(s);
+    return *err == 0;
+  }
+
+  bool TryStrategy(const std::string& name, bool tracefs, const std::string& tracefs_why,
+                   std::string* why) {
+    std::vector<std::string> req, opt;
+    Programs(name, tracefs, &req, &opt);
+    if (name == "syscalls" && !tracefs) {
+      *why = tracefs_why;
+      return false;
+    }
+    g_libbpf_log.clear();
+    unixsock_bpf* s = Open();
+    if (!s) {
+      *why = "cannot open the BPF object: " + LastLogLine();
+      return false;
+    }
+    std::vector<std::string> all = req;
+    all.insert(all.end(), opt.begin(), opt.end());
+    int err = 0;
+    std::string notes;
+    if (!LoadWith(s, all, &err) && !opt.empty()) {
+      // An optional program may be what this kernel refuses: retry without.
+      unixsock_bpf__destroy(s);
+      notes = "optional programs not loaded";
+      opt.clear();
+      g_libbpf_log.clear();
+      s = Open();
+      if (!s) {
+        *why = "cannot open the BPF object: " + LastLogLine();
+        return false;
+      }
+      LoadWith(s, req, &err);
+    }
+    if (err) {
+      *why = "load failed (" + std::string(strerror(-err)) + ")";
+      std::string l = LastLogLine();
+      if (!l.empty()) *why += ": " + l;
+      unixsock_bpf__destroy(s);
+      return false;
+    }
+    std::vector<bpf_link*> links;
+    for (auto& n : req) {
+      bpf_program* p = bpf_object__find_program_by_name(s->obj, n.c_str());
+      bpf_link* l = p ? bpf_program__attach(p) : nullptr;
+      if (!l) {
+        int e = errno;
+        *why = std::string("attach ") + (p ? bpf_program__section_name(p) : n.c_str()) + " failed (" +
+               strerror(e) + ")";
+        for (auto* k : links) bpf_link__destroy(k);
+        unixsock_bpf__destroy(s);
+        return false;
+      }
+      links.push_back(l);
+    }
+    for (auto& n : opt) {
+      bpf_program* p = bpf_object__find_program_by_name(s->obj, n.c_str());
+      bpf_link* l = p ? bpf_program__attach(p) : nullptr;
+      if (!l) {
+        notes += std::string(notes.empty() ? "" : "; ") + (p ? bpf_program__section_name(p) : n.c_str()) +
+                 " not attached (" + strerror(errno) + ")";
+        continue;
+      }
+      links.push_back(l);
+    }
+    if (name == "sock_send_length" && !tracefs)
+      notes += std::string(notes.empty() ? "" : "; ") + "sendmmsg payloads unreadable: " + tracefs_why;
+    *why = notes;
+    links_ = links;
+    skel_ = s;
+    return true;
+  }
+
+  Napi::Value Strategy(const Napi::CallbackInfo& info) {
+    return Napi::String::New(info.Env(), strategy_);
+  }
+  Napi::Value Attempts(const Napi::CallbackInfo& info) { return attempts_.Value(); }
+
+  static int OnRecord(void* ctx, void* data, size_t size) {
+    auto* self = static_cast<Capture*>(ctx);
+    const uint8_t* p = static_cast<const uint8_t*>(data);
+    size_t len = size;
+    if (size >= sizeof(unixsock_data) && (p[0] == UNIXSOCK_REC_DATA || p[0] == UNIXSOCK_REC_CTRL)) {
+      const auto* d = static_cast<const unixsock_data*>(data);
+      size_t want = sizeof(unixsock_data) + d->len;
+      if (want < len) len = want;  // the rest of the size class holds nothing
+    }
+    auto& b = self->batch_;
+    uint32_t l32 = (uint32_t)len;
+    size_t at = b.size();
+    size_t padded = (len + 7) & ~size_t(7);
+    b.resize(at + 4 + 4 + padded);
+    memcpy(b.data() + at, &l32, 4);
+    memset(b.data() + at + 4, 0, 4);
+    memcpy(b.data() + at + 8, p, len);
+    if (padded > len) memset(b.data() + at + 8 + len, 0, padded - len);
+    if (b.size() >= kFlushBytes) self->Flush();
+    return 0;
+  }
+
+  static constexpr size_t kFlushBytes = 4u << 20;
+
+  void Flush() {
+    if (batch_.empty()) return;
+    auto* v = new std::vector<uint8_t>(std::move(batch_));
+    batch_ = std::vector<uint8_t>();
+    batch_.reserve(1 << 20);
+    napi_status st = tsfn_.BlockingCall(v, [](Napi::Env env, Napi::Function cb, std::vector<uint8_t>* data) {
+      auto buf = Napi::Buffer<uint8_t>::New(env, data->data(), data->size(),
+                                            [](Napi::Env, uint8_t*, std::vector<uint8_t>* d) { delete d; },
+                                            data);
+      cb.Call({buf});
+    });
+    if (st != napi_ok) delete v;
+    last_flush_ = std::chrono::steady_clock::now();
+  }
+
+  void Run(int flush_ms) {
+    last_flush_ = std::chrono::steady_clock::now();
+    while (running_.load()) {
+      int n = ring_buffer__poll(rb_, 5);
+      if (n < 0 && n != -EINTR) {
+        poll_error_ = n;
+        break;
+      }
+      ring_buffer__consume(rb_);  // records submitted without a wakeup
+      auto now = std::chrono::steady_clock::now();
+      if (now - last_flush_ >= std::chrono::milliseconds(flush_ms)) Flush();
+    }
+    ring_buffer__consume(rb_);
+    Flush();
+  }
+
+  Napi::Value Start(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!skel_ || started_) {
+      Napi::Error::New(env, "capture already started or closed").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    if (info.Length() < 2 || !info[0].IsFunction() || !info[1].IsFunction()) {
+      Napi::TypeError::New(env, "Usage: start(onBatch, onEnd[, flushMs])").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    int flush_ms = info.Length() > 2 && info[2].IsNumber() ? info[2].As<Napi::Number>().Int32Value() : 50;
+    rb_ = ring_buffer__new(bpf_map__fd(skel_->maps.rb), OnRecord, this, nullptr);
+    if (!rb_) {
+      Napi::Error::New(env, std::string("cannot open the ring buffer: ") + strerror(errno))
+          .ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    Napi::Function on_end = info[1].As<Napi::Function>();
+    end_cb_ = Napi::Persistent(on_end);
+    tsfn_ = Napi::ThreadSafeFunction::New(env, info[0].As<Napi::Function>(), "unixsock-ring", 16, 1, this,
+                                          [](Napi::Env env, Capture* self) {
+                                            if (self->thread_.joinable()) self->thread_.join();
+                                            Napi::Object r = Napi::Object::New(env);
+                                            r.Set("pollError", self->poll_error_);
+                                            self->end_cb_.Call({r});
+                                            self->end_cb_.Reset();
+                                            self->Unref();
+                                          });
+    Ref();  // kept alive until the worker has delivered its last batch
+    started_ = true;
+    running_ = true;
+    batch_.reserve(1 << 20);
+    thread_ = std::thread([this, flush_ms] {
+      Run(flush_ms);
+      tsfn_.Release();
+    });
+    return env.Undefined();
+  }
+
+  // Asks the worker to drain and stop; onEnd is called after the last batch.
+  Napi::Value Stop(const Napi::CallbackInfo& info) {
+    running_ = false;
+    return info.Env().Undefined();
+  }
+
+  Napi::Value Stats(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Napi::Object r = Napi::Object::New(env);
+    if (!skel_) return r;
+    int ncpu = libbpf_num_possible_cpus();
+    std::vector<uint64_t> vals(ncpu > 0 ? ncpu : 1);
+    const char* names[] = {"sends", "bytes", "capturedBytes", "lostMessages", "lostFragments", "lostBytes",
+                           "readErrors"};
+    for (uint32_t k = 0; k < UNIXSOCK_STAT_MAX; k++) {
+      uint64_t sum = 0;
+      if (bpf_map__lookup_elem(skel_->maps.stats, &k, sizeof(k), vals.data(), vals.size() * 8, 0) == 0)
+        for (auto v : vals) sum += v;
+      r.Set(names[k], Napi::Number::New(env, (double)sum));
+    }
+    return r;
+  }
+
+  void Teardown() {
+    running_ = false;
+    if (thread_.joinable() && std::this_thread::get_id() != thread_.get_id()) thread_.join();
+    if (rb_) {
+      ring_buffer__free(rb_);
+      rb_ = nullptr;
+    }
+    for (auto* l : links_) bpf_link__destroy(l);
+    links_.clear();
+    if (skel_) {
+      unixsock_bpf__destroy(skel_);
+      skel_ = nullptr;
+    }
+  }
+
+  // Detaches every program and frees every map. Call after onEnd.
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    Teardown();
+    return info.Env().Undefined();
+  }
+
+  static Napi::Value ClockOffset(const Napi::CallbackInfo& info) {
+    // realtime - monotonic, sampled where the two reads are closest together
+    int64_t best_gap = INT64_MAX, offset = 0;
+    for (int i = 0; i < 16; i++) {
+      timespec a, r, b;
+      clock_gettime(CLOCK_MONOTONIC, &a);
+      clock_gettime(CLOCK_REALTIME, &r);
+      clock_gettime(CLOCK_MONOTONIC, &b);
+      int64_t an = a.tv_sec * 1000000000LL + a.tv_nsec, bn = b.tv_sec * 1000000000LL + b.tv_nsec;
+      int64_t rn = r.tv_sec * 1000000000LL + r.tv_nsec;
+      if (bn - an < best_gap) {
+        best_gap = bn - an;
+        offset = rn - (an + (bn - an) / 2);
+      }
+    }
+    return Napi::BigInt::New(info.Env(), offset);
+  }
+
+  static Napi::Value RecordSizes(const Napi::CallbackInfo& info) {
+    Napi::Object r = Napi::Object::New(info.Env());
+    r.Set("msg", (double)sizeof(unixsock_msg));
+    r.Set("dataHeader", (double)sizeof(unixsock_data));
+    r.Set("pathMax", UNIXSOCK_PATH_MAX);
+    r.Set("fragMax", UNIXSOCK_FRAG_MAX);
+    r.Set("ctrlMax", UNIXSOCK_CTRL_MAX);
+    return r;
+  }
+
+  Filters f_;
+  unixsock_bpf* skel_ = nullptr;
+  std::vector<bpf_link*> links_;
+  ring_buffer* rb_ = nullptr;
+  std::string strategy_;
+  Napi::Reference<Napi::Array> attempts_;
+  Napi::FunctionReference end_cb_;
+  Napi::ThreadSafeFunction tsfn_;
+  std::thread thread_;
+  std::atomic<bool> running_{false};
+  bool started_ = false;
+  int poll_error_ = 0;
+  std::vector<uint8_t> batch_;
+  std::chrono::steady_clock::time_point last_flush_;
+};
+
+Napi::Object InitAll(Napi::Env env, Napi::Object exports) { return Capture::Init(env, exports); }
+
+NODE_API_MODULE(unixsock, InitAll)

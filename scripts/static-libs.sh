@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Rebuild libbpf and libelf as position-independent static libraries from
+# Debian's source packages (Debian's own .a files are not -fPIC, so they cannot
+# be linked into a Node addon). Output: build/deps/{include,lib}.
+# Idempotent: does nothing when build/deps/lib/libbpf.a and libelf.a exist.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+out="$root/build/deps"
+work="$root/build/deps-src"
+if [[ -f "$out/lib/libbpf.a" && -f "$out/lib/libelf.a" && -f "$out/include/bpf/libbpf.h" ]]; then
+  exit 0
+fi
+step() { printf 'static-libs: %s\n' "$*" >&2; }
+fail() { printf 'static-libs: %s\n' "$*" >&2; exit 1; }
+mkdir -p "$work/apt/lists/partial" "$out/lib" "$out/include"
+
+# A private deb-src list made from the machine's own apt sources, so the
+# system's apt configuration is never touched.
+uris=""
+codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
+for f in /etc/apt/sources.list.d/*.sources; do
+  [[ -f $f ]] || continue
+  u=$(awk '/^URIs:/{print $2; exit}' "$f")
+  s=$(awk '/^Suites:/{print $2; exit}' "$f")
+  if [[ -n $u && -z $uris ]]; then uris=$u; codename=${s:-$codename}; fi
+done
+if [[ -z $uris && -f /etc/apt/sources.list ]]; then
+  read -r uris codename < <(awk '$1=="deb" && $2 !~ /^\[/ {print $2, $3; exit} $1=="deb" && $2 ~ /^\[/ {print $3, $4; exit}' /etc/apt/sources.list) || true
+fi
+[[ -n $uris && -n $codename ]] || fail "cannot find the machine's apt source URIs to fetch libbpf/elfutils sources"
+keyring=/usr/share/keyrings/debian-archive-keyring.gpg
+[[ -f $keyring ]] || keyring=/usr/share/keyrings/ubuntu-archive-keyring.gpg
+components=main
+grep -qi ubuntu /etc/os-release && components="main universe"
+mkdir -p "$work/apt/sources"
+cat > "$work/apt/sources/src.sources" <<SRC
+Types: deb-src
+URIs: $uris
+Suites: $codename
+Components: $components
+Signed-By: $keyring
+SRC
+aptopts=(-o Dir::Etc::SourceList=/dev/null -o "Dir::Etc::SourceParts=$work/apt/sources"
+         -o "Dir::State::Lists=$work/apt/lists" -o Debug::NoLocking=1)
+cd "$work"
+if ! ls -d libbpf-*/ >/dev/null 2>&1 || ! ls -d elfutils-*/ >/dev/null 2>&1; then
+  step "fetching libbpf and elfutils sources ($uris $codename)"
+  apt-get -q "${aptopts[@]}" update >apt-update.log 2>&1 || fail "apt-get update for deb-src failed (see $work/apt-update.log)"
+  apt-get -q "${aptopts[@]}" source --download-only libbpf elfutils >apt-source.log 2>&1 || fail "apt-get source failed (see $work/apt-source.log)"
+  for dsc in libbpf_*.dsc elfutils_*.dsc; do dpkg-source -x --no-check "$dsc" >/dev/null; done
+fi
+elf=$(ls -d elfutils-*/ | head -1); bpf=$(ls -d libbpf-*/ | head -1)
+
+if [[ ! -f "$out/lib/libelf.a" ]]; then
+  step "building libelf.a (-fPIC)"
+  (cd "$elf" && { [[ -f config.status ]] || CFLAGS="-O2 -fPIC" ./configure --disable-debuginfod --disable-libdebuginfod \
+      --without-zstd --without-bzlib --without-lzma --disable-nls >configure.log 2>&1; } \
+    && make -C lib -j"$(nproc)" >make.log 2>&1 && make -C libelf -j"$(nproc)" libelf.a >>make.log 2>&1) \
+    || fail "building libelf failed (see $work/$elf/configure.log and make.log)"
+  cp "$elf/libelf/libelf.a" "$out/lib/"
+  cp "$elf/libelf/libelf.h" "$elf/libelf/gelf.h" "$elf/libelf/nlist.h" "$out/include/"
+fi
+if [[ ! -f "$out/lib/libbpf.a" ]]; then
+  step "building libbpf.a (-fPIC)"
+  mkdir -p "$work/libbpf-obj"
+  make -C "$bpf/src" -j"$(nproc)" BUILD_STATIC_ONLY=1 OBJDIR="$work/libbpf-obj" CFLAGS="-O2 -fPIC -I$out/include" \
+    >"$work/libbpf-make.log" 2>&1 || fail "building libbpf failed (see $work/libbpf-make.log)"
+  make -C "$bpf/src" BUILD_STATIC_ONLY=1 OBJDIR="$work/libbpf-obj" PREFIX= DESTDIR="$out" LIBDIR=/lib INCLUDEDIR=/include \
+    install_headers >>"$work/libbpf-make.log" 2>&1 || fail "installing libbpf headers failed"
+  cp "$work/libbpf-obj/libbpf.a" "$out/lib/"
+fi
+step "ok: $out/lib/libbpf.a $out/lib/libelf.a"
