@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Node single executable: bundle + native addon as an asset, injected into a
+# copy of this machine's node binary. Usage: make-sea.sh BUNDLE ADDON OUT
+set -euo pipefail
+bundle=$1 addon=$2 out=$3
+dir=$(dirname "$bundle")
+cfg="$dir/sea-config.json" blob="$dir/sea.blob"
+cat > "$cfg" <<JSON
+{
+  "main": "$bundle",
+  "output": "$blob",
+  "disableExperimentalSEAWarning": true,
+  "useCodeCache": false,
+  "useSnapshot": false,
+  "assets": { "unixsock.node": "$addon" }
+}
+JSON
+node --experimental-sea-config "$cfg" >/dev/null
+node_bin=$(command -v node)
+tmp="$out.tmp"
+cp "$node_bin" "$tmp"
+chmod u+w "$tmp"
+strip --strip-all "$tmp" >/dev/null 2>&1 || true
+npx --no-install postject "$tmp" NODE_SEA_BLOB "$blob" --sentinel-fuse NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2 >/dev/null
+chmod 0755 "$tmp"
+mv -f "$tmp" "$out"

@@ -1,0 +1,142 @@
+// The typed capture engine: opens the kernel probes through the native addon,
+// assembles their records into messages, and reports statistics.
+import * as fs from 'node:fs';
+import { CaptureError, UsageError } from './errors';
+import type { KernelFilter } from './filter';
+import { loadNative, type NativeAttempt, type NativeCapture, type NativeStats } from './native';
+import { Assembler, type AssemblerStats, type UnixMessage } from './records';
+
+export const STRATEGIES = ['auto', 'fentry', 'kprobe', 'sock_send_length', 'syscalls'] as const;
+export type Strategy = (typeof STRATEGIES)[number];
+
+export interface CaptureOptions {
+  filter: KernelFilter;
+  strategy: Strategy;
+  /** ring buffer size in bytes: a power of two, at least one page */
+  ringBytes: number;
+  /** bytes of each message to keep; 0 keeps all */
+  snaplen: number;
+  /** capture only the metadata */
+  payload: boolean;
+  /** how often the addon hands over a batch, in ms */
+  flushMs?: number;
+  libbpfLog?: string;
+}
+
+export interface CaptureSummary extends NativeStats {
+  strategy: string;
+  assembler: AssemblerStats;
+  startNs: bigint;
+  endNs: bigint;
+}
+
+/** Turns the native loader's failure into one sentence that says what to do. */
+export function explainOpenError(e: unknown, attempts: NativeAttempt[] | undefined, forced: string): CaptureError {
+  const msg = e instanceof Error ? e.message : String(e);
+  if (!fs.existsSync('/sys/kernel/btf/vmlinux')) {
+    return new CaptureError(
+      'this kernel has no BTF (/sys/kernel/btf/vmlinux is missing): unixsock needs a kernel built with CONFIG_DEBUG_INFO_BTF=y (Debian, Ubuntu and Fedora kernels have it)',
+    );
+  }
+  const errs = (attempts ?? []).map((a) => a.error ?? '');
+  const denied = errs.length > 0 && errs.every((s) => /Operation not permitted|Permission denied/.test(s));
+  if (denied && process.geteuid?.() !== 0) {
+    return new CaptureError(
+      'permission denied loading eBPF programs: run as root, or install with scripts/install-extcap.sh so the executable has cap_bpf,cap_perfmon and your user is in the wireshark group',
+    );
+  }
+  if (forced !== 'auto' && attempts?.length === 1) {
+    return new CaptureError(`attach strategy "${forced}" does not work on this kernel: ${attempts[0].error}; use --strategy auto`);
+  }
+  const detail = (attempts ?? []).map((a) => `${a.strategy}: ${a.error}`).join('; ');
+  return new CaptureError(
+    `no attach strategy works on this kernel (${detail || msg}); unixsock needs Linux >= 6.3, or fentry/kprobe support, or syscall tracepoints with tracefs`,
+  );
+}
+
+export function ringBytesFromMiB(mib: number): number {
+  if (!Number.isInteger(mib) || mib < 1 || mib > 1024 || (mib & (mib - 1)) !== 0) {
+    throw new UsageError(`ring buffer size: ${mib} MiB is not a power of two between 1 and 1024`);
+  }
+  return mib * 1024 * 1024;
+}
+
+export class UnixCapture {
+  readonly strategy: string;
+  readonly attempts: NativeAttempt[];
+  /** CLOCK_REALTIME - CLOCK_MONOTONIC at start: kernel timestamps + this = wall clock */
+  readonly clockOffsetNs: bigint;
+  private native: NativeCapture;
+  private assembler?: Assembler;
+  private ended?: Promise<void>;
+  private startNs = 0n;
+
+  private constructor(native: NativeCapture, offset: bigint) {
+    this.native = native;
+    this.strategy = native.strategy;
+    this.attempts = native.attempts;
+    this.clockOffsetNs = offset;
+  }
+
+  static open(o: CaptureOptions): UnixCapture {
+    let mod;
+    try {
+      mod = loadNative();
+    } catch (e) {
+      throw new CaptureError(`cannot load the capture engine: ${(e as Error).message}`);
+    }
+    try {
+      const native = new mod.Capture({
+        ...o.filter,
+        strategy: o.strategy,
+        ringBytes: o.ringBytes,
+        snaplen: o.snaplen,
+        payload: o.payload,
+        selfTgid: process.pid,
+        libbpfLog: o.libbpfLog,
+      });
+      return new UnixCapture(native, mod.clockOffsetNs());
+    } catch (e) {
+      const attempts = (e as { attempts?: NativeAttempt[] }).attempts;
+      throw explainOpenError(e, attempts, o.strategy);
+    }
+  }
+
+  /** Wall-clock nanoseconds of a kernel timestamp. */
+  wallNs(monoNs: bigint): bigint {
+    return monoNs + this.clockOffsetNs;
+  }
+
+  start(onMessage: (m: UnixMessage) => void, flushMs = 50): void {
+    const asm = new Assembler(onMessage);
+    this.assembler = asm;
+    this.startNs = BigInt(Date.now()) * 1_000_000n;
+    this.ended = new Promise((resolve) => {
+      this.native.start(
+        (batch) => asm.push(batch),
+        () => resolve(),
+        flushMs,
+      );
+    });
+  }
+
+  stats(): NativeStats {
+    return this.native.stats();
+  }
+
+  /** Stops the probes' delivery, waits for the last batch, then detaches everything. */
+  async stop(): Promise<CaptureSummary> {
+    this.native.stop();
+    if (this.ended) await this.ended;
+    this.assembler?.flush();
+    const stats = this.native.stats();
+    this.native.close();
+    return {
+      ...stats,
+      strategy: this.strategy,
+      assembler: this.assembler?.stats ?? { messages: 0, incomplete: 0, orphanRecords: 0, badRecords: 0 },
+      startNs: this.startNs,
+      endNs: BigInt(Date.now()) * 1_000_000n,
+    };
+  }
+}

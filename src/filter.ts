@@ -1,0 +1,226 @@
+// The capture filter language, and how filters become the kernel's settings.
+//
+//   filter := term { "and" term }
+//   term   := [ "not" ] primitive
+//   primitive := "path" PATH      exact path; PATH* is a prefix; @name is abstract
+//              | "file" FILE      the socket file itself (its inode), through symlinks
+//              | "pid" N          sender or peer process
+//              | "comm" NAME      sender or peer command name (up to 15 bytes)
+//              | "type" T[,T]     stream, dgram, seqpacket
+//              | "stream" | "dgram" | "seqpacket"
+// Values may be quoted with "..." (backslash escapes \" and \\).
+// Each of path, file, pid and comm may appear once.
+import * as fs from 'node:fs';
+import { UsageError } from './errors';
+
+export type Kind = 'path' | 'file' | 'pid' | 'comm' | 'type';
+
+export interface Term {
+  kind: Kind;
+  neg: boolean;
+  value: string;
+}
+
+export const TYPE_BITS: Record<string, number> = { stream: 1 << 1, dgram: 1 << 2, seqpacket: 1 << 5 };
+const ALL_TYPES = TYPE_BITS.stream | TYPE_BITS.dgram | TYPE_BITS.seqpacket;
+
+function tokenize(s: string): string[] {
+  const out: string[] = [];
+  let i = 0;
+  while (i < s.length) {
+    const c = s[i];
+    if (/\s/.test(c)) {
+      i++;
+      continue;
+    }
+    if (c === '"') {
+      let v = '';
+      i++;
+      for (;;) {
+        if (i >= s.length) throw new UsageError('capture filter: unterminated quote');
+        const d = s[i++];
+        if (d === '"') break;
+        if (d === '\\' && i < s.length) v += s[i++];
+        else v += d;
+      }
+      out.push('\u0000' + v); // marks a quoted value: never a keyword
+      continue;
+    }
+    let j = i;
+    while (j < s.length && !/\s/.test(s[j])) j++;
+    out.push(s.slice(i, j));
+    i = j;
+  }
+  return out;
+}
+
+const unq = (t: string) => (t.startsWith('\u0000') ? t.slice(1) : t);
+
+export function parseFilter(src: string): Term[] {
+  const toks = tokenize(src);
+  const terms: Term[] = [];
+  let i = 0;
+  const expectValue = (kw: string) => {
+    if (i >= toks.length) throw new UsageError(`capture filter: "${kw}" needs a value`);
+    return unq(toks[i++]);
+  };
+  while (i < toks.length) {
+    if (terms.length) {
+      if (toks[i] !== 'and') {
+        throw new UsageError(`capture filter: expected "and" before "${unq(toks[i])}" (only "and" and "not" combine terms)`);
+      }
+      i++;
+      if (i >= toks.length) throw new UsageError('capture filter: "and" needs a term after it');
+    }
+    let neg = false;
+    while (toks[i] === 'not') {
+      neg = !neg;
+      i++;
+    }
+    const kw = toks[i++];
+    if (kw === undefined) throw new UsageError('capture filter: "not" needs a term after it');
+    switch (kw) {
+      case 'path':
+      case 'file':
+      case 'pid':
+      case 'comm':
+      case 'type':
+        terms.push({ kind: kw, neg, value: expectValue(kw) });
+        break;
+      case 'stream':
+      case 'dgram':
+      case 'seqpacket':
+        terms.push({ kind: 'type', neg, value: kw });
+        break;
+      default:
+        throw new UsageError(
+          `capture filter: unknown term "${unq(kw)}" (use path, file, pid, comm, type, stream, dgram, seqpacket, and, not)`,
+        );
+    }
+  }
+  return terms;
+}
+
+/** What the kernel probes are told (see the const volatile settings in bpf/unixsock.bpf.c). */
+export interface KernelFilter {
+  typesMask: number;
+  pathMode: number;
+  pathNeg: number;
+  path: Buffer;
+  fileOn: number;
+  fileNeg: number;
+  fileDev: number;
+  fileIno: number;
+  pidOn: number;
+  pidNeg: number;
+  pid: number;
+  commOn: number;
+  commNeg: number;
+  comm: string;
+}
+
+/** Linux's userspace dev_t encoding (stat) to the kernel's (MAJOR << 20 | MINOR). */
+export function kernelDev(dev: number): number {
+  const major = Math.floor(dev / 256) & 0xfff;
+  const minor = (dev & 0xff) | (Math.floor(dev / 4096) & 0xfff00);
+  return ((major << 20) | minor) >>> 0;
+}
+
+function pathBytes(v: string): { mode: number; bytes: Buffer } {
+  let mode = 1;
+  if (v.endsWith('*')) {
+    mode = 2;
+    v = v.slice(0, -1);
+  }
+  const bytes = v.startsWith('@') ? Buffer.concat([Buffer.from([0]), Buffer.from(v.slice(1), 'utf8')]) : Buffer.from(v, 'utf8');
+  if (bytes.length === 0) throw new UsageError('path filter: empty path');
+  if (bytes.length > 107) throw new UsageError(`path filter: "${v}" is longer than a socket path can be (107 bytes)`);
+  if (!v.startsWith('@') && bytes.includes(0)) throw new UsageError('path filter: a path cannot contain a NUL byte');
+  return { mode, bytes };
+}
+
+export function toKernelFilter(terms: Term[]): KernelFilter {
+  const f: KernelFilter = {
+    typesMask: 0,
+    pathMode: 0,
+    pathNeg: 0,
+    path: Buffer.alloc(0),
+    fileOn: 0,
+    fileNeg: 0,
+    fileDev: 0,
+    fileIno: 0,
+    pidOn: 0,
+    pidNeg: 0,
+    pid: 0,
+    commOn: 0,
+    commNeg: 0,
+    comm: '',
+  };
+  const seen = new Map<Kind, Term>();
+  let types = ALL_TYPES;
+  for (const t of terms) {
+    if (t.kind !== 'type') {
+      const prev = seen.get(t.kind);
+      if (prev) {
+        if (prev.value === t.value && prev.neg === t.neg) continue;
+        throw new UsageError(`filter: "${t.kind}" is given twice ("${prev.value}" and "${t.value}"); give it once`);
+      }
+      seen.set(t.kind, t);
+    }
+    const neg = t.neg ? 1 : 0;
+    switch (t.kind) {
+      case 'path': {
+        const p = pathBytes(t.value);
+        f.pathMode = p.mode;
+        f.path = p.bytes;
+        f.pathNeg = neg;
+        break;
+      }
+      case 'file': {
+        let st: fs.Stats;
+        try {
+          st = fs.statSync(t.value);
+        } catch (e) {
+          throw new UsageError(`file filter: cannot stat "${t.value}": ${(e as NodeJS.ErrnoException).code ?? 'error'}`);
+        }
+        if (!st.isSocket()) throw new UsageError(`file filter: "${t.value}" is not a socket`);
+        f.fileOn = 1;
+        f.fileNeg = neg;
+        f.fileDev = kernelDev(st.dev);
+        f.fileIno = st.ino;
+        break;
+      }
+      case 'pid': {
+        if (!/^[0-9]{1,10}$/.test(t.value) || Number(t.value) < 1 || Number(t.value) > 0x3fffffff) {
+          throw new UsageError(`pid filter: "${t.value}" is not a process id`);
+        }
+        f.pidOn = 1;
+        f.pidNeg = neg;
+        f.pid = Number(t.value);
+        break;
+      }
+      case 'comm': {
+        if (Buffer.byteLength(t.value) === 0 || Buffer.byteLength(t.value) > 15) {
+          throw new UsageError(`comm filter: "${t.value}" must be 1 to 15 bytes (the kernel keeps 15)`);
+        }
+        f.commOn = 1;
+        f.commNeg = neg;
+        f.comm = t.value;
+        break;
+      }
+      case 'type': {
+        let mask = 0;
+        for (const name of t.value.split(',')) {
+          const bit = TYPE_BITS[name.trim()];
+          if (!bit) throw new UsageError(`type filter: "${name}" is not one of stream, dgram, seqpacket`);
+          mask |= bit;
+        }
+        types &= t.neg ? ~mask : mask;
+        break;
+      }
+    }
+  }
+  if (types === 0) throw new UsageError('type filter: no socket type is left to capture');
+  f.typesMask = types === ALL_TYPES ? 0 : types;
+  return f;
+}

@@ -1,0 +1,98 @@
+// The unixsock link-layer header written before each payload in the pcapng
+// file (LINKTYPE_USERn). Byte-by-byte description: docs/link-header.md; the
+// Lua dissector (wireshark/unixsock.lua) reads the same layout.
+import { parseControl } from './cmsg';
+import { FLAG, REC, type UnixMessage } from './records';
+
+export const LINK_HEADER_VERSION = 1;
+export const FIXED_LEN = 104;
+
+export const TLV = {
+  LOCAL_PATH: 1,
+  PEER_PATH: 2,
+  DEST_PATH: 3,
+  SCM_RIGHTS: 4,
+  SCM_CREDENTIALS: 5,
+  CMSG_OTHER: 6,
+} as const;
+
+/** Header flags (the kernel's flags plus what the writer knows). */
+export const HFLAG = {
+  TRUNCATED: FLAG.TRUNCATED,
+  NO_PAYLOAD: FLAG.NO_PAYLOAD,
+  HAS_CTRL: FLAG.HAS_CTRL,
+  CTRL_TRUNC: FLAG.CTRL_TRUNC,
+  PEER_GUESS: FLAG.PEER_GUESS,
+  LOST: FLAG.LOST,
+  /** the message continues in the next record */
+  MORE: 1 << 6,
+  /** ancillary data could not be parsed */
+  CTRL_MALFORMED: 1 << 7,
+} as const;
+
+function tlv(type: number, value: Buffer): Buffer {
+  const b = Buffer.alloc(4 + ((value.length + 3) & ~3));
+  b.writeUInt16BE(type, 0);
+  b.writeUInt16BE(value.length, 2);
+  value.copy(b, 4);
+  return b;
+}
+
+/** Encodes the header of one record: `offset` is where its payload starts in the message. */
+export function encodeLinkHeader(m: UnixMessage, offset: number, more: boolean): Buffer {
+  const tlvs: Buffer[] = [];
+  if (m.localPath.length) tlvs.push(tlv(TLV.LOCAL_PATH, m.localPath));
+  if (m.peerPath.length) tlvs.push(tlv(m.peerPathIsDest ? TLV.DEST_PATH : TLV.PEER_PATH, m.peerPath));
+  let flags = m.flags;
+  if (m.control && offset === 0) {
+    const anc = parseControl(m.control);
+    if (anc.rights.length) {
+      const v = Buffer.alloc(anc.rights.length * 4);
+      anc.rights.forEach((fd, i) => v.writeInt32BE(fd, i * 4));
+      tlvs.push(tlv(TLV.SCM_RIGHTS, v));
+    }
+    if (anc.creds) {
+      const v = Buffer.alloc(12);
+      v.writeInt32BE(anc.creds.pid, 0);
+      v.writeUInt32BE(anc.creds.uid, 4);
+      v.writeUInt32BE(anc.creds.gid, 8);
+      tlvs.push(tlv(TLV.SCM_CREDENTIALS, v));
+    }
+    for (const o of anc.other) {
+      const v = Buffer.alloc(8 + o.data.length);
+      v.writeInt32BE(o.level, 0);
+      v.writeInt32BE(o.type, 4);
+      o.data.copy(v, 8);
+      if (v.length <= 0xffff) tlvs.push(tlv(TLV.CMSG_OTHER, v));
+    }
+    if (anc.malformed) flags |= HFLAG.CTRL_MALFORMED;
+  }
+  if (more) flags |= HFLAG.MORE;
+  const tlvLen = tlvs.reduce((n, t) => n + t.length, 0);
+  const h = Buffer.alloc(FIXED_LEN + tlvLen);
+  h.writeUInt8(LINK_HEADER_VERSION, 0);
+  h.writeUInt8(m.sockType, 1);
+  h.writeUInt16BE(h.length, 2);
+  h.writeUInt16BE(flags & 0xffff, 4);
+  h.writeUInt8(m.strategy, 6);
+  h.writeUInt32BE(m.pid, 8);
+  h.writeUInt32BE(m.tid, 12);
+  h.writeUInt32BE(m.uid, 16);
+  h.writeUInt32BE(m.gid, 20);
+  h.writeUInt32BE(m.peerPid, 24);
+  h.writeUInt32BE(m.syscall, 28);
+  h.writeBigUInt64BE(m.ino, 32);
+  h.writeBigUInt64BE(m.peerIno, 40);
+  h.writeUInt32BE(m.msgLen, 48);
+  h.writeUInt32BE(offset, 52);
+  h.writeUInt32BE(m.pathDev, 56);
+  h.writeBigUInt64BE(m.pathIno, 64);
+  h.write(m.comm.slice(0, REC.COMM_LEN), 72, 'latin1');
+  h.write(m.peerComm.slice(0, REC.COMM_LEN), 88, 'latin1');
+  let o = FIXED_LEN;
+  for (const t of tlvs) {
+    t.copy(h, o);
+    o += t.length;
+  }
+  return h;
+}

@@ -1,0 +1,297 @@
+// unixsock: the command line and the Wireshark extcap front end. Thin: it
+// parses arguments and hands off to the capture engine and the sinks.
+import * as fs from 'node:fs';
+import yargs from 'yargs/yargs';
+import { STRATEGIES, UnixCapture, ringBytesFromMiB, type CaptureSummary, type Strategy } from './capture';
+import { CaptureError, UsageError } from './errors';
+import { CONFIG_ARGS, DEFAULT_LINKTYPE, IFACE, configText, dltsText, interfacesText } from './extcap';
+import { parseFilter, toKernelFilter, type Term } from './filter';
+import { closeLog, log, openLog } from './log';
+import { WriteError } from './pcapng';
+import { PcapngSink, TextSink, VERSION, type Sink } from './sinks';
+
+function parser(argv: string[]) {
+  return yargs(argv)
+    .scriptName('unixsock')
+    .usage(
+      'Usage: $0 [options] [capture filter]\n\n' +
+        'Capture every message sent on Unix domain sockets on this host (eBPF), as a\n' +
+        'readable dump, as pcapng for Wireshark, or as Wireshark\'s "Unix sockets" interface.\n\n' +
+        'Capture filter: terms joined with "and", each optionally preceded by "not":\n' +
+        '  path P (exact; P* prefix; @name abstract), file F (socket file, by inode),\n' +
+        '  pid N, comm NAME (sender or peer), type stream,dgram,seqpacket',
+    )
+    .version(false)
+    .help(false)
+    .strictOptions()
+    .exitProcess(false)
+    .parserConfiguration({ 'unknown-options-as-args': false })
+    .fail((msg, err) => {
+      throw new UsageError(msg || err?.message || 'bad arguments');
+    })
+    .options({
+      w: { alias: 'write', type: 'string', describe: 'write pcapng to this file (- for stdout)', group: 'Output:' },
+      hex: { type: 'boolean', describe: 'dump payloads as hex instead of text', group: 'Output:' },
+      c: { alias: 'count', type: 'number', describe: 'stop after this many messages', group: 'Output:' },
+      duration: { type: 'number', describe: 'stop after this many seconds', group: 'Output:' },
+      quiet: { alias: 'q', type: 'boolean', describe: 'no statistics on stderr', group: 'Output:' },
+      path: { type: 'string', describe: 'socket path (P* prefix, @name abstract)', group: 'Filter:' },
+      file: { type: 'string', describe: 'socket file, matched by inode', group: 'Filter:' },
+      pid: { type: 'string', describe: 'sender or peer pid', group: 'Filter:' },
+      comm: { type: 'string', describe: 'sender or peer command name', group: 'Filter:' },
+      types: { type: 'string', describe: 'socket types: stream,dgram,seqpacket', group: 'Filter:' },
+      snaplen: { type: 'number', default: 0, describe: 'bytes of each message to keep (0: all)', group: 'Capture:' },
+      'ring-size': { type: 'number', default: 64, describe: 'kernel ring buffer in MiB (power of two)', group: 'Capture:' },
+      strategy: { type: 'string', default: 'auto', describe: `attach strategy: ${STRATEGIES.join(', ')}`, group: 'Capture:' },
+      linktype: { type: 'number', default: DEFAULT_LINKTYPE, describe: 'LINKTYPE_USERn number (147-162)', group: 'Capture:' },
+      'metadata-only': { type: 'boolean', describe: 'capture no payload bytes', group: 'Capture:' },
+      'log-file': { type: 'string', describe: 'log to this file', group: 'Capture:' },
+      debug: { type: 'boolean', describe: 'verbose log (libbpf included)', group: 'Capture:' },
+      'extcap-interfaces': { type: 'boolean', hidden: true },
+      'extcap-version': { type: 'string', hidden: true },
+      'extcap-interface': { type: 'string', hidden: true },
+      'extcap-dlts': { type: 'boolean', hidden: true },
+      'extcap-config': { type: 'boolean', hidden: true },
+      'extcap-capture-filter': { type: 'string', hidden: true },
+      'extcap-reload-option': { type: 'string', hidden: true },
+      'extcap-control-in': { type: 'string', hidden: true },
+      'extcap-control-out': { type: 'string', hidden: true },
+      capture: { type: 'boolean', hidden: true },
+      fifo: { type: 'string', hidden: true },
+      help: { alias: 'h', type: 'boolean', describe: 'show this help' },
+      version: { alias: 'V', type: 'boolean', describe: 'show the version' },
+    })
+    .example('$0', 'dump every Unix socket message as text')
+    .example('$0 path /run/docker.sock', 'only the Docker API')
+    .example('$0 --hex pid 1234 and not type dgram', 'one process, stream and seqpacket, as hex')
+    .example('$0 -w cap.pcapng -c 1000 file /tmp/.X11-unix/X0', 'X11 traffic to a file')
+    .example('$0 -w - | wireshark -k -i -', 'live into Wireshark (or over ssh with sshdump)')
+    .wrap(Math.min(100, process.stdout.columns || 100));
+}
+
+type Args = ReturnType<ReturnType<typeof parser>['parseSync']>;
+
+function number(v: number | undefined, name: string, min: number, max: number): number | undefined {
+  if (v === undefined) return undefined;
+  if (!Number.isInteger(v) || v < min || v > max) throw new UsageError(`--${name}: expected a whole number from ${min} to ${max}`);
+  return v;
+}
+
+/** Filter terms from the options and the capture filter, in that order. */
+function filterTerms(a: Args, text: string): Term[] {
+  const terms: Term[] = [];
+  if (a.path) terms.push({ kind: 'path', neg: false, value: a.path });
+  if (a.file) terms.push({ kind: 'file', neg: false, value: a.file });
+  if (a.pid) terms.push({ kind: 'pid', neg: false, value: a.pid });
+  if (a.comm) terms.push({ kind: 'comm', neg: false, value: a.comm });
+  if (a.types) terms.push({ kind: 'type', neg: false, value: a.types });
+  return terms.concat(parseFilter(text));
+}
+
+function stderrLine(s: string): void {
+  try {
+    fs.writeSync(2, s + '\n');
+  } catch {
+    // nowhere left to report
+  }
+}
+
+function summaryLine(s: CaptureSummary): string {
+  const dropped = s.lostMessages + s.assembler.incomplete;
+  let line = `unixsock: ${s.assembler.messages} messages (${s.capturedBytes} of ${s.bytes} bytes) captured with ${s.strategy}, ${dropped} dropped`;
+  if (dropped) line += ' (raise --ring-size)';
+  return line;
+}
+
+async function capture(a: Args, sink: () => Sink, filterText: string, extcap: boolean): Promise<number> {
+  const strategy = a.strategy as Strategy;
+  if (!STRATEGIES.includes(strategy)) throw new UsageError(`--strategy: "${a.strategy}" is not one of ${STRATEGIES.join(', ')}`);
+  const snaplen = number(a.snaplen, 'snaplen', 0, 1 << 30) ?? 0;
+  const count = number(a.c, 'count', 1, Number.MAX_SAFE_INTEGER);
+  if (a.duration !== undefined && !(a.duration > 0)) throw new UsageError('--duration: expected a positive number of seconds');
+  const filter = toKernelFilter(filterTerms(a, filterText));
+  const ringBytes = ringBytesFromMiB(a['ring-size']);
+  const cap = UnixCapture.open({
+    filter,
+    strategy,
+    ringBytes,
+    snaplen,
+    payload: !a['metadata-only'],
+    libbpfLog: a.debug ? a['log-file'] : undefined,
+  });
+  for (const at of cap.attempts) {
+    log.info(at.ok ? `strategy ${at.strategy}: attached${at.note ? ` (${at.note})` : ''}` : `strategy ${at.strategy}: rejected: ${at.error}`);
+  }
+  const out = sink();
+  let seen = 0;
+  let failure: Error | undefined;
+  let finish: (why: string) => void = () => {};
+  const done = new Promise<string>((resolve) => {
+    finish = resolve;
+  });
+  cap.start((m) => {
+    if (failure || (count !== undefined && seen >= count)) return;
+    try {
+      out.message(m, cap.wallNs(m.ts));
+      seen++;
+      if (count !== undefined && seen >= count) finish('count');
+    } catch (e) {
+      failure = e as Error;
+      finish('error');
+    }
+  });
+  const onSignal = (sig: NodeJS.Signals) => finish(sig);
+  for (const s of ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGPIPE'] as const) process.on(s, onSignal);
+  const showStats = !extcap && !a.quiet && process.stderr.isTTY;
+  let lastStats = Date.now();
+  const timer = setInterval(() => {
+    try {
+      out.tick();
+    } catch (e) {
+      failure = e as Error;
+      finish('error');
+    }
+    if (showStats && Date.now() - lastStats >= 2000) {
+      lastStats = Date.now();
+      const st = cap.stats();
+      stderrLine(`unixsock: ${seen} messages, ${st.capturedBytes} bytes, ${st.lostMessages} dropped`);
+    }
+  }, 100);
+  const stopTimer = a.duration ? setTimeout(() => finish('duration'), a.duration * 1000) : undefined;
+  const why = await done;
+  clearInterval(timer);
+  if (stopTimer) clearTimeout(stopTimer);
+  log.info(`stopping: ${why}`);
+  const summary = await cap.stop();
+  for (const s of ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGPIPE'] as const) process.off(s, onSignal);
+  if (!failure) {
+    try {
+      out.end(summary);
+    } catch (e) {
+      failure = e as Error;
+    }
+  }
+  log.info(summaryLine(summary));
+  if (!a.quiet && !extcap) stderrLine(summaryLine(summary));
+  if (failure) {
+    if (failure instanceof WriteError && failure.code === 'EPIPE') return 0;
+    if (failure instanceof WriteError) throw new CaptureError(`${failure.message}: the capture stops here`);
+    throw failure;
+  }
+  return 0;
+}
+
+function openOutput(target: string): { fd: number; what: string } {
+  if (target === '-') return { fd: 1, what: 'stdout' };
+  try {
+    return { fd: fs.openSync(target, 'w', 0o644), what: target };
+  } catch (e) {
+    throw new UsageError(`cannot write "${target}": ${(e as NodeJS.ErrnoException).code}`);
+  }
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let fifoFd: number | undefined;
+  let extcap = false;
+  try {
+    const y = parser(argv);
+    const a = y.parseSync();
+    if (a.help) {
+      process.stdout.write((await y.getHelp()) + '\n');
+      return 0;
+    }
+    if (a.version) {
+      process.stdout.write(`unixsock ${VERSION}\n`);
+      return 0;
+    }
+    if (a['extcap-interfaces']) {
+      process.stdout.write(interfacesText() + '\n');
+      return 0;
+    }
+    const iface = a['extcap-interface'];
+    extcap = iface !== undefined || !!a.capture;
+    if (iface !== undefined && iface !== IFACE) throw new UsageError(`unknown extcap interface "${iface}" (this tool offers "${IFACE}")`);
+    if (a['extcap-dlts']) {
+      process.stdout.write(dltsText() + '\n');
+      return 0;
+    }
+    if (a['extcap-config']) {
+      process.stdout.write(configText() + '\n');
+      return 0;
+    }
+    const filterText = [a['extcap-capture-filter'] ?? '', ...a._.map(String)].join(' ').trim();
+    if (a['extcap-capture-filter'] !== undefined && !a.capture) {
+      // Wireshark's filter check: any output is the error shown, none means valid.
+      try {
+        toKernelFilter(parseFilter(a['extcap-capture-filter']).filter((t) => t.kind !== 'file'));
+        for (const t of parseFilter(a['extcap-capture-filter'])) if (t.kind === 'file') toKernelFilter([t]);
+      } catch (e) {
+        process.stdout.write((e as Error).message + '\n');
+      }
+      return 0;
+    }
+    openLog(a['log-file'], !!a.debug);
+    log.info(`unixsock ${VERSION} started: ${argv.join(' ')}`);
+    const linktype = number(a.linktype, 'linktype', 147, 162) ?? DEFAULT_LINKTYPE;
+    if (a.capture) {
+      if (!a.fifo) throw new UsageError('--capture needs --fifo PATH');
+      try {
+        fifoFd = fs.openSync(a.fifo, fs.constants.O_WRONLY);
+      } catch (e) {
+        throw new UsageError(`cannot open fifo "${a.fifo}": ${(e as NodeJS.ErrnoException).code}`);
+      }
+      const fd = fifoFd;
+      return await capture(a, () => new PcapngSink(fd, 'fifo', linktype, filterText), filterText, true);
+    }
+    if (a.w !== undefined) {
+      const { fd, what } = openOutput(a.w);
+      try {
+        return await capture(a, () => new PcapngSink(fd, what, linktype, filterText), filterText, false);
+      } finally {
+        if (fd !== 1) fs.closeSync(fd);
+      }
+    }
+    return await capture(a, () => new TextSink(1, !!a.hex), filterText, false);
+  } catch (e) {
+    const err = e as Error & { exitCode?: number };
+    const known = e instanceof UsageError || e instanceof CaptureError;
+    const msg = known ? err.message : `internal error: ${err.message}`;
+    log.error(msg);
+    if (!known && log.isDebug()) log.error(err.stack ?? '');
+    stderrLine(`unixsock: ${msg}`);
+    return err.exitCode ?? 1;
+  } finally {
+    if (fifoFd !== undefined) {
+      try {
+        fs.closeSync(fifoFd);
+      } catch {
+        // already gone
+      }
+    }
+    closeLog();
+    void extcap;
+  }
+}
+
+if (require.main === module || process.env.UNIXSOCK_MAIN === '1' || isSea()) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (e) => {
+      stderrLine(`unixsock: internal error: ${(e as Error).message}`);
+      process.exitCode = 1;
+    },
+  );
+}
+
+function isSea(): boolean {
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    return require('node:sea').isSea();
+  } catch {
+    return false;
+  }
+}
+
+export { CONFIG_ARGS };

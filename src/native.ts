@@ -1,0 +1,102 @@
+// The one module that loads the native addon (build/unixsock.node, or the
+// copy embedded in the single executable) and declares its interface.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { REC } from './records';
+
+export interface NativeAttempt {
+  strategy: string;
+  ok: boolean;
+  error?: string;
+  note?: string;
+}
+
+export interface NativeStats {
+  sends: number;
+  bytes: number;
+  capturedBytes: number;
+  lostMessages: number;
+  lostFragments: number;
+  lostBytes: number;
+  readErrors: number;
+}
+
+export interface NativeOptions {
+  strategy?: string;
+  ringBytes?: number;
+  snaplen?: number;
+  wakeupBytes?: number;
+  payload?: boolean;
+  selfTgid?: number;
+  libbpfLog?: string;
+  typesMask?: number;
+  pathMode?: number;
+  pathNeg?: number;
+  path?: Buffer;
+  fileOn?: number;
+  fileNeg?: number;
+  fileDev?: number;
+  fileIno?: number;
+  pidOn?: number;
+  pidNeg?: number;
+  pid?: number;
+  commOn?: number;
+  commNeg?: number;
+  comm?: string;
+}
+
+export interface NativeCapture {
+  readonly strategy: string;
+  readonly attempts: NativeAttempt[];
+  start(onBatch: (batch: Buffer) => void, onEnd: (r: { pollError: number }) => void, flushMs?: number): void;
+  stop(): void;
+  stats(): NativeStats;
+  close(): void;
+}
+
+export interface NativeModule {
+  Capture: new (opts: NativeOptions) => NativeCapture;
+  clockOffsetNs(): bigint;
+  recordSizes(): { msg: number; dataHeader: number; pathMax: number; fragMax: number; ctrlMax: number };
+}
+
+let loaded: NativeModule | undefined;
+
+function fromSea(): NativeModule | undefined {
+  let sea: { isSea(): boolean; getAsset(name: string): ArrayBuffer };
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    sea = require('node:sea');
+  } catch {
+    return undefined;
+  }
+  if (!sea.isSea()) return undefined;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'unixsock-'));
+  const file = path.join(dir, 'unixsock.node');
+  try {
+    fs.writeFileSync(file, Buffer.from(sea.getAsset('unixsock.node')), { mode: 0o500 });
+    const mod = { exports: {} as NativeModule };
+    process.dlopen(mod, file);
+    return mod.exports;
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export function loadNative(): NativeModule {
+  if (loaded) return loaded;
+  let mod = fromSea();
+  if (!mod) {
+    const file = process.env.UNIXSOCK_ADDON ?? path.resolve(__dirname, '..', 'build', 'unixsock.node');
+    const m = { exports: {} as NativeModule };
+    process.dlopen(m, file);
+    mod = m.exports;
+  }
+  const sizes = mod.recordSizes();
+  if (sizes.msg !== REC.MSG_SIZE || sizes.dataHeader !== REC.DATA_HDR_SIZE || sizes.pathMax !== REC.PATH_MAX) {
+    throw new Error(`native addon record layout (${JSON.stringify(sizes)}) does not match src/records.ts`);
+  }
+  loaded = mod;
+  return mod;
+}

@@ -1,0 +1,188 @@
+// A small pcapng writer: section header, one interface, enhanced packet
+// blocks and a closing interface statistics block. Blocks are built whole
+// in memory and written whole, so a reader never sees half a block.
+import * as fs from 'node:fs';
+
+const pad4 = (n: number) => (n + 3) & ~3;
+
+class Options {
+  private parts: Buffer[] = [];
+  add(code: number, value: Buffer): this {
+    const h = Buffer.alloc(4);
+    h.writeUInt16LE(code, 0);
+    h.writeUInt16LE(value.length, 2);
+    this.parts.push(h, value, Buffer.alloc(pad4(value.length) - value.length));
+    return this;
+  }
+  str(code: number, s: string | undefined): this {
+    return s ? this.add(code, Buffer.from(s, 'utf8')) : this;
+  }
+  u32(code: number, v: number): this {
+    const b = Buffer.alloc(4);
+    b.writeUInt32LE(v >>> 0, 0);
+    return this.add(code, b);
+  }
+  u64(code: number, v: bigint): this {
+    const b = Buffer.alloc(8);
+    b.writeBigUInt64LE(BigInt.asUintN(64, v), 0);
+    return this.add(code, b);
+  }
+  /** a timestamp as pcapng stores it: high then low 32 bits */
+  ts(code: number, ns: bigint): this {
+    const b = Buffer.alloc(8);
+    b.writeUInt32LE(Number((ns >> 32n) & 0xffffffffn), 0);
+    b.writeUInt32LE(Number(ns & 0xffffffffn), 4);
+    return this.add(code, b);
+  }
+  build(): Buffer {
+    if (this.parts.length === 0) return Buffer.alloc(0);
+    return Buffer.concat([...this.parts, Buffer.alloc(4)]); // opt_endofopt
+  }
+}
+
+function block(type: number, body: Buffer[]): Buffer {
+  const len = 12 + body.reduce((n, b) => n + b.length, 0);
+  const head = Buffer.alloc(8);
+  head.writeUInt32LE(type, 0);
+  head.writeUInt32LE(len, 4);
+  const tail = Buffer.alloc(4);
+  tail.writeUInt32LE(len, 0);
+  return Buffer.concat([head, ...body, tail], len);
+}
+
+export interface SectionInfo {
+  hardware: string;
+  os: string;
+  application: string;
+}
+
+export interface InterfaceInfo {
+  linktype: number;
+  snaplen: number;
+  name: string;
+  description: string;
+  filter?: string;
+}
+
+export interface PacketInfo {
+  /** wall-clock nanoseconds since the epoch */
+  tsNs: bigint;
+  data: Buffer;
+  origLen: number;
+  /** pcapng epb_flags direction: 0 unknown, 1 inbound, 2 outbound */
+  direction?: 0 | 1 | 2;
+}
+
+export interface StatsInfo {
+  tsNs: bigint;
+  startNs: bigint;
+  endNs: bigint;
+  received: bigint;
+  dropped: bigint;
+  delivered: bigint;
+}
+
+export function sectionHeaderBlock(info: SectionInfo): Buffer {
+  const fixed = Buffer.alloc(16);
+  fixed.writeUInt32LE(0x1a2b3c4d, 0);
+  fixed.writeUInt16LE(1, 4);
+  fixed.writeUInt16LE(0, 6);
+  fixed.writeBigInt64LE(-1n, 8);
+  const opts = new Options().str(2, info.hardware).str(3, info.os).str(4, info.application).build();
+  return block(0x0a0d0d0a, [fixed, opts]);
+}
+
+export function interfaceBlock(info: InterfaceInfo): Buffer {
+  const fixed = Buffer.alloc(8);
+  fixed.writeUInt16LE(info.linktype, 0);
+  fixed.writeUInt32LE(info.snaplen, 4);
+  const o = new Options().str(2, info.name).str(3, info.description).add(9, Buffer.from([9]));
+  if (info.filter) o.add(11, Buffer.concat([Buffer.from([0]), Buffer.from(info.filter, 'utf8')]));
+  return block(1, [fixed, o.build()]);
+}
+
+export function packetBlock(p: PacketInfo): Buffer {
+  const fixed = Buffer.alloc(20);
+  fixed.writeUInt32LE(0, 0);
+  fixed.writeUInt32LE(Number((p.tsNs >> 32n) & 0xffffffffn), 4);
+  fixed.writeUInt32LE(Number(p.tsNs & 0xffffffffn), 8);
+  fixed.writeUInt32LE(p.data.length, 12);
+  fixed.writeUInt32LE(p.origLen, 16);
+  const padding = Buffer.alloc(pad4(p.data.length) - p.data.length);
+  const opts = p.direction ? new Options().u32(2, p.direction).build() : Buffer.alloc(0);
+  return block(6, [fixed, p.data, padding, opts]);
+}
+
+export function statsBlock(s: StatsInfo): Buffer {
+  const fixed = Buffer.alloc(12);
+  fixed.writeUInt32LE(0, 0);
+  fixed.writeUInt32LE(Number((s.tsNs >> 32n) & 0xffffffffn), 4);
+  fixed.writeUInt32LE(Number(s.tsNs & 0xffffffffn), 8);
+  const opts = new Options()
+    .ts(2, s.startNs)
+    .ts(3, s.endNs)
+    .u64(4, s.received)
+    .u64(5, s.dropped)
+    .u64(8, s.delivered)
+    .build();
+  return block(5, [fixed, opts]);
+}
+
+export class WriteError extends Error {
+  constructor(
+    message: string,
+    readonly code: string,
+  ) {
+    super(message);
+    this.name = 'WriteError';
+  }
+}
+
+/**
+ * Buffers whole blocks and writes them to a file descriptor (file, fifo or
+ * stdout) with blocking writes: a slow reader slows the capture down, and
+ * what cannot be taken from the kernel in time is counted as dropped there.
+ */
+export class PcapngWriter {
+  private queue: Buffer[] = [];
+  private queued = 0;
+  bytesWritten = 0;
+  packets = 0;
+
+  constructor(
+    private readonly fd: number,
+    private readonly what: string,
+    private readonly flushBytes = 1 << 20,
+  ) {}
+
+  write(block: Buffer): void {
+    this.queue.push(block);
+    this.queued += block.length;
+    if (this.queued >= this.flushBytes) this.flush();
+  }
+
+  packet(p: PacketInfo): void {
+    this.packets++;
+    this.write(packetBlock(p));
+  }
+
+  flush(): void {
+    if (this.queued === 0) return;
+    const data = this.queue.length === 1 ? this.queue[0] : Buffer.concat(this.queue, this.queued);
+    this.queue = [];
+    this.queued = 0;
+    let off = 0;
+    while (off < data.length) {
+      try {
+        off += fs.writeSync(this.fd, data, off, data.length - off);
+      } catch (e) {
+        const err = e as NodeJS.ErrnoException;
+        if (err.code === 'EAGAIN') continue;
+        if (err.code === 'EPIPE') throw new WriteError(`${this.what}: the reader went away`, 'EPIPE');
+        if (err.code === 'ENOSPC') throw new WriteError(`${this.what}: disk full`, 'ENOSPC');
+        throw new WriteError(`${this.what}: ${err.message}`, err.code ?? 'EIO');
+      }
+    }
+    this.bytesWritten += data.length;
+  }
+}

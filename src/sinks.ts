@@ -1,0 +1,168 @@
+// Where messages go: a pcapng stream (file, fifo, stdout) or a readable dump.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import type { CaptureSummary } from './capture';
+import { encodeLinkHeader } from './link-header';
+import { PcapngWriter, interfaceBlock, sectionHeaderBlock, statsBlock } from './pcapng';
+import { FLAG, SOCK_TYPES, conversationPath, formatPath, type UnixMessage } from './records';
+import { parseControl } from './cmsg';
+
+declare const UNIXSOCK_VERSION: string;
+export const VERSION = typeof UNIXSOCK_VERSION === 'string' ? UNIXSOCK_VERSION : '0.0.0-dev';
+
+/** Wireshark's largest packet for USERn link types. */
+export const MAX_RECORD = 262144;
+
+export interface Sink {
+  message(m: UnixMessage, wallNs: bigint): void;
+  /** called at least every 100 ms while capturing */
+  tick(): void;
+  end(summary: CaptureSummary): void;
+}
+
+/** pcapng epb_flags direction, seen from the client: the end holding the bound path is the server. */
+export function direction(m: UnixMessage): 0 | 1 | 2 {
+  if (m.sockType !== 2 && m.localPath.length) return 1;
+  if (m.localPath.length || m.peerPath.length) return 2;
+  return 0;
+}
+
+export class PcapngSink implements Sink {
+  private w: PcapngWriter;
+  constructor(
+    fd: number,
+    what: string,
+    private readonly linktype: number,
+    filterText: string,
+  ) {
+    this.w = new PcapngWriter(fd, what);
+    this.w.write(
+      sectionHeaderBlock({
+        hardware: `${os.arch()} ${os.cpus()[0]?.model ?? ''}`.trim(),
+        os: `${os.type()} ${os.release()}`,
+        application: `unixsock ${VERSION}`,
+      }),
+    );
+    this.w.write(
+      interfaceBlock({
+        linktype,
+        snaplen: MAX_RECORD,
+        name: 'unixsock',
+        description: 'Unix domain sockets (all AF_UNIX sends on this host)',
+        filter: filterText || undefined,
+      }),
+    );
+    this.w.flush();
+  }
+
+  get packets(): number {
+    return this.w.packets;
+  }
+
+  message(m: UnixMessage, wallNs: bigint): void {
+    const dir = direction(m);
+    let off = 0;
+    do {
+      const hdr0 = encodeLinkHeader(m, off, false);
+      const room = MAX_RECORD - hdr0.length;
+      const n = Math.min(room, m.payload.length - off);
+      const more = off + n < m.payload.length;
+      const hdr = more ? encodeLinkHeader(m, off, true) : hdr0;
+      const data = Buffer.concat([hdr, m.payload.subarray(off, off + n)]);
+      // the bytes this record stands for: all that remains of the message on the last one
+      const origLen = hdr.length + (more ? n : Math.max(m.msgLen - off, n));
+      this.w.packet({ tsNs: wallNs, data, origLen, direction: dir });
+      off += n;
+    } while (off < m.payload.length);
+  }
+
+  tick(): void {
+    this.w.flush();
+  }
+
+  end(s: CaptureSummary): void {
+    const lost = BigInt(s.lostMessages + s.assembler.incomplete);
+    this.w.write(
+      statsBlock({
+        tsNs: s.endNs,
+        startNs: s.startNs,
+        endNs: s.endNs,
+        received: BigInt(s.sends),
+        dropped: lost,
+        delivered: BigInt(this.w.packets),
+      }),
+    );
+    this.w.flush();
+  }
+}
+
+function time(wallNs: bigint): string {
+  const ms = Number(wallNs / 1_000_000n);
+  const d = new Date(ms);
+  const hh = String(d.getHours()).padStart(2, '0');
+  const mm = String(d.getMinutes()).padStart(2, '0');
+  const ss = String(d.getSeconds()).padStart(2, '0');
+  const frac = String(wallNs % 1_000_000_000n).padStart(9, '0');
+  return `${hh}:${mm}:${ss}.${frac}`;
+}
+
+export function hexdump(b: Buffer): string {
+  const lines: string[] = [];
+  for (let o = 0; o < b.length; o += 16) {
+    const row = b.subarray(o, o + 16);
+    const hex = [...row].map((c) => c.toString(16).padStart(2, '0')).join(' ');
+    const asc = [...row].map((c) => (c >= 0x20 && c < 0x7f ? String.fromCharCode(c) : '.')).join('');
+    lines.push(`  ${o.toString(16).padStart(8, '0')}  ${hex.padEnd(47)}  ${asc}`);
+  }
+  return lines.join('\n');
+}
+
+/** Printable text: control bytes other than tab and newline shown as '.'. */
+export function printable(b: Buffer): string {
+  return b.toString('latin1').replace(/[^\t\n\x20-\x7e]/g, '.');
+}
+
+/** One line per message, then its bytes as text or hex (like sockdump). */
+export function describe(m: UnixMessage, wallNs: bigint): string {
+  const peer = m.peerPid ? `${m.peerComm || '?'} ${m.peerPid}` : '?';
+  const path = formatPath(conversationPath(m)) || '(unnamed)';
+  const len = m.payload.length === m.msgLen ? `${m.msgLen}` : `${m.payload.length}/${m.msgLen}`;
+  const extra: string[] = [];
+  if (m.flags & FLAG.NO_PAYLOAD) extra.push('payload unreadable');
+  if (m.flags & FLAG.LOST) extra.push('LOST');
+  if (m.control) {
+    const a = parseControl(m.control);
+    if (a.rights.length) extra.push(`SCM_RIGHTS [${a.rights.join(',')}]`);
+    if (a.creds) extra.push(`SCM_CREDENTIALS pid=${a.creds.pid} uid=${a.creds.uid} gid=${a.creds.gid}`);
+  }
+  return `${time(wallNs)} ${m.comm} ${m.pid} > ${peer} ${path} ${SOCK_TYPES[m.sockType] ?? m.sockType} len ${len}${extra.length ? ' ' + extra.join(' ') : ''}`;
+}
+
+export class TextSink implements Sink {
+  private out: string[] = [];
+  constructor(
+    private readonly fd: number,
+    private readonly hex: boolean,
+  ) {}
+
+  message(m: UnixMessage, wallNs: bigint): void {
+    this.out.push(describe(m, wallNs));
+    if (m.payload.length) this.out.push(this.hex ? hexdump(m.payload) : printable(m.payload));
+    if (this.out.length > 256) this.tick();
+  }
+
+  tick(): void {
+    if (!this.out.length) return;
+    const s = this.out.join('\n') + '\n';
+    this.out = [];
+    try {
+      fs.writeSync(this.fd, s);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') throw e;
+    }
+  }
+
+  end(): void {
+    this.tick();
+  }
+}
