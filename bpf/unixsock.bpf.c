@@ -473,8 +473,16 @@ static __always_inline int handle_send(struct sock *sk, int ret, __u8 strategy, 
 		struct pid *pp = BPF_CORE_READ(sk, sk_peer_pid);
 
 		if (pp) {
+			struct hlist_node *first = BPF_CORE_READ(pp, tasks[PIDTYPE_TGID].first);
+
 			m->peer_pid = BPF_CORE_READ(pp, numbers[0].nr);
 			m->flags |= UNIXSOCK_F_PEER_GUESS;
+			if (first) {
+				struct task_struct *task = (void *)first -
+					bpf_core_field_offset(struct task_struct, pid_links[PIDTYPE_TGID]);
+
+				BPF_CORE_READ_STR_INTO(&m->peer_comm, task, comm);
+			}
 		}
 	}
 

@@ -15,12 +15,16 @@ cat > "$cfg" <<JSON
   "assets": { "unixsock.node": "$addon" }
 }
 JSON
-node --experimental-sea-config "$cfg" >/dev/null
+node --experimental-sea-config "$cfg" >/dev/null 2>"$dir/sea-config.log" || { cat "$dir/sea-config.log" >&2; exit 1; }
 node_bin=$(command -v node)
 tmp="$out.tmp"
 cp "$node_bin" "$tmp"
 chmod u+w "$tmp"
 strip --strip-all "$tmp" >/dev/null 2>&1 || true
-npx --no-install postject "$tmp" NODE_SEA_BLOB "$blob" --sentinel-fuse NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2 >/dev/null
+# postject (LIEF) warns about every unnamed note section: keep its output unless it fails
+if ! npx --no-install postject "$tmp" NODE_SEA_BLOB "$blob" --sentinel-fuse NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2 >"$dir/postject.log" 2>&1; then
+  cat "$dir/postject.log" >&2
+  exit 1
+fi
 chmod 0755 "$tmp"
 mv -f "$tmp" "$out"

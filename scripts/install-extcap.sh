@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Install unixsock into Wireshark: the extcap executable and the Lua dissector.
+#
+#   scripts/install-extcap.sh             for the current user
+#   scripts/install-extcap.sh --system    for everyone (root): group wireshark,
+#                                         mode 0750, file capabilities, like dumpcap
+#   scripts/install-extcap.sh --uninstall [--system]
+#
+# Idempotent: running it again replaces what it installed. It asks
+# `tshark -G folders` where this Wireshark looks for extcaps and Lua plugins.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+mode=user action=install build=1
+for a in "$@"; do
+  case $a in
+    --system) mode=system ;;
+    --uninstall) action=uninstall ;;
+    --no-build) build=0 ;;
+    -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "install-extcap: unknown option $a (see --help)" >&2; exit 2 ;;
+  esac
+done
+die() { echo "install-extcap: $*" >&2; exit 1; }
+command -v tshark >/dev/null || die "tshark is not installed (apt-get install tshark); it tells where Wireshark looks for extcaps"
+if [[ $mode == system && $(id -u) -ne 0 ]]; then die "--system needs root (sudo $0 $*)"; fi
+
+folders=$(tshark -G folders 2>/dev/null)
+field() { printf '%s\n' "$folders" | awk -F'\t' -v k="$1" 'index($1, k) == 1 {print $2; exit}'; }
+personal_conf=$(field "Personal configuration:")
+if [[ $mode == system ]]; then
+  extcap_dir=$(field "Global Extcap path:"); [[ -n $extcap_dir ]] || extcap_dir=$(field "Extcap path:")
+  lua_dir=$(field "Global Lua Plugins:")
+  manifest=/var/lib/unixsock/installed
+else
+  extcap_dir=$(field "Personal Extcap path:")
+  # Wireshark 4.0 has no personal extcap entry: it reads <personal configuration>/extcap
+  [[ -n $extcap_dir ]] || extcap_dir="$personal_conf/extcap"
+  lua_dir=$(field "Personal Lua Plugins:")
+  manifest="${XDG_DATA_HOME:-$HOME/.local/share}/unixsock/installed"
+fi
+[[ -n $extcap_dir && -n $lua_dir ]] || die "cannot read the extcap and Lua plugin folders from 'tshark -G folders'"
+
+if [[ $action == uninstall ]]; then
+  if [[ -f $manifest ]]; then
+    while IFS= read -r f; do [[ -n $f ]] && rm -f -- "$f" && echo "removed $f"; done < "$manifest"
+    rm -f "$manifest"
+  else
+    echo "install-extcap: nothing recorded in $manifest; nothing to remove"
+  fi
+  exit 0
+fi
+
+if [[ $build == 1 ]]; then
+  make -C "$root" -s extcap/unixsock || die "build failed (run 'make' in $root to see why)"
+fi
+[[ -x $root/extcap/unixsock ]] || die "extcap/unixsock is not built (run 'npm run build')"
+
+mkdir -p "$extcap_dir" "$lua_dir" "$(dirname "$manifest")"
+exe="$extcap_dir/unixsock" lua="$lua_dir/unixsock.lua"
+install -m 0755 "$root/extcap/unixsock" "$exe.new" && mv -f "$exe.new" "$exe"
+install -m 0644 "$root/wireshark/unixsock.lua" "$lua"
+if [[ $mode == system ]]; then
+  getent group wireshark >/dev/null || groupadd --system wireshark
+  chgrp wireshark "$exe"
+  chmod 0750 "$exe"
+  caps=cap_bpf,cap_perfmon
+  # kernels before 5.8 know neither capability: BPF needs CAP_SYS_ADMIN there
+  kmaj=$(uname -r | cut -d. -f1) kmin=$(uname -r | cut -d. -f2)
+  if (( kmaj < 5 || (kmaj == 5 && kmin < 8) )); then caps=cap_sys_admin; fi
+  command -v setcap >/dev/null || die "setcap is missing (apt-get install libcap2-bin)"
+  setcap "$caps+ep" "$exe" || die "setcap $caps on $exe failed (does the filesystem support file capabilities?)"
+  echo "installed $exe (group wireshark, 0750, $caps): members of 'wireshark' can capture (usermod -aG wireshark USER)"
+else
+  echo "installed $exe"
+  [[ $(id -u) -eq 0 ]] || echo "note: capturing needs root or a --system install (file capabilities)"
+fi
+echo "installed $lua"
+printf '%s\n%s\n' "$exe" "$lua" > "$manifest"

@@ -1,0 +1,533 @@
+-- unixsock.lua: Wireshark dissector for unixsock captures (Unix domain socket
+-- messages recorded by the unixsock eBPF capture tool).
+--
+-- Record layout: docs/link-header.md (the same page src/link-header.ts is
+-- tested against). Stages, in order: record header -> stream view -> sub-dissector.
+--
+-- Stream and seqpacket payloads are handed to Wireshark through a *synthetic*
+-- TCP (stream) or UDP (dgram, seqpacket) header: per-connection ports, running
+-- sequence numbers and the fixed addresses 127.85.0.1 (client) and 127.85.0.2
+-- (server). That is what gives TCP reassembly, Follow TCP Stream, tcp.stream,
+-- conversation statistics and port-based protocols (HTTP, X11, PostgreSQL,
+-- Decode As). The tree names that view "Stream view (synthetic)": these are
+-- not network packets.
+--
+-- SPDX-License-Identifier: GPL-2.0-or-later
+
+local unixsock = Proto("unixsock", "Unix Socket Message")
+
+local VERSION = 1
+local FIXED_LEN = 104
+
+local SOCK_TYPES = { [1] = "stream", [2] = "dgram", [5] = "seqpacket" }
+local STRATEGIES = { [1] = "fentry", [2] = "kprobe", [3] = "sock_send_length", [4] = "syscalls" }
+local SYSCALLS = { [1] = "write", [20] = "writev", [44] = "sendto", [46] = "sendmsg", [307] = "sendmmsg",
+  [328] = "pwritev2", [40] = "sendfile", [275] = "splice", [278] = "vmsplice", [426] = "io_uring_enter" }
+local TLV_NAMES = { [1] = "Local path", [2] = "Peer path", [3] = "Destination path", [4] = "SCM_RIGHTS",
+  [5] = "SCM_CREDENTIALS", [6] = "Other control message" }
+
+local F = {
+  version = ProtoField.uint8("unixsock.version", "Header version"),
+  type = ProtoField.uint8("unixsock.type", "Socket type", base.DEC, SOCK_TYPES),
+  hdr_len = ProtoField.uint16("unixsock.hdr_len", "Header length"),
+  flags = ProtoField.uint16("unixsock.flags", "Flags", base.HEX),
+  flags_truncated = ProtoField.bool("unixsock.flags.truncated", "Truncated (snap length)", 16, nil, 0x0001),
+  flags_no_payload = ProtoField.bool("unixsock.flags.no_payload", "Payload not readable", 16, nil, 0x0002),
+  flags_has_ctrl = ProtoField.bool("unixsock.flags.ancillary", "Ancillary data", 16, nil, 0x0004),
+  flags_ctrl_trunc = ProtoField.bool("unixsock.flags.ancillary_truncated", "Ancillary data truncated", 16, nil, 0x0008),
+  flags_peer_guess = ProtoField.bool("unixsock.flags.peer_from_creator", "Peer pid from socket creator", 16, nil, 0x0010),
+  flags_lost = ProtoField.bool("unixsock.flags.lost", "Bytes lost (ring buffer full)", 16, nil, 0x0020),
+  flags_more = ProtoField.bool("unixsock.flags.more", "Message continues in next record", 16, nil, 0x0040),
+  flags_ctrl_bad = ProtoField.bool("unixsock.flags.ancillary_malformed", "Ancillary data malformed", 16, nil, 0x0080),
+  strategy = ProtoField.uint8("unixsock.strategy", "Attach strategy", base.DEC, STRATEGIES),
+  pid = ProtoField.uint32("unixsock.pid", "Process ID"),
+  tid = ProtoField.uint32("unixsock.tid", "Thread ID"),
+  uid = ProtoField.uint32("unixsock.uid", "User ID"),
+  gid = ProtoField.uint32("unixsock.gid", "Group ID"),
+  peer_pid = ProtoField.uint32("unixsock.peer.pid", "Peer process ID"),
+  syscall = ProtoField.uint32("unixsock.syscall", "System call", base.DEC, SYSCALLS),
+  inode = ProtoField.uint64("unixsock.inode", "Socket inode"),
+  peer_inode = ProtoField.uint64("unixsock.peer.inode", "Peer socket inode"),
+  len = ProtoField.uint32("unixsock.len", "Message length"),
+  offset = ProtoField.uint32("unixsock.offset", "Offset in message"),
+  caplen = ProtoField.uint32("unixsock.caplen", "Captured payload length"),
+  path_dev = ProtoField.uint32("unixsock.path.dev", "Socket file device", base.HEX),
+  path_inode = ProtoField.uint64("unixsock.path.inode", "Socket file inode"),
+  comm = ProtoField.string("unixsock.comm", "Command"),
+  peer_comm = ProtoField.string("unixsock.peer.comm", "Peer command"),
+  path = ProtoField.string("unixsock.path", "Socket path"),
+  local_path = ProtoField.string("unixsock.local.path", "Local path"),
+  peer_path = ProtoField.string("unixsock.peer.path", "Peer path"),
+  dest_path = ProtoField.string("unixsock.dest.path", "Destination path"),
+  abstract = ProtoField.bool("unixsock.path.abstract", "Abstract namespace"),
+  tlv = ProtoField.uint16("unixsock.tlv.type", "Option", base.DEC, TLV_NAMES),
+  tlv_len = ProtoField.uint16("unixsock.tlv.len", "Option length"),
+  rights_count = ProtoField.uint32("unixsock.scm.rights.count", "File descriptors passed"),
+  rights_fd = ProtoField.int32("unixsock.scm.rights.fd", "File descriptor"),
+  creds_pid = ProtoField.int32("unixsock.scm.creds.pid", "Credentials pid"),
+  creds_uid = ProtoField.uint32("unixsock.scm.creds.uid", "Credentials uid"),
+  creds_gid = ProtoField.uint32("unixsock.scm.creds.gid", "Credentials gid"),
+  cmsg_level = ProtoField.int32("unixsock.cmsg.level", "Control message level"),
+  cmsg_type = ProtoField.int32("unixsock.cmsg.type", "Control message type"),
+  cmsg_data = ProtoField.bytes("unixsock.cmsg.data", "Control message data"),
+  stream = ProtoField.uint32("unixsock.stream", "Connection index"),
+  view = ProtoField.string("unixsock.view", "Stream view (synthetic)"),
+  protocol = ProtoField.string("unixsock.protocol", "Payload protocol"),
+  payload = ProtoField.bytes("unixsock.payload", "Payload"),
+}
+local flat = {}
+for _, f in pairs(F) do flat[#flat + 1] = f end
+unixsock.fields = flat
+
+local E = {
+  truncated = ProtoExpert.new("unixsock.expert.truncated", "Payload truncated to the snap length",
+    expert.group.UNDECODED, expert.severity.NOTE),
+  no_payload = ProtoExpert.new("unixsock.expert.no_payload",
+    "Payload not readable (sendfile, splice, io_uring or kernel sender): only its length is known",
+    expert.group.UNDECODED, expert.severity.WARN),
+  lost = ProtoExpert.new("unixsock.expert.lost", "Part of this message was lost: the capture ring buffer was full",
+    expert.group.SEQUENCE, expert.severity.WARN),
+  bad_version = ProtoExpert.new("unixsock.expert.version", "Unknown unixsock header version",
+    expert.group.MALFORMED, expert.severity.ERROR),
+  malformed = ProtoExpert.new("unixsock.expert.malformed", "Malformed unixsock header",
+    expert.group.MALFORMED, expert.severity.ERROR),
+  ancillary = ProtoExpert.new("unixsock.expert.ancillary", "Ancillary data passed with this message",
+    expert.group.COMMENTS_GROUP, expert.severity.CHAT),
+}
+unixsock.experts = { E.truncated, E.no_payload, E.lost, E.bad_version, E.malformed, E.ancillary }
+
+-- Preferences ---------------------------------------------------------------
+local defaults = {
+  user_dlt = 0,
+  stream_view = true,
+  path_rules = "",
+}
+unixsock.prefs.user_dlt = Pref.uint("LINKTYPE_USERn number (n)", defaults.user_dlt,
+  "n in LINKTYPE_USERn (147 + n) of unixsock records; match the capture's --linktype")
+unixsock.prefs.stream_view = Pref.bool("Hand payloads to TCP/UDP dissectors", defaults.stream_view,
+  "Build a synthetic TCP/UDP view so Wireshark reassembles and decodes the payload")
+unixsock.prefs.path_rules = Pref.string("Path rules", defaults.path_rules,
+  "Protocol per socket path, e.g. /run/my.sock=http;/tmp/app-*=http2;@bus=dbus " ..
+  "(protocols: http, http2, x11, pgsql, dbus, syslog, data)")
+
+-- Protocol choice -------------------------------------------------------------
+-- server port in the synthetic view, per protocol
+local PORTS = { http = 80, http2 = 65080, x11 = 6000, pgsql = 5432, dbus = 65081, syslog = 514, data = 4 }
+
+local function glob_match(pattern, s)
+  local lp = pattern:gsub("([%^%$%(%)%%%.%[%]%+%-%?])", "%%%1"):gsub("%*", ".*")
+  return s:match("^" .. lp .. "$") ~= nil
+end
+
+local user_rules = {}
+local function parse_rules(text)
+  local rules = {}
+  for item in string.gmatch(text or "", "[^;]+") do
+    local pat, proto = item:match("^%s*(.-)%s*=%s*(%w+)%s*$")
+    if pat and PORTS[proto] then rules[#rules + 1] = { pat, proto } end
+  end
+  return rules
+end
+
+local function proto_by_path(path)
+  if not path or path == "" then return nil end
+  for _, r in ipairs(user_rules) do
+    if glob_match(r[1], path) then return r[2] end
+  end
+  local x = path:match("^/tmp/%.X11%-unix/X(%d+)$") or path:match("^@/tmp/%.X11%-unix/X(%d+)$")
+  if x then return "x11", tonumber(x) end
+  if path:match("%.s%.PGSQL%.%d+$") then return "pgsql" end
+  if path:match("docker%.sock$") or path:match("podman%.sock$") then return "http" end
+  if path:match("containerd%.sock$") or path:match("%.grpc%.sock$") then return "http2" end
+  if path:match("^/run/dbus/") or path:match("^/var/run/dbus/") or path:match("/bus$") or path:match("^@/tmp/dbus%-") then
+    return "dbus"
+  end
+  if path == "/dev/log" or path:match("/journal/dev%-log$") or path:match("/journal/syslog$") then return "syslog" end
+  return nil
+end
+
+local HTTP_METHODS = { GET = 1, POST = 1, PUT = 1, DELETE = 1, HEAD = 1, OPTIONS = 1, PATCH = 1, CONNECT = 1, TRACE = 1 }
+
+local function proto_by_content(tvb)
+  local n = tvb:len()
+  if n == 0 then return nil end
+  local head = tvb:raw(0, math.min(n, 24))
+  if head:sub(1, 14) == "PRI * HTTP/2.0" then return "http2" end
+  local m = head:match("^(%u+) ")
+  if (m and HTTP_METHODS[m]) or head:sub(1, 7) == "HTTP/1." then return "http" end
+  if head:sub(1, 6) == "\0AUTH " or head:sub(1, 5) == "AUTH " then return "dbus" end
+  if n >= 12 then
+    local b0 = tvb(0, 1):uint()
+    local major = (b0 == 0x6c) and tvb(2, 2):le_uint() or ((b0 == 0x42) and tvb(2, 2):uint() or 0)
+    if major == 11 and tvb(1, 1):uint() == 0 then return "x11" end
+  end
+  if n >= 8 then
+    local len, code = tvb(0, 4):uint(), tvb(4, 4):uint()
+    if len == n and (code == 196608 or code == 80877103 or code == 80877104) then return "pgsql" end
+  end
+  return nil
+end
+
+-- Per-capture state, rebuilt on every (re)load. The first pass runs in frame
+-- order; what it decides per frame is kept so later passes agree.
+local conns, frames, next_client_port, next_index
+
+local function reset_state()
+  conns = {}           -- key -> connection
+  frames = {}          -- frame number -> {conn, seq, ack, from_server}
+  next_client_port = 10000
+  next_index = 0
+end
+reset_state()
+
+function unixsock.init()
+  reset_state()
+  user_rules = parse_rules(unixsock.prefs.path_rules)
+end
+
+local function conn_key(ino, peer_ino, stype)
+  -- both directions of a connection share the pair of socket inodes
+  if peer_ino == UInt64(0) then return stype .. ":" .. tostring(ino) end
+  if ino < peer_ino then return stype .. ":" .. tostring(ino) .. "-" .. tostring(peer_ino) end
+  return stype .. ":" .. tostring(peer_ino) .. "-" .. tostring(ino)
+end
+
+-- Path helpers ----------------------------------------------------------------
+local function path_string(tvb, off, len)
+  if len == 0 then return "" end
+  local raw = tvb:raw(off, len)
+  local abstract = raw:byte(1) == 0
+  if abstract then raw = raw:sub(2) else raw = raw:match("^[^%z]*") end
+  local s = raw:gsub("[^%w%p ]", function(c) return string.format("\\x%02x", c:byte()) end)
+  return (abstract and "@" or "") .. s, abstract
+end
+
+-- The header ------------------------------------------------------------------
+local function dissect_header(tvb, pinfo, tree)
+  local h = {}
+  local t = tree:add(unixsock, tvb(0, math.min(tvb:len(), FIXED_LEN)))
+  if tvb:len() < 4 then
+    t:add_proto_expert_info(E.malformed, "record shorter than the header")
+    return nil
+  end
+  local version = tvb(0, 1):uint()
+  t:add(F.version, tvb(0, 1))
+  if version ~= VERSION then
+    t:add_proto_expert_info(E.bad_version, "header version " .. version .. " (this dissector reads " .. VERSION .. ")")
+    return nil
+  end
+  local hlen = tvb(2, 2):uint()
+  if tvb:len() < FIXED_LEN or hlen < FIXED_LEN or hlen > tvb:len() then
+    t:add(F.hdr_len, tvb(2, 2))
+    t:add_proto_expert_info(E.malformed, "header length " .. hlen .. " does not fit the record (" .. tvb:len() .. " bytes)")
+    return nil
+  end
+  t:set_len(hlen)
+  h.hlen = hlen
+  h.stype = tvb(1, 1):uint()
+  h.flags = tvb(4, 2):uint()
+  h.pid = tvb(8, 4):uint()
+  h.peer_pid = tvb(24, 4):uint()
+  h.ino = tvb(32, 8):uint64()
+  h.peer_ino = tvb(40, 8):uint64()
+  h.len = tvb(48, 4):uint()
+  h.offset = tvb(52, 4):uint()
+  h.comm = tvb(72, 16):stringz()
+  h.peer_comm = tvb(88, 16):stringz()
+  t:add(F.type, tvb(1, 1))
+  t:add(F.hdr_len, tvb(2, 2))
+  local ft = t:add(F.flags, tvb(4, 2))
+  for _, f in ipairs({ F.flags_truncated, F.flags_no_payload, F.flags_has_ctrl, F.flags_ctrl_trunc,
+    F.flags_peer_guess, F.flags_lost, F.flags_more, F.flags_ctrl_bad }) do
+    ft:add(f, tvb(4, 2))
+  end
+  t:add(F.strategy, tvb(6, 1))
+  t:add(F.comm, tvb(72, 16))
+  t:add(F.pid, tvb(8, 4))
+  t:add(F.tid, tvb(12, 4))
+  t:add(F.uid, tvb(16, 4))
+  t:add(F.gid, tvb(20, 4))
+  t:add(F.peer_comm, tvb(88, 16))
+  t:add(F.peer_pid, tvb(24, 4))
+  t:add(F.syscall, tvb(28, 4))
+  t:add(F.inode, tvb(32, 8))
+  t:add(F.peer_inode, tvb(40, 8))
+  t:add(F.len, tvb(48, 4))
+  t:add(F.offset, tvb(52, 4))
+  t:add(F.path_dev, tvb(56, 4))
+  t:add(F.path_inode, tvb(64, 8))
+
+  -- options
+  local o = FIXED_LEN
+  h.local_path, h.peer_path, h.dest_path = "", "", ""
+  while o + 4 <= hlen do
+    local ty, l = tvb(o, 2):uint(), tvb(o + 2, 2):uint()
+    local padded = l + ((4 - l % 4) % 4)
+    if o + 4 + l > hlen then
+      t:add_proto_expert_info(E.malformed, "option runs past the header")
+      break
+    end
+    local vt = tvb(o + 4, l)
+    if ty == 1 or ty == 2 or ty == 3 then
+      local s, abstract = path_string(tvb, o + 4, l)
+      local field = (ty == 1 and F.local_path) or (ty == 2 and F.peer_path) or F.dest_path
+      local it = t:add(field, vt, s)
+      if abstract then it:add(F.abstract, vt(0, 1), true) end
+      if ty == 1 then h.local_path = s elseif ty == 2 then h.peer_path = s else h.dest_path = s end
+    elseif ty == 4 then
+      local st = t:add(F.rights_count, vt, math.floor(l / 4))
+      st:set_text("SCM_RIGHTS: " .. (math.floor(l / 4)) .. " file descriptor(s)")
+      for i = 0, math.floor(l / 4) - 1 do st:add(F.rights_fd, vt(i * 4, 4)) end
+      h.rights = math.floor(l / 4)
+      t:add_proto_expert_info(E.ancillary, "passes " .. (math.floor(l / 4)) .. " file descriptor(s)")
+    elseif ty == 5 and l >= 12 then
+      local st = t:add(unixsock, vt, "SCM_CREDENTIALS")
+      st:set_text(string.format("SCM_CREDENTIALS: pid %d uid %d gid %d", vt(0, 4):int(), vt(4, 4):uint(), vt(8, 4):uint()))
+      st:add(F.creds_pid, vt(0, 4))
+      st:add(F.creds_uid, vt(4, 4))
+      st:add(F.creds_gid, vt(8, 4))
+      h.creds = true
+    elseif ty == 6 and l >= 8 then
+      local st = t:add(F.tlv, tvb(o, 2))
+      st:add(F.cmsg_level, vt(0, 4))
+      st:add(F.cmsg_type, vt(4, 4))
+      if l > 8 then st:add(F.cmsg_data, vt(8, l - 8)) end
+    else
+      local st = t:add(F.tlv, tvb(o, 2))
+      st:add(F.tlv_len, tvb(o + 2, 2))
+    end
+    o = o + 4 + padded
+  end
+  -- the conversation's name: the server's bound path
+  if h.stype == 2 then
+    h.path = (h.dest_path ~= "" and h.dest_path) or (h.peer_path ~= "" and h.peer_path) or h.local_path
+  else
+    h.path = (h.local_path ~= "" and h.local_path) or h.peer_path
+  end
+  local pi = t:add(F.path, h.path)
+  pi:set_generated()
+  local capi = t:add(F.caplen, tvb:len() - hlen)
+  capi:set_generated()
+  if bit32.band(h.flags, 0x0001) ~= 0 then t:add_proto_expert_info(E.truncated) end
+  if bit32.band(h.flags, 0x0002) ~= 0 then t:add_proto_expert_info(E.no_payload) end
+  if bit32.band(h.flags, 0x0020) ~= 0 then t:add_proto_expert_info(E.lost) end
+  h.tree = t
+  return h
+end
+
+-- The stream view ---------------------------------------------------------------
+local CLIENT_ADDR = Address.ip("127.85.0.1")
+local SERVER_ADDR = Address.ip("127.85.0.2")
+local tcp_dissector = Dissector.get("tcp")
+local udp_dissector = Dissector.get("udp")
+
+local function be16(n)
+  return string.char(bit32.band(bit32.rshift(n, 8), 0xff), bit32.band(n, 0xff))
+end
+local function be32(n)
+  n = n % 4294967296
+  return string.char(math.floor(n / 16777216) % 256, math.floor(n / 65536) % 256, math.floor(n / 256) % 256, n % 256)
+end
+
+-- First pass: decide the connection, direction and sequence numbers of a frame.
+local function track(pinfo, h, payload)
+  local key = conn_key(h.ino, h.peer_ino, h.stype)
+  local c = conns[key]
+  if not c then
+    local proto, display = proto_by_path(h.path)
+    if not proto and payload then proto = proto_by_content(payload) end
+    proto = proto or "data"
+    local sport = PORTS[proto]
+    if proto == "x11" then sport = 6000 + math.min(display or 0, 63) end
+    c = { index = next_index, client_port = next_client_port, server_port = sport, proto = proto, next_seq = {} }
+    next_index = next_index + 1
+    next_client_port = next_client_port + 1
+    if next_client_port > 65000 then next_client_port = 10000 end
+    -- which end serves: the one holding the bound path; for unnamed pairs, whoever did not speak first
+    if h.local_path ~= "" and h.stype ~= 2 then
+      c.server_ino = tostring(h.ino)
+    elseif h.peer_ino ~= UInt64(0) then
+      c.server_ino = tostring(h.peer_ino)
+    else
+      c.server_ino = "?"
+    end
+    conns[key] = c
+  end
+  local me = tostring(h.ino)
+  local from_server = (me == c.server_ino)
+  local peer = tostring(h.peer_ino)
+  local seq
+  if h.offset == 0 then
+    seq = c.next_seq[me] or 1
+    c.next_seq[me] = seq + h.len
+    c["msg_start_" .. me] = seq
+  else
+    seq = (c["msg_start_" .. me] or 1) + h.offset
+  end
+  local f = { conn = c, seq = seq, ack = c.next_seq[peer] or 1, from_server = from_server }
+  frames[pinfo.number] = f
+  return f
+end
+
+local function synthetic_tvb(f, h, payload, stream)
+  local c = f.conn
+  local sport = f.from_server and c.server_port or c.client_port
+  local dport = f.from_server and c.client_port or c.server_port
+  local hdr
+  if stream then
+    hdr = be16(sport) .. be16(dport) .. be32(f.seq) .. be32(f.ack) .. "\80\24" .. be16(65535) .. "\0\0\0\0"
+  else
+    local n = payload and payload:len() or 0
+    hdr = be16(sport) .. be16(dport) .. be16(math.min(8 + n, 65535)) .. "\0\0"
+  end
+  local ba = ByteArray.new(hdr, true)
+  if payload and payload:len() > 0 then ba:append(payload:bytes()) end
+  return ba:tvb(stream and "Stream view (synthetic TCP)" or "Datagram view (synthetic UDP)")
+end
+
+-- The dissector -------------------------------------------------------------------
+function unixsock.dissector(tvb, pinfo, tree)
+  pinfo.cols.protocol = "UNIXSOCK"
+  local h = dissect_header(tvb, pinfo, tree)
+  if not h then
+    pinfo.cols.info = "Malformed unixsock record"
+    return tvb:len()
+  end
+  local payload = nil
+  if tvb:len() > h.hlen then payload = tvb(h.hlen):tvb() end
+  if payload then h.tree:add(F.payload, tvb(h.hlen)) end
+
+  local who = string.format("%s %d", h.comm, h.pid)
+  local peer = h.peer_pid ~= 0 and string.format("%s %d", h.peer_comm ~= "" and h.peer_comm or "?", h.peer_pid) or "?"
+  local summary = string.format("%s → %s %s", who, peer, h.path ~= "" and h.path or "(unnamed)")
+
+  local f = frames[pinfo.number]
+  if not f then f = track(pinfo, h, payload) end
+  local c = f.conn
+  local it = h.tree:add(F.stream, c.index)
+  it:set_generated()
+  local pit = h.tree:add(F.protocol, c.proto)
+  pit:set_generated()
+
+  if unixsock.prefs.stream_view and (payload or h.stype == 1) then
+    local stream = (h.stype == 1)
+    local vtvb = synthetic_tvb(f, h, payload, stream)
+    local vi = h.tree:add(F.view, string.format("%s %d → %d, %s addresses 127.85.0.1 (client) / 127.85.0.2 (server)",
+      stream and "TCP" or "UDP", f.from_server and c.server_port or c.client_port,
+      f.from_server and c.client_port or c.server_port, "not network traffic:"))
+    vi:set_generated()
+    pinfo.src = f.from_server and SERVER_ADDR or CLIENT_ADDR
+    pinfo.dst = f.from_server and CLIENT_ADDR or SERVER_ADDR
+    if stream then
+      tcp_dissector:call(vtvb, pinfo, tree)
+    else
+      udp_dissector:call(vtvb, pinfo, tree)
+    end
+  elseif payload then
+    Dissector.get("data"):call(payload, pinfo, tree)
+  end
+
+  local proto_col = tostring(pinfo.cols.protocol)
+  if proto_col == "TCP" or proto_col == "UDP" or proto_col == "" then pinfo.cols.protocol = "UNIXSOCK" end
+  pinfo.cols.src = who
+  pinfo.cols.dst = peer
+  local info = tostring(pinfo.cols.info)
+  if proto_col == "TCP" or proto_col == "UDP" then
+    local n = payload and payload:len() or 0
+    info = string.format("%s len %d", SOCK_TYPES[h.stype] or "?", h.len)
+    if h.offset > 0 then info = info .. " (part at " .. h.offset .. ")" end
+    if n > 0 and proto_col == "TCP" and tostring(pinfo.cols.info):find("reassembled PDU") then
+      info = info .. " [segment of a reassembled message]"
+    end
+  end
+  pinfo.cols.info:clear_fence()
+  pinfo.cols.info = summary .. "  " .. info
+  return tvb:len()
+end
+
+-- D-Bus over a stream: steps over the SASL handshake, frames messages and
+-- hands each to Wireshark's D-Bus dissector (registered for DLT_DBUS).
+local dbus_stream = Proto("unixsock_dbus", "D-Bus stream (unixsock)")
+local DF = {
+  sasl = ProtoField.string("unixsock_dbus.sasl", "SASL line"),
+  msg_len = ProtoField.uint32("unixsock_dbus.msg_len", "D-Bus message length"),
+}
+dbus_stream.fields = { DF.sasl, DF.msg_len }
+local wtap_table = DissectorTable.get("wtap_encap")
+
+local SASL_WORDS = { AUTH = 1, OK = 1, BEGIN = 1, DATA = 1, REJECTED = 1, ERROR = 1, CANCEL = 1,
+  NEGOTIATE_UNIX_FD = 1, AGREE_UNIX_FD = 1 }
+
+local function align8(n) return n + ((8 - n % 8) % 8) end
+
+function dbus_stream.dissector(tvb, pinfo, tree)
+  local off, n = 0, tvb:len()
+  local did = false
+  while off < n do
+    local b0 = tvb(off, 1):uint()
+    local rest = n - off
+    local word = tvb:raw(off, math.min(rest, 20)):match("^%z?(%u[%u_]*)")
+    if b0 == 0 and rest == 1 then
+      tree:add(DF.sasl, tvb(off, 1), "NUL (credentials byte)")
+      off = off + 1
+    elseif word and SASL_WORDS[word] then
+      local s = tvb:raw(off, rest)
+      local e = s:find("\r\n", 1, true)
+      if not e then
+        pinfo.desegment_offset = off
+        pinfo.desegment_len = DESEGMENT_ONE_MORE_SEGMENT
+        return n
+      end
+      local line = s:sub(1, e - 1):gsub("%z", "")
+      tree:add(DF.sasl, tvb(off, e + 1), line)
+      pinfo.cols.protocol = "D-Bus"
+      if not did then pinfo.cols.info = "SASL " .. line else pinfo.cols.info:append(", SASL " .. line) end
+      did = true
+      off = off + e + 1
+    elseif (b0 == 0x6c or b0 == 0x42) and rest >= 16 then
+      local le = (b0 == 0x6c)
+      local body = le and tvb(off + 4, 4):le_uint() or tvb(off + 4, 4):uint()
+      local flen = le and tvb(off + 12, 4):le_uint() or tvb(off + 12, 4):uint()
+      local total = 16 + align8(flen) + body
+      if total > 134217728 then
+        Dissector.get("data"):call(tvb(off):tvb(), pinfo, tree)
+        return n
+      end
+      if total > rest then
+        pinfo.desegment_offset = off
+        pinfo.desegment_len = total - rest
+        return n
+      end
+      tree:add(DF.msg_len, tvb(off, 16), total)
+      wtap_table:try(wtap.DBUS, tvb(off, total):tvb(), pinfo, tree)
+      did = true
+      off = off + total
+    elseif rest < 16 and (b0 == 0x6c or b0 == 0x42) then
+      pinfo.desegment_offset = off
+      pinfo.desegment_len = DESEGMENT_ONE_MORE_SEGMENT
+      return n
+    else
+      Dissector.get("data"):call(tvb(off):tvb(), pinfo, tree)
+      return n
+    end
+  end
+  return n
+end
+
+-- Registration ------------------------------------------------------------------
+local registered_dlt = nil
+local function register_dlt()
+  local t = DissectorTable.get("wtap_encap")
+  if registered_dlt then t:remove(registered_dlt, unixsock) end
+  registered_dlt = wtap.USER0 + math.min(unixsock.prefs.user_dlt, 15)
+  t:add(registered_dlt, unixsock)
+end
+
+function unixsock.prefs_changed()
+  user_rules = parse_rules(unixsock.prefs.path_rules)
+  register_dlt()
+end
+
+register_dlt()
+DissectorTable.get("tcp.port"):add(PORTS.dbus, dbus_stream)
+DissectorTable.get("tcp.port"):add(PORTS.http2, Dissector.get("http2"))
