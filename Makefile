@@ -7,7 +7,7 @@ CLANG ?= clang
 BPFTOOL ?= $(shell command -v bpftool || ls /usr/sbin/bpftool 2>/dev/null)
 ARCH := x86
 
-all: extcap/unixsock
+all: extcap/unixsock $(B)/sockgen
 
 $(B)/deps/lib/libbpf.a $(B)/deps/lib/libelf.a: scripts/static-libs.sh
 	@bash scripts/static-libs.sh
@@ -28,9 +28,9 @@ $(B)/unixsock.node: native/unixsock.cc native/binding.gyp $(B)/unixsock.skel.h $
 	cd native && npx --no-install node-gyp rebuild --nodedir=/usr --silent
 	cp native/build/Release/unixsock.node $@
 
-TS_SOURCES := $(wildcard src/*.ts) package.json tsconfig.json
+TS_SOURCES := $(wildcard src/*.ts) package.json tsconfig.json tsconfig.build.json
 $(B)/typecheck.stamp: $(TS_SOURCES)
-	npx --no-install tsc -p tsconfig.json --noEmit
+	npx --no-install tsc -p tsconfig.build.json --noEmit
 	@touch $@
 
 $(B)/unixsock.cjs: $(TS_SOURCES) $(B)/typecheck.stamp
@@ -44,3 +44,11 @@ clean:
 	rm -rf $(B)/unixsock.* $(B)/typecheck.stamp $(B)/sea* native/build extcap/unixsock
 
 .PHONY: all clean
+
+# traffic generator for the end-to-end tests
+$(B)/sockgen: test/helpers/sockgen.c
+	@mkdir -p $(B)
+	$(CC) -O2 -Wall -o $@ $<
+
+test-helpers: $(B)/sockgen
+.PHONY: test-helpers

@@ -703,7 +703,8 @@ static __always_inline struct sock *fd_sock(__u64 fd)
 	return so ? BPF_CORE_READ(so, sk) : NULL;
 }
 
-static __always_inline int sys_exit_send(long ret)
+/* fd_arg: which syscall argument holds the socket (0: di, 2: dx) */
+static __always_inline int sys_exit_send(long ret, int fd_arg)
 {
 	struct task_struct *t = bpf_get_current_task_btf();
 	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(t);
@@ -712,7 +713,7 @@ static __always_inline int sys_exit_send(long ret)
 
 	if (ret < 0 || !regs)
 		return 0;
-	sk = fd_sock(BPF_CORE_READ(regs, di));
+	sk = fd_sock(fd_arg == 2 ? BPF_CORE_READ(regs, dx) : BPF_CORE_READ(regs, di));
 	if (!sk || BPF_CORE_READ(sk, __sk_common.skc_family) != AF_UNIX)
 		return 0;
 	syscall_args(NULL, &a, false, 0);
@@ -726,16 +727,23 @@ struct exit_ctx {
 };
 
 SEC("tracepoint/syscalls/sys_exit_write")
-int sx_write(struct exit_ctx *ctx) { return sys_exit_send(ctx->ret); }
+int sx_write(struct exit_ctx *ctx) { return sys_exit_send(ctx->ret, 0); }
 
 SEC("tracepoint/syscalls/sys_exit_writev")
-int sx_writev(struct exit_ctx *ctx) { return sys_exit_send(ctx->ret); }
+int sx_writev(struct exit_ctx *ctx) { return sys_exit_send(ctx->ret, 0); }
 
 SEC("tracepoint/syscalls/sys_exit_sendto")
-int sx_sendto(struct exit_ctx *ctx) { return sys_exit_send(ctx->ret); }
+int sx_sendto(struct exit_ctx *ctx) { return sys_exit_send(ctx->ret, 0); }
 
 SEC("tracepoint/syscalls/sys_exit_sendmsg")
-int sx_sendmsg(struct exit_ctx *ctx) { return sys_exit_send(ctx->ret); }
+int sx_sendmsg(struct exit_ctx *ctx) { return sys_exit_send(ctx->ret, 0); }
+
+/* sendfile and splice into a socket: the length is known, the bytes are not */
+SEC("tracepoint/syscalls/sys_exit_sendfile64")
+int sx_sendfile(struct exit_ctx *ctx) { return sys_exit_send(ctx->ret, 0); }
+
+SEC("tracepoint/syscalls/sys_exit_splice")
+int sx_splice(struct exit_ctx *ctx) { return sys_exit_send(ctx->ret, 2); }
 
 struct mmsg_loop {
 	struct sock *sk;

@@ -241,7 +241,7 @@ class Capture : public Napi::ObjectWrap<Capture> {
       if (tracefs) opt->push_back("enter_sendmmsg");
     } else {
       *req = {"sx_write", "sx_writev", "sx_sendto", "sx_sendmsg", "sx_sendmmsg"};
-      *opt = {"recv_length"};
+      *opt = {"sx_sendfile", "sx_splice", "recv_length"};
     }
   }
 

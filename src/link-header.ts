@@ -96,3 +96,81 @@ export function encodeLinkHeader(m: UnixMessage, offset: number, more: boolean):
   }
   return h;
 }
+
+export interface DecodedHeader {
+  version: number;
+  sockType: number;
+  headerLen: number;
+  flags: number;
+  strategy: number;
+  pid: number;
+  tid: number;
+  uid: number;
+  gid: number;
+  peerPid: number;
+  syscall: number;
+  ino: bigint;
+  peerIno: bigint;
+  msgLen: number;
+  offset: number;
+  pathDev: number;
+  pathIno: bigint;
+  comm: string;
+  peerComm: string;
+  localPath?: Buffer;
+  peerPath?: Buffer;
+  destPath?: Buffer;
+  rights?: number[];
+  creds?: { pid: number; uid: number; gid: number };
+  payload: Buffer;
+}
+
+/** Reads a record back (tests, and tools that post-process captures). */
+export function decodeLinkHeader(rec: Buffer): DecodedHeader {
+  if (rec.length < FIXED_LEN) throw new Error(`record of ${rec.length} bytes is shorter than the header`);
+  const version = rec.readUInt8(0);
+  if (version !== LINK_HEADER_VERSION) throw new Error(`unknown header version ${version}`);
+  const headerLen = rec.readUInt16BE(2);
+  if (headerLen < FIXED_LEN || headerLen > rec.length) throw new Error(`bad header length ${headerLen}`);
+  const str = (o: number) => {
+    const s = rec.subarray(o, o + 16);
+    const z = s.indexOf(0);
+    return s.toString('latin1', 0, z < 0 ? 16 : z);
+  };
+  const h: DecodedHeader = {
+    version,
+    sockType: rec.readUInt8(1),
+    headerLen,
+    flags: rec.readUInt16BE(4),
+    strategy: rec.readUInt8(6),
+    pid: rec.readUInt32BE(8),
+    tid: rec.readUInt32BE(12),
+    uid: rec.readUInt32BE(16),
+    gid: rec.readUInt32BE(20),
+    peerPid: rec.readUInt32BE(24),
+    syscall: rec.readUInt32BE(28),
+    ino: rec.readBigUInt64BE(32),
+    peerIno: rec.readBigUInt64BE(40),
+    msgLen: rec.readUInt32BE(48),
+    offset: rec.readUInt32BE(52),
+    pathDev: rec.readUInt32BE(56),
+    pathIno: rec.readBigUInt64BE(64),
+    comm: str(72),
+    peerComm: str(88),
+    payload: rec.subarray(headerLen),
+  };
+  let o = FIXED_LEN;
+  while (o + 4 <= headerLen) {
+    const type = rec.readUInt16BE(o);
+    const len = rec.readUInt16BE(o + 2);
+    if (o + 4 + len > headerLen) throw new Error('option runs past the header');
+    const v = rec.subarray(o + 4, o + 4 + len);
+    if (type === TLV.LOCAL_PATH) h.localPath = v;
+    else if (type === TLV.PEER_PATH) h.peerPath = v;
+    else if (type === TLV.DEST_PATH) h.destPath = v;
+    else if (type === TLV.SCM_RIGHTS) h.rights = Array.from({ length: len / 4 }, (_, i) => v.readInt32BE(i * 4));
+    else if (type === TLV.SCM_CREDENTIALS && len >= 12) h.creds = { pid: v.readInt32BE(0), uid: v.readUInt32BE(4), gid: v.readUInt32BE(8) };
+    o += 4 + ((len + 3) & ~3);
+  }
+  return h;
+}

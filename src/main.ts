@@ -122,6 +122,9 @@ async function capture(a: Args, sink: () => Sink, filterText: string, extcap: bo
   for (const at of cap.attempts) {
     log.info(at.ok ? `strategy ${at.strategy}: attached${at.note ? ` (${at.note})` : ''}` : `strategy ${at.strategy}: rejected: ${at.error}`);
   }
+  if (!extcap && !a.quiet) {
+    stderrLine(`unixsock: capturing Unix socket messages with ${cap.strategy}${filterText ? ` (filter: ${filterText})` : ''}`);
+  }
   const out = sink();
   let seen = 0;
   let failure: Error | undefined;
