@@ -112,7 +112,11 @@ unixsock.prefs.path_rules = Pref.string("Path rules", defaults.path_rules,
 
 -- Protocol choice -------------------------------------------------------------
 -- server port in the synthetic view, per protocol
-local PORTS = { http = 80, http2 = 65080, x11 = 6000, pgsql = 5432, dbus = 65081, syslog = 514, data = 4 }
+-- (protocols without a port of their own go to DISPATCH_PORT, where
+-- unixsock_stream picks the dissector, deciding late if content must tell)
+local DISPATCH_PORT = 4
+local PORTS = { http = 80, http2 = DISPATCH_PORT, x11 = 6000, pgsql = 5432, dbus = DISPATCH_PORT, syslog = 514,
+  data = DISPATCH_PORT }
 
 local function glob_match(pattern, s)
   local lp = pattern:gsub("([%^%$%(%)%%%.%[%]%+%-%?])", "%%%1"):gsub("%*", ".*")
@@ -170,10 +174,11 @@ end
 
 -- Per-capture state, rebuilt on every (re)load. The first pass runs in frame
 -- order; what it decides per frame is kept so later passes agree.
-local conns, frames, next_client_port, next_index
+local conns, frames, next_client_port, next_index, conns_by_port
 
 local function reset_state()
   conns = {}           -- key -> connection
+  conns_by_port = {}   -- synthetic client port -> connection
   frames = {}          -- frame number -> {conn, seq, ack, from_server}
   next_client_port = 10000
   next_index = 0
@@ -185,8 +190,15 @@ function unixsock.init()
   user_rules = parse_rules(unixsock.prefs.path_rules)
 end
 
-local function conn_key(ino, peer_ino, stype)
-  -- both directions of a connection share the pair of socket inodes
+-- Both directions of a connection must map to one key. A client's first
+-- sends can precede accept(), when the server's socket has no inode yet, so a
+-- connection to a named server is keyed by the client's socket inode alone.
+local function conn_key(h)
+  local stype, ino, peer_ino = h.stype, h.ino, h.peer_ino
+  if stype ~= 2 then
+    if h.local_path ~= "" and peer_ino ~= UInt64(0) then return stype .. ":c" .. tostring(peer_ino) end
+    if h.local_path == "" and h.peer_path ~= "" then return stype .. ":c" .. tostring(ino) end
+  end
   if peer_ino == UInt64(0) then return stype .. ":" .. tostring(ino) end
   if ino < peer_ino then return stype .. ":" .. tostring(ino) .. "-" .. tostring(peer_ino) end
   return stype .. ":" .. tostring(peer_ino) .. "-" .. tostring(ino)
@@ -331,7 +343,7 @@ end
 
 -- First pass: decide the connection, direction and sequence numbers of a frame.
 local function track(pinfo, h, payload)
-  local key = conn_key(h.ino, h.peer_ino, h.stype)
+  local key = conn_key(h)
   local c = conns[key]
   if not c then
     local proto, display = proto_by_path(h.path)
@@ -343,18 +355,19 @@ local function track(pinfo, h, payload)
     next_index = next_index + 1
     next_client_port = next_client_port + 1
     if next_client_port > 65000 then next_client_port = 10000 end
-    -- which end serves: the one holding the bound path; for unnamed pairs, whoever did not speak first
-    if h.local_path ~= "" and h.stype ~= 2 then
-      c.server_ino = tostring(h.ino)
-    elseif h.peer_ino ~= UInt64(0) then
-      c.server_ino = tostring(h.peer_ino)
-    else
-      c.server_ino = "?"
-    end
+    c.first_speaker = tostring(h.ino)
     conns[key] = c
+    conns_by_port[c.client_port] = c
   end
   local me = tostring(h.ino)
-  local from_server = (me == c.server_ino)
+  -- the server is the end holding the conversation's bound path; for
+  -- unnamed pairs, whoever did not speak first
+  local from_server
+  if h.path ~= "" then
+    from_server = (h.local_path ~= "" and h.path == h.local_path)
+  else
+    from_server = (me ~= c.first_speaker)
+  end
   local peer = tostring(h.peer_ino)
   local seq
   if h.offset == 0 then
@@ -514,6 +527,30 @@ function dbus_stream.dissector(tvb, pinfo, tree)
   return n
 end
 
+-- The dispatcher: payloads of connections whose protocol has no port of its
+-- own. The protocol may be decided late, by the first recognizable content
+-- from either side (an HTTP/2 server speaks before the client's preface).
+local dispatch = Proto("unixsock_stream", "unixsock payload dispatcher")
+local SUB = { http = "http", http2 = "http2", pgsql = "pgsql", syslog = "syslog" }
+
+function dispatch.dissector(tvb, pinfo, tree)
+  local c = conns_by_port[pinfo.src_port] or conns_by_port[pinfo.dst_port]
+  if c and c.proto == "data" and not pinfo.visited then
+    c.proto = proto_by_content(tvb) or "data"
+  end
+  local proto = c and c.proto or "data"
+  if proto == "dbus" then
+    return dbus_stream.dissector(tvb, pinfo, tree)
+  end
+  if proto == "x11" then
+    return DissectorTable.get("tcp.port"):try(6000, tvb, pinfo, tree)
+  end
+  local d = SUB[proto] and Dissector.get(SUB[proto])
+  if d then return d:call(tvb, pinfo, tree) end
+  Dissector.get("data"):call(tvb, pinfo, tree)
+  return tvb:len()
+end
+
 -- Registration ------------------------------------------------------------------
 local registered_dlt = nil
 local function register_dlt()
@@ -529,5 +566,5 @@ function unixsock.prefs_changed()
 end
 
 register_dlt()
-DissectorTable.get("tcp.port"):add(PORTS.dbus, dbus_stream)
-DissectorTable.get("tcp.port"):add(PORTS.http2, Dissector.get("http2"))
+DissectorTable.get("tcp.port"):add(DISPATCH_PORT, dispatch)
+DissectorTable.get("udp.port"):add(DISPATCH_PORT, dispatch)

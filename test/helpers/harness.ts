@@ -122,7 +122,14 @@ export function records(cap: Capture | string): Rec[] {
 
 /** Runs tshark with our dissector; returns stdout (stderr must not hold Lua errors). */
 export function tshark(args: string[], opts: { allowStderr?: boolean } = {}): string {
-  const r = spawnSync('tshark', ['-X', `lua_script:${LUA}`, ...args], { encoding: 'utf8', maxBuffer: 1 << 28 });
+  // an empty HOME: no personal preferences and no installed copy of unixsock.lua beside ours
+  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'unixsock-home-'));
+  const r = spawnSync('tshark', ['-X', `lua_script:${LUA}`, ...args], {
+    encoding: 'utf8',
+    maxBuffer: 1 << 28,
+    env: { ...process.env, HOME: home, XDG_CONFIG_HOME: path.join(home, '.config') },
+  });
+  fs.rmSync(home, { recursive: true, force: true });
   const stderr = (r.stderr ?? '').split('\n').filter((l) => l && !/Running as user "root"|This could be dangerous/.test(l));
   if (r.status !== 0) throw new Error(`tshark ${args.join(' ')} failed (${r.status}): ${stderr.join('\n')}`);
   if (stderr.some((l) => /Lua|lua/.test(l))) throw new Error(`tshark printed Lua errors: ${stderr.join('\n')}`);

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs what a fresh Debian 12 / Ubuntu machine lacks to build and test
+# unixsock, and only that. Never prompts. Needs root (or sudo).
+#   build: clang llvm bpftool libelf-dev zlib1g-dev dpkg-dev build-essential
+#          (+ m4 flex bison gawk for elfutils' configure), libcap2-bin (setcap)
+#   capture/decode: tshark
+#   programs the tests drive: socat curl xvfb x11-utils dbus postgresql strace tcpdump
+set -euo pipefail
+SUDO=""
+if [[ $(id -u) -ne 0 ]]; then
+  command -v sudo >/dev/null || { echo "deps: run as root (or install sudo)" >&2; exit 1; }
+  SUDO=sudo
+fi
+pkgs=(clang llvm libelf-dev zlib1g-dev dpkg-dev build-essential m4 flex bison gawk pkg-config
+      libcap2-bin tshark socat curl xvfb xauth x11-utils x11-apps dbus postgresql strace tcpdump
+      ca-certificates)
+if grep -qi ubuntu /etc/os-release; then
+  pkgs+=(linux-tools-common "linux-tools-$(uname -r)")
+else
+  pkgs+=(bpftool)
+fi
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "deps: installing ${missing[*]}"
+  $SUDO apt-get update -q >/dev/null
+  # tshark asks whether non-root users may capture: answer for it (we do not need dumpcap setuid)
+  echo "wireshark-common wireshark-common/install-setuid boolean false" | $SUDO debconf-set-selections
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# Node.js 20 or newer builds the single executable (SEA)
+if ! command -v node >/dev/null || (( $(node -p 'process.versions.node.split(".")[0]') < 20 )); then
+  echo "deps: Node.js >= 20 is needed (found $(node --version 2>/dev/null || echo none)); install it from your distribution or nodesource" >&2
+  exit 1
+fi
+# tracepoint attach needs tracefs; the capture mounts it itself when it can, but mount it for the tests too
+if [[ ! -d /sys/kernel/tracing/events ]] && [[ -d /sys/kernel/tracing ]]; then
+  $SUDO mount -t tracefs none /sys/kernel/tracing 2>/dev/null || true
+fi
+echo "deps: ok"

@@ -1,0 +1,202 @@
+// End-to-end: real programs captured by the real engine, decoded by tshark
+// with wireshark/unixsock.lua. Asserts protocol fields, reassembly,
+// Follow Stream and conversations.
+import assert from 'node:assert/strict';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, it } from 'node:test';
+import { ROOT, need, needBpf, sleep, startCapture, tmpdir, tshark, waitForSocket } from '../helpers/harness';
+
+const lines = (s: string) => s.split('\n').filter(Boolean);
+
+describe('unixsock.lua on captures of real programs', () => {
+  it('HTTP/1.1: curl and a Node server, 1 MiB body, chunked, keep-alive, follow and conversations', async (t) => {
+    if (!needBpf(t) || !need(t, 'curl', 'tshark')) return;
+    const dir = tmpdir(t);
+    const sock = path.join(dir, 'api.sock');
+    const body = Buffer.alloc(1 << 20);
+    for (let i = 0; i < body.length; i++) body[i] = (i * 13 + (i >> 8)) & 0xff;
+    fs.writeFileSync(path.join(dir, 'body.bin'), body);
+    const server = spawn(process.execPath, [path.join(ROOT, 'test/helpers/http-server.js'), sock, path.join(dir, 'body.bin')], { stdio: 'ignore' });
+    t.after(() => server.kill());
+    await waitForSocket(sock);
+    const cap = await startCapture(t, ['path', sock]);
+    execFileSync('curl', ['-s', '-o', '/dev/null', '--unix-socket', sock, 'http://unixsock/big']);
+    execFileSync('curl', ['-s', '-o', '/dev/null', '--unix-socket', sock, 'http://unixsock/chunked']);
+    // keep-alive: three requests on one connection
+    execFileSync('curl', ['-s', '-o', '/dev/null', '-o', '/dev/null', '-o', '/dev/null', '--unix-socket', sock, 'http://unixsock/a', 'http://unixsock/b', 'http://unixsock/c']);
+    await sleep(100);
+    const { code } = await cap.stop();
+    assert.equal(code, 0);
+
+    const f = cap.file;
+    const reqs = lines(tshark(['-r', f, '-Y', 'http.request', '-T', 'fields', '-e', 'http.request.uri', '-e', 'tcp.stream', '-e', 'unixsock.comm', '-e', 'unixsock.peer.comm']));
+    assert.deepEqual(reqs.map((l) => l.split('\t')[0]), ['/big', '/chunked', '/a', '/b', '/c']);
+    const streams = reqs.map((l) => l.split('\t')[1]);
+    assert.equal(new Set(streams).size, 3, 'three connections');
+    assert.equal(streams[2], streams[3], 'keep-alive requests share a stream');
+    assert.equal(streams[3], streams[4]);
+    for (const l of reqs) assert.deepEqual(l.split('\t').slice(2), ['curl', 'node']);
+
+    const resps = lines(tshark(['-r', f, '-Y', 'http.response', '-T', 'fields', '-e', 'http.response.code', '-e', 'http.response_for.uri', '-e', 'http.transfer_encoding']));
+    assert.equal(resps.length, 5);
+    for (const r of resps) assert.equal(r.split('\t')[0], '200');
+    assert.deepEqual(resps.map((r) => r.split('\t')[1]), ['/big', '/chunked', '/a', '/b', '/c'].map((u) => `http://unixsock${u}`));
+    assert.equal(resps[1].split('\t')[2], 'chunked');
+
+    // the 1 MiB body, reassembled from many writes, byte for byte
+    const objs = path.join(dir, 'objects');
+    fs.mkdirSync(objs);
+    tshark(['-r', f, '-q', '--export-objects', `http,${objs}`]);
+    const big = fs.readFileSync(path.join(objs, 'big'));
+    assert.equal(big.length, body.length);
+    assert.equal(Buffer.compare(big, body), 0);
+    const chunked = fs.readFileSync(path.join(objs, 'chunked')).toString();
+    assert.equal(chunked, Array.from({ length: 10 }, (_, i) => `chunk-${i};`.repeat(100)).join(''));
+
+    // Follow TCP Stream on the keep-alive connection
+    const follow = tshark(['-r', f, '-q', '-z', `follow,tcp,ascii,${streams[2]}`]);
+    for (const u of ['a', 'b', 'c']) {
+      assert.match(follow, new RegExp(`GET /${u} HTTP/1.1`));
+      assert.match(follow, new RegExp(`hello /${u}`));
+    }
+    // conversations: one per curl connection
+    const conv = tshark(['-r', f, '-q', '-z', 'conv,tcp']);
+    assert.equal((conv.match(/127\.85\.0\.1:\d+\s+<->\s+127\.85\.0\.2:80\b/g) ?? []).length, 3);
+    // the header fields, and no expert warnings from the synthetic TCP
+    const hdr = lines(tshark(['-r', f, '-Y', 'http.request.uri == "/a"', '-T', 'fields', '-e', 'unixsock.path', '-e', 'unixsock.type', '-e', 'unixsock.peer.pid']));
+    assert.deepEqual(hdr[0].split('\t'), [sock, '1', String(server.pid)]);
+    const warn = tshark(['-r', f, '-q', '-z', 'expert,warn']);
+    assert.doesNotMatch(warn, /Warning/, warn);
+  });
+
+  it('X11: Xvfb with xdpyinfo and xwininfo at the same time: setup, requests, replies, events', async (t) => {
+    if (!needBpf(t) || !need(t, 'Xvfb', 'xdpyinfo', 'xwininfo', 'tshark')) return;
+    const display = 90 + (process.pid % 9);
+    const xvfb = spawn('Xvfb', [`:${display}`, '-nolisten', 'tcp', '-screen', '0', '800x600x24'], { stdio: 'ignore' });
+    t.after(() => xvfb.kill());
+    await waitForSocket(`/tmp/.X11-unix/X${display}`);
+    await sleep(300);
+    const cap = await startCapture(t, ['pid', String(xvfb.pid)]);
+    const env = { ...process.env, DISPLAY: `:${display}` };
+    const a = spawn('xdpyinfo', [], { env, stdio: 'ignore' });
+    const b = spawn('xwininfo', ['-root', '-tree'], { env, stdio: 'ignore' });
+    await Promise.all([a, b].map((p) => new Promise((r) => p.on('exit', r))));
+    await sleep(100);
+    await cap.stop();
+    const f = cap.file;
+    const setup = lines(tshark(['-r', f, '-Y', 'x11', '-T', 'fields', '-e', '_ws.col.Info']));
+    assert.equal(setup.filter((l) => /Initial connection request/.test(l)).length, 2);
+    assert.equal(setup.filter((l) => /Initial connection reply/.test(l)).length, 2);
+    const replies = lines(tshark(['-r', f, '-Y', 'x11.reply', '-T', 'fields', '-e', 'unixsock.comm']));
+    assert.ok(replies.length >= 10, `replies decoded: ${replies.length}`);
+    for (const r of replies) assert.equal(r, 'Xvfb');
+    const ops = tshark(['-r', f, '-T', 'fields', '-e', 'x11.opcode']);
+    assert.match(ops, /\b98\b/, 'QueryExtension (98) from xdpyinfo');
+    assert.match(ops, /\b15\b/, 'QueryTree (15) from xwininfo');
+    // replies matched to their requests: "Reply: <request name>"
+    const info = tshark(['-r', f, '-Y', 'x11.reply', '-T', 'fields', '-e', '_ws.col.Info']);
+    assert.match(info, /Reply: QueryExtension/);
+    assert.match(info, /Reply: QueryTree/);
+    // the connection reply spans thousands of bytes: reassembled into one PDU
+    const big = lines(tshark(['-r', f, '-Y', 'x11 && frame.len > 4000', '-T', 'fields', '-e', 'frame.number']));
+    assert.ok(big.length >= 1);
+    const conv = tshark(['-r', f, '-q', '-z', 'conv,tcp']);
+    assert.equal((conv.match(/<->\s+127\.85\.0\.2:60\d\d\b/g) ?? []).length, 2, 'two X11 connections');
+  });
+
+  it('D-Bus: dbus-daemon with dbus-send calls and replies (SASL stepped over)', async (t) => {
+    if (!needBpf(t) || !need(t, 'dbus-daemon', 'dbus-send', 'tshark')) return;
+    const dir = tmpdir(t);
+    const bus = path.join(dir, 'bus');
+    const conf = path.join(dir, 'bus.conf');
+    fs.writeFileSync(
+      conf,
+      `<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN" "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig><type>session</type><listen>unix:path=${bus}</listen><auth>EXTERNAL</auth>
+<policy context="default"><allow send_destination="*" eavesdrop="true"/><allow eavesdrop="true"/><allow own="*"/></policy></busconfig>`,
+    );
+    const daemon = spawn('dbus-daemon', [`--config-file=${conf}`, '--nofork'], { stdio: 'ignore' });
+    t.after(() => daemon.kill());
+    await waitForSocket(bus);
+    const cap = await startCapture(t, ['path', bus]);
+    execFileSync('dbus-send', [`--bus=unix:path=${bus}`, '--print-reply', '--dest=org.freedesktop.DBus', '/org/freedesktop/DBus', 'org.freedesktop.DBus.ListNames']);
+    execFileSync('dbus-send', [`--bus=unix:path=${bus}`, '--print-reply', '--dest=org.freedesktop.DBus', '/org/freedesktop/DBus', 'org.freedesktop.DBus.GetId']);
+    await sleep(100);
+    await cap.stop();
+    const f = cap.file;
+    const members = lines(tshark(['-r', f, '-Y', 'dbus', '-T', 'fields', '-e', 'dbus.member']));
+    const flat = members.join(',');
+    assert.match(flat, /Hello/);
+    assert.match(flat, /ListNames/);
+    assert.match(flat, /GetId/);
+    const types = tshark(['-r', f, '-Y', 'dbus', '-T', 'fields', '-e', 'dbus.message_type']);
+    assert.match(types, /^1$/m, 'method calls');
+    assert.match(types, /^2$/m, 'method returns');
+    const sasl = tshark(['-r', f, '-Y', 'unixsock_dbus.sasl', '-T', 'fields', '-e', 'unixsock_dbus.sasl']);
+    assert.match(sasl, /AUTH EXTERNAL/);
+    assert.match(sasl, /BEGIN/);
+  });
+
+  it('PostgreSQL: psql and postgres over the Unix socket: startup, query, row data', async (t) => {
+    if (!needBpf(t) || !need(t, 'psql', 'tshark', 'runuser')) return;
+    const bin = fs.readdirSync('/usr/lib/postgresql').map((v) => `/usr/lib/postgresql/${v}/bin`).find((d) => fs.existsSync(`${d}/initdb`));
+    if (!bin) {
+      if (process.env.CI === 'true') throw new Error('postgresql server binaries are missing (scripts/deps.sh installs postgresql)');
+      t.skip('postgresql server is not installed');
+      return;
+    }
+    const dir = tmpdir(t);
+    const data = path.join(dir, 'data');
+    const sockDir = path.join(dir, 'run');
+    fs.mkdirSync(sockDir);
+    execFileSync('chown', ['-R', 'postgres', dir]);
+    execFileSync('runuser', ['-u', 'postgres', '--', `${bin}/initdb`, '-A', 'trust', '-D', data], { stdio: 'ignore' });
+    const pg = spawn('runuser', ['-u', 'postgres', '--', `${bin}/postgres`, '-D', data, '-k', sockDir, '-c', "listen_addresses=", '-p', '5432'], { stdio: 'ignore' });
+    t.after(() => {
+      spawnSync('runuser', ['-u', 'postgres', '--', `${bin}/pg_ctl`, '-D', data, '-m', 'immediate', 'stop'], { stdio: 'ignore' });
+      pg.kill();
+    });
+    const sock = path.join(sockDir, '.s.PGSQL.5432');
+    await waitForSocket(sock, 20000);
+    await sleep(500);
+    const cap = await startCapture(t, ['path', sock]);
+    const out = execFileSync('runuser', ['-u', 'postgres', '--', 'psql', '-h', sockDir, '-p', '5432', '-At', '-c', "select 'unixsock-row', 40 + 2"], { encoding: 'utf8' });
+    assert.equal(out.trim(), 'unixsock-row|42');
+    await sleep(100);
+    await cap.stop();
+    const f = cap.file;
+    const types = tshark(['-r', f, '-Y', 'pgsql', '-T', 'fields', '-e', 'pgsql.type']);
+    assert.match(types, /Startup message/);
+    assert.match(types, /Simple query/);
+    assert.match(types, /Data row/);
+    const q = tshark(['-r', f, '-Y', 'pgsql.query', '-T', 'fields', '-e', 'pgsql.query']);
+    assert.match(q, /select 'unixsock-row', 40 \+ 2/);
+    const row = tshark(['-r', f, '-Y', 'pgsql.type == "Data row"', '-T', 'fields', '-e', 'pgsql.val.data']);
+    assert.ok(row.includes(Buffer.from('unixsock-row').toString('hex').replace(/(..)(?!$)/g, '$1:')) || row.includes('756e6978736f636b2d726f77'), row);
+  });
+
+  it('HTTP/2: a gRPC-style exchange with Node http2 on a Unix socket', async (t) => {
+    if (!needBpf(t) || !need(t, 'tshark')) return;
+    const dir = tmpdir(t);
+    const sock = path.join(dir, 'grpc.sock');
+    const h2 = path.join(ROOT, 'test/helpers/h2.js');
+    const server = spawn(process.execPath, [h2, 'server', sock], { stdio: 'ignore' });
+    t.after(() => server.kill());
+    await waitForSocket(sock);
+    const cap = await startCapture(t, ['path', sock]);
+    const out = execFileSync(process.execPath, [h2, 'client', sock], { encoding: 'utf8' });
+    assert.equal(out.trim(), 'status 200');
+    await sleep(100);
+    await cap.stop();
+    const f = cap.file;
+    const types = tshark(['-r', f, '-Y', 'http2', '-T', 'fields', '-e', 'http2.type']);
+    assert.match(types, /\b1\b/, 'HEADERS');
+    assert.match(types, /\b0\b/, 'DATA');
+    assert.match(types, /\b4\b/, 'SETTINGS');
+    const hdrs = tshark(['-r', f, '-Y', 'http2.header', '-T', 'fields', '-e', 'http2.header.value']);
+    assert.match(hdrs, /\/unixsock\.Test\/Ping/);
+    assert.match(hdrs, /application\/grpc/);
+  });
+});
