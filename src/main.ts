@@ -111,6 +111,8 @@ async function capture(a: Args, sink: () => Sink, filterText: string, extcap: bo
   if (a.duration !== undefined && !(a.duration > 0)) throw new UsageError('--duration: expected a positive number of seconds');
   const filter = toKernelFilter(filterTerms(a, filterText));
   const ringBytes = ringBytesFromMiB(a['ring-size']);
+  // the output first: Wireshark waits for the headers, and a bad output fails before any probe loads
+  const out = sink();
   const cap = UnixCapture.open({
     filter,
     strategy,
@@ -125,7 +127,6 @@ async function capture(a: Args, sink: () => Sink, filterText: string, extcap: bo
   if (!extcap && !a.quiet) {
     stderrLine(`unixsock: capturing Unix socket messages with ${cap.strategy}${filterText ? ` (filter: ${filterText})` : ''}`);
   }
-  const out = sink();
   let seen = 0;
   let failure: Error | undefined;
   let finish: (why: string) => void = () => {};
@@ -176,11 +177,7 @@ async function capture(a: Args, sink: () => Sink, filterText: string, extcap: bo
   }
   log.info(summaryLine(summary));
   if (!a.quiet && !extcap) stderrLine(summaryLine(summary));
-  if (failure) {
-    if (failure instanceof WriteError && failure.code === 'EPIPE') return 0;
-    if (failure instanceof WriteError) throw new CaptureError(`${failure.message}: the capture stops here`);
-    throw failure;
-  }
+  if (failure) throw failure;
   return 0;
 }
 
@@ -256,9 +253,11 @@ export async function main(argv: string[]): Promise<number> {
     }
     return await capture(a, () => new TextSink(1, !!a.hex), filterText, false);
   } catch (e) {
+    // the reader went away (Wireshark closed the fifo, `| head` exited): a normal end
+    if (e instanceof WriteError && e.code === 'EPIPE') return 0;
     const err = e as Error & { exitCode?: number };
-    const known = e instanceof UsageError || e instanceof CaptureError;
-    const msg = known ? err.message : `internal error: ${err.message}`;
+    const known = e instanceof UsageError || e instanceof CaptureError || e instanceof WriteError;
+    const msg = e instanceof WriteError ? `${err.message}: the capture stops here` : known ? err.message : `internal error: ${err.message}`;
     log.error(msg);
     if (!known && log.isDebug()) log.error(err.stack ?? '');
     stderrLine(`unixsock: ${msg}`);

@@ -146,6 +146,7 @@ export class WriteError extends Error {
 export class PcapngWriter {
   private queue: Buffer[] = [];
   private queued = 0;
+  private readonly regularFile: boolean;
   bytesWritten = 0;
   packets = 0;
 
@@ -153,7 +154,9 @@ export class PcapngWriter {
     private readonly fd: number,
     private readonly what: string,
     private readonly flushBytes = 1 << 20,
-  ) {}
+  ) {
+    this.regularFile = fs.fstatSync(fd).isFile();
+  }
 
   write(block: Buffer): void {
     this.queue.push(block);
@@ -178,6 +181,14 @@ export class PcapngWriter {
       } catch (e) {
         const err = e as NodeJS.ErrnoException;
         if (err.code === 'EAGAIN') continue;
+        // a file keeps only whole blocks: cut what this flush half wrote
+        if (this.regularFile && off > 0) {
+          try {
+            fs.ftruncateSync(this.fd, this.bytesWritten);
+          } catch {
+            // the write error below says what matters
+          }
+        }
         if (err.code === 'EPIPE') throw new WriteError(`${this.what}: the reader went away`, 'EPIPE');
         if (err.code === 'ENOSPC') throw new WriteError(`${this.what}: disk full`, 'ENOSPC');
         throw new WriteError(`${this.what}: ${err.message}`, err.code ?? 'EIO');

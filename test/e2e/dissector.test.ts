@@ -6,7 +6,7 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
-import { ROOT, need, needBpf, sleep, startCapture, tmpdir, tshark, waitForSocket } from '../helpers/harness';
+import { ROOT, exited, need, needBpf, sleep, startCapture, tmpdir, tshark, waitForSocket } from '../helpers/harness';
 
 const lines = (s: string) => s.split('\n').filter(Boolean);
 
@@ -82,7 +82,7 @@ describe('unixsock.lua on captures of real programs', () => {
     const env = { ...process.env, DISPLAY: `:${display}` };
     const a = spawn('xdpyinfo', [], { env, stdio: 'ignore' });
     const b = spawn('xwininfo', ['-root', '-tree'], { env, stdio: 'ignore' });
-    await Promise.all([a, b].map((p) => new Promise((r) => p.on('exit', r))));
+    await Promise.all([a, b].map((p) => exited(p)));
     await sleep(100);
     await cap.stop();
     const f = cap.file;

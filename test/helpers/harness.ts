@@ -149,3 +149,9 @@ export async function waitForSocket(p: string, ms = 10000): Promise<void> {
     await sleep(20);
   }
 }
+
+/** Resolves with the exit code, also when the process has already exited. */
+export function exited(p: ChildProcess): Promise<number | null> {
+  if (p.exitCode !== null || p.signalCode !== null) return Promise.resolve(p.exitCode);
+  return new Promise((resolve) => p.once('exit', (code) => resolve(code)));
+}

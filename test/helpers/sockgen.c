@@ -11,7 +11,7 @@
 //     rights               sendmsg() with SCM_RIGHTS (two fds)
 //     creds                sendmsg() with SCM_CREDENTIALS
 //     sendfile             sendfile() from a file into a stream pair
-//     connect PATH TEXT    connect to a stream socket at PATH and write TEXT
+//     connect PATH TEXT    connect to a stream socket at PATH, write TEXT, read the answer
 // Every payload starts with a marker the tests search for.
 #define _GNU_SOURCE
 #include <errno.h>
@@ -229,9 +229,14 @@ int main(int argc, char **argv)
 			die("connect");
 		if (write(s, argv[3], strlen(argv[3])) < 0)
 			die("write");
-		sv[0] = s;
-		sv[1] = s;
-		printf("{\"mode\":\"connect\",\"pid\":%d,\"ino\":%lu}\n", getpid(), ino(s));
+		/* then read the server's answer until it closes */
+		shutdown(s, SHUT_WR);
+		char buf[4096];
+		size_t got = 0;
+		ssize_t r;
+		while ((r = read(s, buf, sizeof(buf))) > 0)
+			got += r;
+		printf("{\"mode\":\"connect\",\"pid\":%d,\"ino\":%lu,\"len\":%zu}\n", getpid(), ino(s), got);
 		close(s);
 	} else {
 		fprintf(stderr, "usage: sockgen MODE [ARG] (see the comment at the top of sockgen.c)\n");

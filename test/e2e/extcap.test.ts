@@ -1,0 +1,239 @@
+// End-to-end: the built executable as Wireshark's extcap and as a command-line
+// tool: protocol answers, install into a Wireshark config, tshark live
+// capture, SIGTERM handling and every error sentence a user can meet.
+import assert from 'node:assert/strict';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { describe, it } from 'node:test';
+import { readPcapng } from '../helpers/pcapng-read';
+import { EXE, ROOT, SOCKGEN, exited, need, needBpf, records, sleep, tmpdir, waitForSocket } from '../helpers/harness';
+
+function run(args: string[], opts: { user?: string; input?: string } = {}) {
+  const cmd = opts.user ? 'runuser' : EXE;
+  const argv = opts.user ? ['-u', opts.user, '--', EXE, ...args] : args;
+  const r = spawnSync(cmd, argv, { encoding: 'utf8', timeout: 30000 });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+describe('extcap protocol', () => {
+  it('answers --extcap-interfaces, --extcap-dlts and --extcap-version line by line', (t) => {
+    if (!fs.existsSync(EXE)) throw new Error('extcap/unixsock is not built');
+    const v = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')).version;
+    const i = run(['--extcap-interfaces', '--extcap-version=4.0']);
+    assert.equal(i.code, 0);
+    assert.equal(i.err, '');
+    assert.deepEqual(i.out.split('\n'), [
+      `extcap {version=${v}}{help=https://www.wireshark.org/docs/man-pages/extcap.html}`,
+      'interface {value=unixsock}{display=Unix sockets}',
+      '',
+    ]);
+    const d = run(['--extcap-dlts', '--extcap-interface', 'unixsock']);
+    assert.equal(d.code, 0);
+    assert.equal(d.out, 'dlt {number=147}{name=USER0}{display=Unix socket messages (unixsock)}\n');
+    const bad = run(['--extcap-dlts', '--extcap-interface', 'eth0']);
+    assert.equal(bad.code, 2);
+    assert.equal(bad.err, 'unixsock: unknown extcap interface "eth0" (this tool offers "unixsock")\n');
+  });
+
+  it('describes the config dialog: every option, grouped, with tooltips and validation', () => {
+    const c = run(['--extcap-interface', 'unixsock', '--extcap-config']);
+    assert.equal(c.code, 0);
+    const args = c.out.split('\n').filter((l) => l.startsWith('arg '));
+    const calls = args.map((l) => /\{call=--([^}]+)\}/.exec(l)![1]);
+    assert.deepEqual(calls, ['path', 'file', 'pid', 'comm', 'types', 'snaplen', 'ring-size', 'strategy', 'linktype', 'log-file', 'debug']);
+    for (const [n, l] of args.entries()) {
+      assert.match(l, new RegExp(`^arg \\{number=${n}\\}\\{call=--[a-z-]+\\}\\{display=[^}]+\\}\\{type=(string|fileselect|unsigned|multicheck|selector|boolflag)\\}\\{tooltip=[^}]+\\}.*\\{group=(Filter|Capture|Debug)\\}$`));
+    }
+    const values = c.out.split('\n').filter((l) => l.startsWith('value '));
+    assert.ok(values.includes('value {arg=7}{value=auto}{display=Automatic}{default=true}'));
+    assert.ok(values.includes('value {arg=4}{value=seqpacket}{display=Sequenced packets (SOCK_SEQPACKET)}{default=true}'));
+    assert.doesNotMatch(c.out, /editselector/, 'Wireshark 4.0 rejects editselector');
+  });
+
+  it('validates capture filters the way Wireshark asks (output = error, none = valid)', () => {
+    const ok = run(['--extcap-interface', 'unixsock', '--extcap-capture-filter', 'path /run/docker.sock and not comm dockerd']);
+    assert.deepEqual([ok.code, ok.out, ok.err], [0, '', '']);
+    const cases: [string, RegExp][] = [
+      ['port 80', /^capture filter: unknown term "port" \(use path, file, pid, comm, type, stream, dgram, seqpacket, and, not\)$/],
+      ['pid x', /^pid filter: "x" is not a process id$/],
+      ['path /a or path /b', /^capture filter: expected "and" before "or"/],
+      ['type stream and not type stream', /^type filter: no socket type is left to capture$/],
+      ['file /nonexistent/x', /^file filter: cannot stat "\/nonexistent\/x": ENOENT$/],
+      ['path "unterminated', /^capture filter: unterminated quote$/],
+    ];
+    for (const [f, re] of cases) {
+      const r = run(['--extcap-interface', 'unixsock', '--extcap-capture-filter', f]);
+      assert.equal(r.code, 0, f);
+      assert.equal(r.out.split('\n').length, 2, `one line for ${f}`);
+      assert.match(r.out.trim(), re, f);
+    }
+  });
+});
+
+describe('Wireshark integration', () => {
+  it('install-extcap.sh installs idempotently, tshark -D lists "Unix sockets", --uninstall removes it', (t) => {
+    if (!need(t, 'tshark')) return;
+    const home = tmpdir(t);
+    const env = { ...process.env, HOME: home, XDG_DATA_HOME: path.join(home, 'share') };
+    for (let i = 0; i < 2; i++) execFileSync('bash', [path.join(ROOT, 'scripts/install-extcap.sh'), '--no-build'], { env, stdio: 'pipe' });
+    const installed = path.join(home, '.config/wireshark/extcap/unixsock');
+    assert.ok(fs.existsSync(installed));
+    assert.ok(fs.existsSync(path.join(home, '.local/lib/wireshark/plugins/unixsock.lua')));
+    const d = execFileSync('tshark', ['-D'], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    assert.match(d, /^\d+\. unixsock \(Unix sockets\)$/m);
+    const l = execFileSync('tshark', ['-i', 'unixsock', '-L'], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    assert.match(l, /USER0 \(Unix socket messages \(unixsock\)\)/);
+    execFileSync('bash', [path.join(ROOT, 'scripts/install-extcap.sh'), '--uninstall'], { env, stdio: 'pipe' });
+    assert.ok(!fs.existsSync(installed));
+    const after = execFileSync('tshark', ['-D'], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    assert.doesNotMatch(after, /Unix sockets/);
+  });
+
+  it('tshark -i unixsock -a duration captures real traffic with -o extcap.unixsock.* options', async (t) => {
+    if (!needBpf(t) || !need(t, 'tshark', 'socat')) return;
+    const home = tmpdir(t);
+    const env = { ...process.env, HOME: home, XDG_DATA_HOME: path.join(home, 'share') };
+    execFileSync('bash', [path.join(ROOT, 'scripts/install-extcap.sh'), '--no-build'], { env, stdio: 'pipe' });
+    const dir = tmpdir(t);
+    const sock = path.join(dir, 'live.sock');
+    const srv = spawn('socat', [`UNIX-LISTEN:${sock},fork`, 'SYSTEM:echo live-pong'], { stdio: 'ignore' });
+    t.after(() => srv.kill());
+    await waitForSocket(sock);
+    const out = path.join(dir, 'live.pcapng');
+    const ts = spawn('tshark', ['-i', 'unixsock', '-a', 'duration:5', '-o', `extcap.unixsock.path:${sock}`, '-o', 'extcap.unixsock.ringsize:16', '-w', out], {
+      env,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let err = '';
+    ts.stderr.on('data', (d) => (err += d));
+    await sleep(2500);
+    for (let i = 0; i < 3; i++) execFileSync(SOCKGEN, ['connect', sock, `live-ping-${i}`]);
+    const code = await exited(ts);
+    assert.equal(code, 0, err);
+    const recs = records(out);
+    const pings = recs.filter((r) => r.payload.toString().startsWith('live-ping-'));
+    assert.deepEqual(pings.map((r) => r.payload.toString()).sort(), ['live-ping-0', 'live-ping-1', 'live-ping-2']);
+    for (const r of pings) {
+      assert.equal(r.comm, 'sockgen');
+      assert.equal(r.peerPath?.toString().replace(/\0+$/, ''), sock);
+    }
+    const pongs = recs.filter((r) => r.payload.toString() === 'live-pong\n');
+    assert.equal(pongs.length, 3);
+    const cap = readPcapng(out);
+    assert.equal(cap.linktype, 147);
+    assert.equal(cap.idbOptions.get(9)?.[0][0], 9, 'nanosecond timestamps');
+    assert.match(cap.shbOptions.get(4)?.[0].toString() ?? '', /^unixsock \d/);
+    assert.equal(cap.idbOptions.get(2)?.[0].toString(), 'unixsock');
+  });
+
+  it('SIGTERM mid-capture leaves a valid pcapng whose last block is the statistics block', async (t) => {
+    if (!needBpf(t)) return;
+    const dir = tmpdir(t);
+    const fifo = path.join(dir, 'fifo');
+    execFileSync('mkfifo', [fifo]);
+    const reader = spawn('sh', ['-c', `cat '${fifo}' > '${dir}/out.pcapng'`]);
+    const p = spawn(EXE, ['--capture', '--extcap-interface', 'unixsock', '--fifo', fifo, '--extcap-capture-filter', 'comm sockgen', '--log-file', path.join(dir, 'log')], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let err = '';
+    p.stderr.on('data', (d) => (err += d));
+    await sleep(1500);
+    const g = JSON.parse(execFileSync(SOCKGEN, ['stream-pair'], { encoding: 'utf8' }));
+    await sleep(300);
+    const t0 = Date.now();
+    p.kill('SIGTERM');
+    const code = await exited(p);
+    const took = Date.now() - t0;
+    await exited(reader);
+    assert.equal(code, 0);
+    assert.equal(err, '', 'nothing on stderr in extcap mode');
+    assert.ok(took < 1000, `stopped in ${took} ms`);
+    const cap = readPcapng(path.join(dir, 'out.pcapng'));
+    assert.equal(cap.blocks.at(-1)!.type, 5);
+    const isb = cap.isb!;
+    assert.ok(isb.get(4)![0].readBigUInt64LE(0) >= 2n, 'received count');
+    assert.equal(isb.get(5)![0].readBigUInt64LE(0), 0n, 'nothing dropped');
+    assert.equal(cap.idbOptions.get(11)?.[0].subarray(1).toString(), 'comm sockgen', 'the filter in if_filter');
+    assert.ok(records(cap).some((r) => r.pid === g.pid && r.payload.toString() === g.payload));
+    const log = fs.readFileSync(path.join(dir, 'log'), 'utf8');
+    assert.match(log, /strategy sock_send_length: attached/);
+    assert.match(log, /stopping: SIGTERM/);
+  });
+});
+
+describe('errors a user can meet', () => {
+  it('bad option values: one sentence, exit 2, no stack trace', () => {
+    const cases: [string[], string][] = [
+      [['--ring-size', '3'], 'unixsock: ring buffer size: 3 MiB is not a power of two between 1 and 1024'],
+      [['--linktype', '999'], 'unixsock: --linktype: expected a whole number from 147 to 162'],
+      [['--strategy', 'magic'], 'unixsock: --strategy: "magic" is not one of auto, fentry, kprobe, sock_send_length, syscalls'],
+      [['--pid', 'abc'], 'unixsock: pid filter: "abc" is not a process id'],
+      [['--comm', 'a-very-long-command-name'], 'unixsock: comm filter: "a-very-long-command-name" must be 1 to 15 bytes (the kernel keeps 15)'],
+      [['--path', 'x'.repeat(200)], `unixsock: path filter: "${'x'.repeat(200)}" is longer than a socket path can be (107 bytes)`],
+      [['--snaplen', '-1'], 'unixsock: --snaplen: expected a whole number from 0 to 1073741824'],
+      [['--bogus'], 'unixsock: Unknown argument: bogus'],
+      [['-w', '/nonexistent-dir/x.pcapng'], 'unixsock: cannot write "/nonexistent-dir/x.pcapng": ENOENT'],
+      [['--capture', '--extcap-interface', 'unixsock'], 'unixsock: --capture needs --fifo PATH'],
+      [['--capture', '--extcap-interface', 'unixsock', '--fifo', '/nonexistent-dir/fifo'], 'unixsock: cannot open fifo "/nonexistent-dir/fifo": ENOENT'],
+    ];
+    for (const [args, msg] of cases) {
+      const r = run(args);
+      assert.equal(r.code, 2, `${args.join(' ')}: ${r.err}`);
+      assert.equal(r.err, msg + '\n');
+    }
+  });
+
+  it('a bad value in extcap mode opens the fifo first, so Wireshark shows the error instead of hanging', async (t) => {
+    const dir = tmpdir(t);
+    const fifo = path.join(dir, 'fifo');
+    execFileSync('mkfifo', [fifo]);
+    const reader = spawn('cat', [fifo], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const r = spawnSync(EXE, ['--capture', '--extcap-interface', 'unixsock', '--fifo', fifo, '--ring-size', '5'], { encoding: 'utf8', timeout: 10000 });
+    await exited(reader);
+    assert.equal(r.status, 2);
+    assert.equal(r.stderr, 'unixsock: ring buffer size: 5 MiB is not a power of two between 1 and 1024\n');
+  });
+
+  it('not root and no capabilities: says how to fix it', (t) => {
+    if (!needBpf(t) || !need(t, 'runuser')) return;
+    const r = run(['--duration', '1'], { user: 'nobody' });
+    assert.equal(r.code, 1);
+    assert.equal(
+      r.err,
+      'unixsock: permission denied loading eBPF programs: run as root, or install with scripts/install-extcap.sh so the executable has cap_bpf,cap_perfmon and your user is in the wireshark group\n',
+    );
+  });
+
+  it('disk full: says so, exits 1, and what was written is whole blocks', async (t) => {
+    if (!needBpf(t)) return;
+    const r = spawnSync(EXE, ['-w', '/dev/full', '--duration', '1'], { encoding: 'utf8', timeout: 20000 });
+    assert.equal(r.status, 1);
+    assert.equal(r.stderr, 'unixsock: /dev/full: disk full: the capture stops here\n', 'fails before loading any probe');
+  });
+
+  it('disk full in the middle of a capture: exit 1, the file keeps only whole blocks', async (t) => {
+    if (!needBpf(t)) return;
+    const mnt = fs.mkdtempSync(path.join(os.tmpdir(), 'unixsock-full-'));
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=256k', 'tmpfs', mnt]);
+    t.after(() => {
+      spawnSync('umount', ['-l', mnt]);
+      fs.rmdirSync(mnt);
+    });
+    const file = path.join(mnt, 'cap.pcapng');
+    const p = spawn(EXE, ['-w', file, 'comm', 'sockgen'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    p.stderr.on('data', (d) => (err += d));
+    while (!err.includes('capturing') && p.exitCode === null) await sleep(20);
+    for (let i = 0; i < 80 && p.exitCode === null; i++) {
+      execFileSync(SOCKGEN, ['writev', '1000']);
+      await sleep(20);
+    }
+    const code = await exited(p);
+    assert.equal(code, 1);
+    assert.match(err, new RegExp(`^unixsock: ${file.replace(/[.]/g, '\\.')}: disk full: the capture stops here$`, 'm'));
+    const cap = readPcapng(file);
+    assert.ok(cap.packets.length > 0, 'what fit is readable');
+  });
+});
