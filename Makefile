@@ -7,7 +7,7 @@ CLANG ?= clang
 BPFTOOL ?= $(shell command -v bpftool || ls /usr/sbin/bpftool 2>/dev/null)
 ARCH := x86
 
-all: extcap/unixsock $(B)/sockgen
+all: extcap/unixsock $(B)/sockgen $(B)/unixbench
 
 $(B)/deps/lib/libbpf.a $(B)/deps/lib/libelf.a: scripts/static-libs.sh
 	@bash scripts/static-libs.sh
@@ -52,3 +52,7 @@ $(B)/sockgen: test/helpers/sockgen.c
 
 test-helpers: $(B)/sockgen
 .PHONY: test-helpers
+
+$(B)/unixbench: bench/unixbench.c
+	@mkdir -p $(B)
+	$(CC) -O2 -Wall -o $@ $<

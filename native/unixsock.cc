@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -256,6 +257,20 @@ class Capture : public Napi::ObjectWrap<Capture> {
     return *err == 0;
   }
 
+  // Loads, retrying a transient EAGAIN (seen right after other large BPF
+  // objects were freed) before reporting it.
+  bool LoadRetrying(std::function<unixsock_bpf*()> open, unixsock_bpf** s, const std::vector<std::string>& names,
+                    int* err) {
+    for (int i = 0; i < 5; i++) {
+      if (LoadWith(*s, names, err) || *err != -EAGAIN) return *err == 0;
+      unixsock_bpf__destroy(*s);
+      usleep(200000);
+      *s = open();
+      if (!*s) return false;
+    }
+    return false;
+  }
+
   bool TryStrategy(const std::string& name, bool tracefs, const std::string& tracefs_why,
                    std::string* why) {
     std::vector<std::string> req, opt;
@@ -274,7 +289,8 @@ class Capture : public Napi::ObjectWrap<Capture> {
     all.insert(all.end(), opt.begin(), opt.end());
     int err = 0;
     std::string notes;
-    if (!LoadWith(s, all, &err) && !opt.empty()) {
+    auto reopen = [this] { return Open(); };
+    if (!LoadRetrying(reopen, &s, all, &err) && s && !opt.empty()) {
       // An optional program may be what this kernel refuses: retry without.
       unixsock_bpf__destroy(s);
       notes = "optional programs not loaded";
@@ -285,7 +301,11 @@ class Capture : public Napi::ObjectWrap<Capture> {
         *why = "cannot open the BPF object: " + LastLogLine();
         return false;
       }
-      LoadWith(s, req, &err);
+      LoadRetrying(reopen, &s, req, &err);
+    }
+    if (!s) {
+      *why = "cannot open the BPF object: " + LastLogLine();
+      return false;
     }
     if (err) {
       *why = "load failed (" + std::string(strerror(-err)) + ")";

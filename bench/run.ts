@@ -1,0 +1,286 @@
+// unixsock benchmarks: every figure is a ratio against a baseline measured in
+// the same run, side by side (this machine is noisy: medians of several runs).
+//
+//   npm run bench [-- --quick] [-- --only capture|peers|startup|decode]
+//
+// capture:  two processes exchange 64 B and 64 KiB messages (stream, dgram,
+//           seqpacket) with and without `unixsock -w FILE`; slowdown, records
+//           and bytes captured vs sent, drops.
+// peers:    strace -e write=all, and a socat proxy with tcpdump, on the same load.
+// startup:  `unixsock --extcap-interfaces` (Wireshark runs it at every start)
+//           against bare `node -e 0`.
+// decode:   tshark decoding 100k unixsock records with unixsock.lua against the
+//           same HTTP traffic as plain Ethernet/IPv4/TCP.
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { encodeLinkHeader } from '../src/link-header';
+import { PcapngWriter, interfaceBlock, sectionHeaderBlock } from '../src/pcapng';
+import type { UnixMessage } from '../src/records';
+
+const ROOT = path.resolve(__dirname, '..');
+const EXE = path.join(ROOT, 'extcap/unixsock');
+const BENCH = path.join(ROOT, 'build/unixbench');
+const LUA = path.join(ROOT, 'wireshark/unixsock.lua');
+const args = process.argv.slice(2);
+const quick = args.includes('--quick');
+const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : undefined;
+const RUNS = quick ? 1 : 3;
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'unixsock-bench-'));
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface BenchOut {
+  seconds: number;
+  messages: number;
+  bytes: number;
+}
+
+function unixbench(type: string, size: number, count: number, extra: string[] = [], wrap: string[] = []): BenchOut {
+  const argv = [...wrap, BENCH, type, String(size), String(count), ...extra];
+  const out = execFileSync(argv[0], argv.slice(1), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  return JSON.parse(out.trim().split('\n').pop()!);
+}
+
+interface CaptureResult {
+  bench: BenchOut;
+  messages: number;
+  capturedBytes: number;
+  sentBytes: number;
+  dropped: number;
+}
+
+/** Runs the load under `unixsock -w FILE comm unixbench`; parses the exit summary. */
+async function underCapture(type: string, size: number, count: number, ring: number): Promise<CaptureResult> {
+  const file = path.join(tmp, 'cap.pcapng');
+  const p = spawn(EXE, ['-w', file, '--ring-size', String(ring), 'comm', 'unixbench'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  p.stderr.on('data', (d) => (err += d));
+  while (!err.includes('capturing')) {
+    if (p.exitCode !== null) throw new Error(`unixsock failed: ${err}`);
+    await sleep(20);
+  }
+  const bench = unixbench(type, size, count);
+  const done = new Promise((r) => p.on('exit', r));
+  p.kill('SIGTERM');
+  await done;
+  const m = /unixsock: (\d+) messages \((\d+) of (\d+) bytes\) captured with \S+, (\d+) dropped/.exec(err);
+  if (!m) throw new Error(`no summary from unixsock: ${err}`);
+  fs.rmSync(file, { force: true });
+  return { bench, messages: +m[1], capturedBytes: +m[2], sentBytes: +m[3], dropped: +m[4] };
+}
+
+function pct(a: number, b: number) {
+  return b ? `${((100 * a) / b).toFixed(1)}%` : '-';
+}
+
+async function captureBench() {
+  console.log('\n## Capture overhead (unixsock -w FILE, whole payloads, ring 256 MiB)\n');
+  console.log('| socket | size | messages | baseline s | captured s | slowdown | records | bytes captured | dropped |');
+  console.log('|---|---|---|---|---|---|---|---|---|');
+  for (const type of ['stream', 'dgram', 'seqpacket']) {
+    for (const size of [64, 65536]) {
+      const count = size === 64 ? (quick ? 50000 : 200000) : quick ? 5000 : 20000;
+      const base: number[] = [];
+      const cap: CaptureResult[] = [];
+      for (let i = 0; i < RUNS; i++) {
+        base.push(unixbench(type, size, count).seconds);
+        cap.push(await underCapture(type, size, count, 256));
+      }
+      const c = cap.sort((a, b) => a.bench.seconds - b.bench.seconds)[Math.floor(cap.length / 2)];
+      const b = median(base);
+      const sent = count * size;
+      console.log(
+        `| ${type} | ${size} B | ${count} | ${b.toFixed(3)} | ${c.bench.seconds.toFixed(3)} | ${(c.bench.seconds / b).toFixed(2)}x | ` +
+          `${c.messages} (${pct(c.messages, count)}) | ${c.capturedBytes} (${pct(c.capturedBytes, sent)}) | ${c.dropped} |`,
+      );
+    }
+  }
+}
+
+function have(cmd: string) {
+  return spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
+}
+
+async function peersBench() {
+  console.log('\n## Peers on the same load (stream)\n');
+  console.log('| tool | size | messages | baseline s | traced s | slowdown | bytes recorded |');
+  console.log('|---|---|---|---|---|---|---|');
+  for (const size of [64, 65536]) {
+    const count = size === 64 ? 20000 : 2000;
+    if (have('strace')) {
+      const out = path.join(tmp, 'strace.txt');
+      const base = median(Array.from({ length: RUNS }, () => unixbench('stream', size, count).seconds));
+      const traced = median(
+        Array.from({ length: RUNS }, () => unixbench('stream', size, count, [], ['strace', '-f', '-qq', '-e', 'trace=write', '-e', 'write=all', '-o', out]).seconds),
+      );
+      const recorded = fs.statSync(out).size;
+      fs.rmSync(out);
+      console.log(`| strace -e write=all | ${size} B | ${count} | ${base.toFixed(3)} | ${traced.toFixed(3)} | ${(traced / base).toFixed(1)}x | ${recorded} text bytes for ${count * size} |`);
+    }
+    const c = await underCapture('stream', size, count, 256);
+    const base = median(Array.from({ length: RUNS }, () => unixbench('stream', size, count).seconds));
+    console.log(`| unixsock -w | ${size} B | ${count} | ${base.toFixed(3)} | ${c.bench.seconds.toFixed(3)} | ${(c.bench.seconds / base).toFixed(1)}x | ${c.capturedBytes} of ${c.sentBytes} |`);
+    if (have('socat') && have('tcpdump')) await proxyBench(size, count);
+  }
+}
+
+/** The classic workaround: client -> socat UNIX->TCP -> tcpdump on lo -> socat TCP->UNIX -> server. */
+async function proxyBench(size: number, count: number) {
+  const back = path.join(tmp, 'back.sock');
+  const front = path.join(tmp, 'front.sock');
+  const port = 20000 + (process.pid % 20000);
+  const procs = [
+    spawn('socat', [`UNIX-LISTEN:${back},fork`, 'SYSTEM:cat >/dev/null'], { stdio: 'ignore' }),
+    spawn('socat', [`TCP-LISTEN:${port},bind=127.0.0.1,reuseaddr,fork`, `UNIX-CONNECT:${back}`], { stdio: 'ignore' }),
+    spawn('socat', [`UNIX-LISTEN:${front},fork`, `TCP:127.0.0.1:${port}`], { stdio: 'ignore' }),
+  ];
+  try {
+    while (!fs.existsSync(back) || !fs.existsSync(front)) await sleep(20);
+    const direct = median(Array.from({ length: RUNS }, () => unixbench('stream', size, count, ['connect', back]).seconds));
+    const pcap = path.join(tmp, 'proxy.pcap');
+    const td = spawn('tcpdump', ['-i', 'lo', '-s', '0', '-w', pcap, 'tcp', 'port', String(port)], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let tdErr = '';
+    td.stderr.on('data', (d) => (tdErr += d));
+    while (!tdErr.includes('listening')) await sleep(20);
+    const proxied = unixbench('stream', size, count, ['connect', front]).seconds;
+    await sleep(300);
+    const done = new Promise((r) => td.on('exit', r));
+    td.kill('SIGINT');
+    await done;
+    const drops = /(\d+) packets dropped by kernel/.exec(tdErr)?.[1] ?? '?';
+    // payload bytes tcpdump recorded towards the server
+    const r = spawnSync('tshark', ['-r', pcap, '-Y', `tcp.dstport == ${port}`, '-T', 'fields', '-e', 'tcp.len'], { encoding: 'utf8', maxBuffer: 1 << 28 });
+    const bytes = r.stdout.split('\n').filter(Boolean).reduce((n, l) => n + Number(l), 0);
+    console.log(
+      `| socat proxy + tcpdump | ${size} B | ${count} | ${direct.toFixed(3)} | ${proxied.toFixed(3)} | ${(proxied / direct).toFixed(1)}x | ${bytes} of ${size * count} (${pct(bytes, size * count)}), ${drops} kernel drops |`,
+    );
+    fs.rmSync(pcap, { force: true });
+  } finally {
+    for (const p of procs) p.kill();
+  }
+}
+
+function timeIt(cmd: string, argv: string[], n: number): number {
+  const ts: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = process.hrtime.bigint();
+    execFileSync(cmd, argv, { stdio: 'ignore' });
+    ts.push(Number(process.hrtime.bigint() - t0) / 1e6);
+  }
+  return median(ts);
+}
+
+function startupBench() {
+  console.log('\n## Start-up (Wireshark runs every extcap with --extcap-interfaces at start)\n');
+  const n = quick ? 5 : 15;
+  const node = timeIt(process.execPath, ['-e', '0'], n);
+  const ext = timeIt(EXE, ['--extcap-interfaces'], n);
+  const cfg = timeIt(EXE, ['--extcap-interface', 'unixsock', '--extcap-config'], n);
+  console.log('| command | median ms | vs node -e 0 |');
+  console.log('|---|---|---|');
+  console.log(`| node -e 0 | ${node.toFixed(1)} | 1.00x |`);
+  console.log(`| unixsock --extcap-interfaces | ${ext.toFixed(1)} | ${(ext / node).toFixed(2)}x |`);
+  console.log(`| unixsock --extcap-config | ${cfg.toFixed(1)} | ${(cfg / node).toFixed(2)}x |`);
+}
+
+/** 100k records of HTTP keep-alive traffic, as unixsock records and as Ethernet/IPv4/TCP. */
+function decodeBench() {
+  console.log('\n## Decoding 100k records with tshark (unixsock.lua vs the same traffic as TCP)\n');
+  const pairs = quick ? 10000 : 50000;
+  const req = (i: number) => Buffer.from(`GET /item/${i} HTTP/1.1\r\nHost: unixsock\r\n\r\n`);
+  const resp = (i: number) => {
+    const body = `item ${i}\n`;
+    return Buffer.from(`HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+  };
+  const uFile = path.join(tmp, 'unix.pcapng');
+  const tFile = path.join(tmp, 'tcp.pcapng');
+  const write = (file: string, linktype: number, recs: Buffer[]) => {
+    const fd = fs.openSync(file, 'w');
+    const w = new PcapngWriter(fd, file);
+    w.write(sectionHeaderBlock({ hardware: 'bench', os: 'bench', application: 'unixsock bench' }));
+    w.write(interfaceBlock({ linktype, snaplen: 262144, name: 'bench', description: 'bench' }));
+    recs.forEach((data, i) => w.packet({ tsNs: 1_700_000_000_000_000_000n + BigInt(i) * 1000n, data, origLen: data.length }));
+    w.flush();
+    fs.closeSync(fd);
+  };
+  const base: Omit<UnixMessage, 'payload' | 'msgLen' | 'pid' | 'ino' | 'peerIno' | 'localPath' | 'peerPath'> = {
+    ts: 0n, tid: 1, uid: 0, gid: 0, peerPid: 0, comm: 'client', peerComm: 'server', sockType: 1, strategy: 3, syscall: 1,
+    flags: 0, pathIno: 0n, pathDev: 0, peerPathIsDest: false,
+  };
+  const uRecs: Buffer[] = [];
+  const tRecs: Buffer[] = [];
+  const seq = [1, 1];
+  const conns = 100;
+  for (let i = 0; i < pairs; i++) {
+    const c = i % conns;
+    for (const [dir, payload] of [[0, req(i)], [1, resp(i)]] as const) {
+      const m: UnixMessage = {
+        ...base,
+        pid: dir ? 2 : 1,
+        ino: BigInt(dir ? 20000 + c : 10000 + c),
+        peerIno: BigInt(dir ? 10000 + c : 20000 + c),
+        localPath: dir ? Buffer.from('/run/api.sock') : Buffer.alloc(0),
+        peerPath: dir ? Buffer.alloc(0) : Buffer.from('/run/api.sock'),
+        msgLen: payload.length,
+        payload,
+      };
+      uRecs.push(Buffer.concat([encodeLinkHeader(m, 0, false), payload]));
+      // Ethernet + IPv4 + TCP carrying the same bytes
+      const eth = Buffer.alloc(14 + 20 + 20);
+      eth.writeUInt16BE(0x0800, 12);
+      eth[14] = 0x45;
+      eth.writeUInt16BE(20 + 20 + payload.length, 16);
+      eth[22] = 64;
+      eth[23] = 6;
+      eth.writeUInt32BE(dir ? 0x7f000002 : 0x7f000001, 26);
+      eth.writeUInt32BE(dir ? 0x7f000001 : 0x7f000002, 30);
+      const cport = 40000 + c;
+      eth.writeUInt16BE(dir ? 80 : cport, 34);
+      eth.writeUInt16BE(dir ? cport : 80, 36);
+      eth.writeUInt32BE(seq[dir] >>> 0, 38);
+      eth.writeUInt32BE(seq[1 - dir] >>> 0, 42);
+      eth[46] = 0x50;
+      eth[47] = 0x18;
+      eth.writeUInt16BE(65535, 48);
+      seq[dir] += payload.length;
+      tRecs.push(Buffer.concat([eth, payload]));
+    }
+  }
+  write(uFile, 147, uRecs);
+  write(tFile, 1, tRecs);
+  const home = fs.mkdtempSync(path.join(tmp, 'home-'));
+  const env = { ...process.env, HOME: home };
+  const run = (argv: string[]) => {
+    const t0 = process.hrtime.bigint();
+    const r = spawnSync('tshark', argv, { env, stdio: ['ignore', 'ignore', 'ignore'] });
+    if (r.status !== 0) throw new Error(`tshark ${argv.join(' ')} failed`);
+    return Number(process.hrtime.bigint() - t0) / 1e9;
+  };
+  const tcp = median(Array.from({ length: RUNS }, () => run(['-r', tFile, '-X', `lua_script:${LUA}`])));
+  const unix = median(Array.from({ length: RUNS }, () => run(['-r', uFile, '-X', `lua_script:${LUA}`])));
+  console.log('| capture | records | tshark s | vs TCP |');
+  console.log('|---|---|---|---|');
+  console.log(`| Ethernet/IPv4/TCP | ${tRecs.length} | ${tcp.toFixed(2)} | 1.00x |`);
+  console.log(`| unixsock + unixsock.lua | ${uRecs.length} | ${unix.toFixed(2)} | ${(unix / tcp).toFixed(2)}x |`);
+}
+
+async function main() {
+  if (!fs.existsSync(EXE) || !fs.existsSync(BENCH)) throw new Error('build first: npm run build');
+  console.log(`# unixsock benchmarks (${os.cpus().length} CPUs, ${os.release()}, ${RUNS} run(s) each, medians)`);
+  try {
+    if (!only || only === 'startup') startupBench();
+    if (!only || only === 'capture') await captureBench();
+    if (!only || only === 'peers') await peersBench();
+    if (!only || only === 'decode') decodeBench();
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+main().catch((e) => {
+  console.error(`bench: ${(e as Error).message}`);
+  process.exit(1);
+});
