@@ -49,9 +49,9 @@ export const CONFIG_ARGS: Arg[] = [
     call: 'pid',
     display: 'Process ID',
     type: 'unsigned',
-    tooltip: 'Only messages sent or received by this process',
+    tooltip: 'Only messages sent or received by this process (0: any process)',
     group: 'Filter',
-    extra: '{range=1,1073741823}',
+    extra: '{range=0,1073741823}{default=0}',
   },
   {
     call: 'comm',
@@ -65,7 +65,7 @@ export const CONFIG_ARGS: Arg[] = [
     call: 'types',
     display: 'Socket types',
     type: 'multicheck',
-    tooltip: 'Which kinds of Unix socket to capture',
+    tooltip: 'Which kinds of Unix socket to capture (none checked: all)',
     group: 'Filter',
     values: [
       { value: 'stream', display: 'Stream (SOCK_STREAM)', default: true },

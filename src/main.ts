@@ -82,7 +82,7 @@ function filterTerms(a: Args, text: string): Term[] {
   const terms: Term[] = [];
   if (a.path) terms.push({ kind: 'path', neg: false, value: a.path });
   if (a.file) terms.push({ kind: 'file', neg: false, value: a.file });
-  if (a.pid) terms.push({ kind: 'pid', neg: false, value: a.pid });
+  if (a.pid && a.pid !== '0') terms.push({ kind: 'pid', neg: false, value: a.pid }); // 0: the dialog's "any"
   if (a.comm) terms.push({ kind: 'comm', neg: false, value: a.comm });
   if (a.types) terms.push({ kind: 'type', neg: false, value: a.types });
   return terms.concat(parseFilter(text));
