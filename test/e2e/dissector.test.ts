@@ -77,17 +77,21 @@ describe('unixsock.lua on captures of real programs', () => {
     const xvfb = spawn('Xvfb', [`:${display}`, '-nolisten', 'tcp', '-screen', '0', '800x600x24'], { stdio: 'ignore' });
     t.after(() => xvfb.kill());
     await waitForSocket(`/tmp/.X11-unix/X${display}`);
-    await sleep(300);
-    const cap = await startCapture(t, ['pid', String(xvfb.pid)]);
     const env = { ...process.env, DISPLAY: `:${display}` };
+    // the server answers before the capture starts
+    for (let i = 0; spawnSync('xdpyinfo', [], { env, stdio: 'ignore' }).status !== 0; i++) {
+      if (i > 50) throw new Error('Xvfb did not come up');
+      await sleep(100);
+    }
+    const cap = await startCapture(t, ['pid', String(xvfb.pid)]);
     const a = spawn('xdpyinfo', [], { env, stdio: 'ignore' });
     const b = spawn('xwininfo', ['-root', '-tree'], { env, stdio: 'ignore' });
-    await Promise.all([a, b].map((p) => exited(p)));
+    assert.deepEqual(await Promise.all([a, b].map((p) => exited(p))), [0, 0], 'both clients ran');
     await sleep(100);
     await cap.stop();
     const f = cap.file;
     const setup = lines(tshark(['-r', f, '-Y', 'x11', '-T', 'fields', '-e', '_ws.col.Info']));
-    assert.equal(setup.filter((l) => /Initial connection request/.test(l)).length, 2);
+    assert.equal(setup.filter((l) => /Initial connection request/.test(l)).length, 2, setup.join('\n'));
     assert.equal(setup.filter((l) => /Initial connection reply/.test(l)).length, 2);
     const replies = lines(tshark(['-r', f, '-Y', 'x11.reply', '-T', 'fields', '-e', 'unixsock.comm']));
     assert.ok(replies.length >= 10, `replies decoded: ${replies.length}`);
