@@ -9,22 +9,25 @@ ARCH := x86
 
 all: extcap/unixsock $(B)/sockgen $(B)/unixbench
 
-$(B)/deps/lib/libbpf.a $(B)/deps/lib/libelf.a: scripts/static-libs.sh
+# one run builds both libraries (a stamp, so that make -j runs it once)
+DEPS := $(B)/deps/.stamp
+$(DEPS): scripts/static-libs.sh
 	@bash scripts/static-libs.sh
+	@touch $@
 
 $(B)/vmlinux.h:
 	@mkdir -p $(B)
 	@test -r /sys/kernel/btf/vmlinux || { echo "build: /sys/kernel/btf/vmlinux is missing: this kernel has no BTF (CONFIG_DEBUG_INFO_BTF)" >&2; exit 1; }
 	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@
 
-$(B)/unixsock.bpf.o: bpf/unixsock.bpf.c bpf/unixsock.h $(B)/vmlinux.h $(B)/deps/lib/libbpf.a
+$(B)/unixsock.bpf.o: bpf/unixsock.bpf.c bpf/unixsock.h $(B)/vmlinux.h $(DEPS)
 	$(CLANG) -g -O2 -Wall -target bpf -D__TARGET_ARCH_$(ARCH) -I$(B) -I$(B)/deps/include -Ibpf -c $< -o $@
 	llvm-strip -g $@
 
 $(B)/unixsock.skel.h: $(B)/unixsock.bpf.o
 	$(BPFTOOL) gen skeleton $< name unixsock_bpf > $@
 
-$(B)/unixsock.node: native/unixsock.cc native/binding.gyp $(B)/unixsock.skel.h $(B)/deps/lib/libbpf.a $(B)/deps/lib/libelf.a
+$(B)/unixsock.node: native/unixsock.cc native/binding.gyp $(B)/unixsock.skel.h $(DEPS)
 	cd native && npx --no-install node-gyp rebuild --nodedir=/usr --silent
 	cp native/build/Release/unixsock.node $@
 

@@ -299,22 +299,27 @@ struct send_args {
 	bool readable;
 };
 
+/* The file in slot fd of the current task's table, or NULL. The task and
+ * its tables are BTF pointers here: plain loads, no helper calls. */
+static __always_inline struct file *fd_file(struct task_struct *t, __u64 fd)
+{
+	struct fdtable *fdt = t->files->fdt;
+	struct file **fds = fdt->fd;
+	struct file *f = NULL;
+
+	if (!fds || fd >= fdt->max_fds)
+		return NULL;
+	if (bpf_probe_read_kernel(&f, sizeof(f), &fds[fd & 0xffffff]))
+		return NULL;
+	return f;
+}
+
+/* Is fd (an argument of the current syscall) the socket sk? */
 static __always_inline bool fd_is_sock(struct task_struct *t, __u64 fd, struct sock *sk)
 {
-	struct files_struct *files = BPF_CORE_READ(t, files);
-	struct fdtable *fdt = BPF_CORE_READ(files, fdt);
-	struct file **fds = BPF_CORE_READ(fdt, fd);
-	struct file *f = NULL;
-	struct socket *so;
+	struct file *f = fd_file(t, fd);
 
-	if (!fds || fd >= BPF_CORE_READ(fdt, max_fds))
-		return false;
-	if (bpf_probe_read_kernel(&f, sizeof(f), &fds[fd & 0xffffff]) || !f)
-		return false;
-	if ((BPF_CORE_READ(f, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
-		return false;
-	so = BPF_CORE_READ(f, private_data);
-	return so && BPF_CORE_READ(so, sk) == sk;
+	return f && f == BPF_CORE_READ(sk, sk_socket, file);
 }
 
 static __always_inline void read_msghdr(struct send_args *a, __u64 uaddr)
@@ -340,33 +345,33 @@ static __always_inline void syscall_args(struct sock *sk, struct send_args *a, b
 	__u64 fd;
 
 	a->readable = false;
-	if (BPF_CORE_READ(t, flags) & (PF_KTHREAD | PF_IO_WORKER))
+	if (t->flags & (PF_KTHREAD | PF_IO_WORKER))
 		return;
 	regs = (struct pt_regs *)bpf_task_pt_regs(t);
 	if (!regs)
 		return;
-	a->syscall = BPF_CORE_READ(regs, orig_ax);
-	fd = BPF_CORE_READ(regs, di);
+	a->syscall = regs->orig_ax;
+	fd = regs->di;
 	switch (a->syscall) {
 	case NR_write:
 	case NR_sendto:
-		a->buf = BPF_CORE_READ(regs, si);
+		a->buf = regs->si;
 		a->readable = true;
 		if (a->syscall == NR_sendto) {
-			a->dest = BPF_CORE_READ(regs, r8);
-			a->destlen = BPF_CORE_READ(regs, r9);
+			a->dest = regs->r8;
+			a->destlen = regs->r9;
 		}
 		break;
 	case NR_writev:
 	case NR_pwritev2:
-		a->iov = BPF_CORE_READ(regs, si);
-		a->iov_cnt = BPF_CORE_READ(regs, dx);
+		a->iov = regs->si;
+		a->iov_cnt = regs->dx;
 		if (a->iov_cnt > MAX_IOV)
 			a->iov_cnt = MAX_IOV;
 		a->readable = true;
 		break;
 	case NR_sendmsg:
-		read_msghdr(a, BPF_CORE_READ(regs, si));
+		read_msghdr(a, regs->si);
 		break;
 	case NR_sendmmsg: {
 		__u32 tid = (__u32)bpf_get_current_pid_tgid();
@@ -381,7 +386,7 @@ static __always_inline void syscall_args(struct sock *sk, struct send_args *a, b
 		}
 		if (idx >= 1024)
 			return;
-		read_msghdr(a, BPF_CORE_READ(regs, si) + (__u64)idx * U_MMSGHDR_SIZE);
+		read_msghdr(a, regs->si + (__u64)idx * U_MMSGHDR_SIZE);
 		break;
 	}
 	default:
@@ -686,18 +691,10 @@ int BPF_KRETPROBE(krp_dgram_sendmsg, int ret)
 
 static __always_inline struct sock *fd_sock(__u64 fd)
 {
-	struct task_struct *t = bpf_get_current_task_btf();
-	struct files_struct *files = BPF_CORE_READ(t, files);
-	struct fdtable *fdt = BPF_CORE_READ(files, fdt);
-	struct file **fds = BPF_CORE_READ(fdt, fd);
-	struct file *f = NULL;
+	struct file *f = fd_file(bpf_get_current_task_btf(), fd);
 	struct socket *so;
 
-	if (!fds || fd >= BPF_CORE_READ(fdt, max_fds))
-		return NULL;
-	if (bpf_probe_read_kernel(&f, sizeof(f), &fds[fd & 0xffffff]) || !f)
-		return NULL;
-	if ((BPF_CORE_READ(f, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
+	if (!f || (BPF_CORE_READ(f, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
 		return NULL;
 	so = BPF_CORE_READ(f, private_data);
 	return so ? BPF_CORE_READ(so, sk) : NULL;
