@@ -86,6 +86,35 @@ struct {
 	__type(value, struct owner);
 } owners SEC(".maps");
 
+/* What every record of a connected socket repeats (paths, inodes), cached per
+ * socket and trusted only while the socket's inode and peer are unchanged. */
+struct sockinfo {
+	__u64 ino;
+	__u64 peer;
+	__u64 peer_ino;
+	__u64 path_ino;
+	__u32 path_dev;
+	__u8 local_path_len;
+	__u8 peer_path_len;
+	__u8 pad[2];
+	__u8 local_path[UNIXSOCK_PATH_MAX];
+	__u8 peer_path[UNIXSOCK_PATH_MAX];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, struct sockinfo);
+} sockinfos SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sockinfo);
+} sockinfo_scratch SEC(".maps");
+
 /* sendmmsg: index of the next message of the current call, per thread. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -422,7 +451,11 @@ static __always_inline int handle_send(struct sock *sk, int ret, __u8 strategy, 
 	peer = BPF_CORE_READ(u, peer);
 	pu = (struct unix_sock *)peer;
 	ino = sock_ino(sk);
-	peer_ino = peer ? sock_ino(peer) : 0;
+	__u64 skey = (__u64)sk;
+	struct sockinfo *si = bpf_map_lookup_elem(&sockinfos, &skey);
+	if (si && (si->ino != ino || si->peer != (__u64)peer))
+		si = NULL;
+	peer_ino = si ? si->peer_ino : (peer ? sock_ino(peer) : 0);
 
 	m = bpf_ringbuf_reserve(&rb, sizeof(*m), 0);
 	if (!m) {
@@ -449,8 +482,39 @@ static __always_inline int handle_send(struct sock *sk, int ret, __u8 strategy, 
 	__builtin_memset(m->local_path, 0, sizeof(m->local_path));
 	__builtin_memset(m->peer_path, 0, sizeof(m->peer_path));
 	m->peer_path_dest = 0;
-	m->local_path_len = read_unix_path(u, m->local_path);
-	m->peer_path_len = peer ? read_unix_path(pu, m->peer_path) : 0;
+	if (si) {
+		m->local_path_len = si->local_path_len;
+		m->peer_path_len = si->peer_path_len;
+		__builtin_memcpy(m->local_path, si->local_path, UNIXSOCK_PATH_MAX);
+		__builtin_memcpy(m->peer_path, si->peer_path, UNIXSOCK_PATH_MAX);
+		m->path_ino = si->path_ino;
+		m->path_dev = si->path_dev;
+	} else {
+		m->local_path_len = read_unix_path(u, m->local_path);
+		m->peer_path_len = peer ? read_unix_path(pu, m->peer_path) : 0;
+		/* the socket file in the filesystem: ours, else the peer's
+		 * (accepted sockets share the listener's path) */
+		struct dentry *de = BPF_CORE_READ(u, path.dentry);
+		if (!de && peer)
+			de = BPF_CORE_READ(pu, path.dentry);
+		m->path_ino = de ? BPF_CORE_READ(de, d_inode, i_ino) : 0;
+		m->path_dev = de ? BPF_CORE_READ(de, d_inode, i_sb, s_dev) : 0;
+		/* cache it once the connection is complete (the peer has its inode) */
+		__u32 zero = 0;
+		struct sockinfo *n = peer_ino ? bpf_map_lookup_elem(&sockinfo_scratch, &zero) : NULL;
+		if (n) {
+			n->ino = ino;
+			n->peer = (__u64)peer;
+			n->peer_ino = peer_ino;
+			n->path_ino = m->path_ino;
+			n->path_dev = m->path_dev;
+			n->local_path_len = m->local_path_len;
+			n->peer_path_len = m->peer_path_len;
+			__builtin_memcpy(n->local_path, m->local_path, UNIXSOCK_PATH_MAX);
+			__builtin_memcpy(n->peer_path, m->peer_path, UNIXSOCK_PATH_MAX);
+			bpf_map_update_elem(&sockinfos, &skey, n, BPF_ANY);
+		}
+	}
 	if (!peer && args->readable && args->dest && args->destlen > 2) {
 		__u64 dl = clamp_len(args->destlen - 2, UNIXSOCK_PATH_MAX);
 
@@ -459,13 +523,6 @@ static __always_inline int handle_send(struct sock *sk, int ret, __u8 strategy, 
 			m->peer_path_dest = 1;
 		}
 	}
-	/* the socket file in the filesystem: ours, else the peer's (accepted
-	 * sockets share the listener's path) */
-	struct dentry *de = BPF_CORE_READ(u, path.dentry);
-	if (!de && peer)
-		de = BPF_CORE_READ(pu, path.dentry);
-	m->path_ino = de ? BPF_CORE_READ(de, d_inode, i_ino) : 0;
-	m->path_dev = de ? BPF_CORE_READ(de, d_inode, i_sb, s_dev) : 0;
 
 	/* peer: whoever last used the peer socket, else who created it */
 	m->peer_pid = 0;

@@ -18,6 +18,8 @@
 #include <thread>
 #include <vector>
 
+#include <pthread.h>
+#include <signal.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -438,10 +440,16 @@ class Capture : public Napi::ObjectWrap<Capture> {
     started_ = true;
     running_ = true;
     batch_.reserve(1 << 20);
+    // The worker takes no signals: SIGTERM and friends stay with Node's main
+    // thread, where the capture's handlers run.
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
     thread_ = std::thread([this, flush_ms] {
       Run(flush_ms);
       tsfn_.Release();
     });
+    pthread_sigmask(SIG_SETMASK, &old, nullptr);
     return env.Undefined();
   }
 

@@ -17,6 +17,7 @@ cat > "$cfg" <<JSON
 JSON
 node --experimental-sea-config "$cfg" >/dev/null 2>"$dir/sea-config.log" || { cat "$dir/sea-config.log" >&2; exit 1; }
 node_bin=$(command -v node)
+mkdir -p "$(dirname "$out")"
 tmp="$out.tmp"
 cp "$node_bin" "$tmp"
 chmod u+w "$tmp"
