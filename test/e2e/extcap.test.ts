@@ -236,4 +236,50 @@ describe('errors a user can meet', () => {
     const cap = readPcapng(file);
     assert.ok(cap.packets.length > 0, 'what fit is readable');
   });
+
+  it('no BTF, tracefs missing without the right to mount it, ring buffer too small: each says what to do', async (t) => {
+    if (!needBpf(t) || !need(t, 'unshare', 'capsh')) return;
+    // a kernel without BTF, as a mount namespace that hides /sys/kernel/btf
+    const btf = spawnSync('unshare', ['-m', 'sh', '-c', `mount -t tmpfs none /sys/kernel/btf && exec '${EXE}' --duration 1`], { encoding: 'utf8', timeout: 20000 });
+    assert.equal(btf.status, 1);
+    assert.equal(
+      btf.stderr,
+      'unixsock: this kernel has no BTF (/sys/kernel/btf/vmlinux is missing): unixsock needs a kernel built with CONFIG_DEBUG_INFO_BTF=y (Debian, Ubuntu and Fedora kernels have it)\n',
+    );
+    // tracefs hidden and no CAP_SYS_ADMIN to mount it: the syscall strategy says why it cannot run,
+    // while the automatic choice still captures (only sendmmsg payloads depend on tracefs there)
+    const hide = 'mount -t tmpfs none /sys/kernel/tracing; mount -t tmpfs none /sys/kernel/debug 2>/dev/null;';
+    const tr = spawnSync('unshare', ['-m', 'sh', '-c', `${hide} exec capsh --drop=cap_sys_admin -- -c "exec '${EXE}' --strategy syscalls --duration 1"`], {
+      encoding: 'utf8',
+      timeout: 20000,
+    });
+    assert.equal(tr.status, 1);
+    assert.equal(
+      tr.stderr,
+      'unixsock: attach strategy "syscalls" does not work on this kernel: tracefs is not mounted and mounting it failed: Operation not permitted; use --strategy auto\n',
+    );
+    const dir = tmpdir(t);
+    const log = path.join(dir, 'log');
+    const auto = spawnSync('unshare', ['-m', 'sh', '-c', `${hide} exec capsh --drop=cap_sys_admin -- -c "exec '${EXE}' -q --duration 1 --log-file '${log}'"`], {
+      encoding: 'utf8',
+      timeout: 20000,
+    });
+    assert.equal(auto.status, 0, auto.stderr);
+    assert.match(fs.readFileSync(log, 'utf8'), /strategy sock_send_length: attached \(.*sendmmsg payloads unreadable: tracefs is not mounted/);
+    // a 1 MiB ring against 64 KiB messages: drops are counted and reported, in the summary and the file
+    const file = path.join(dir, 'small.pcapng');
+    const p = spawn(EXE, ['-w', file, '--ring-size', '1', 'comm', 'unixbench'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    p.stderr.on('data', (d) => (err += d));
+    while (!err.includes('capturing') && p.exitCode === null) await sleep(20);
+    execFileSync(path.join(ROOT, 'build/unixbench'), ['stream', '65536', '3000'], { stdio: 'ignore' });
+    await sleep(200);
+    p.kill('SIGTERM');
+    assert.equal(await exited(p), 0);
+    const m = /unixsock: (\d+) messages .* (\d+) dropped \(raise --ring-size\)$/m.exec(err);
+    assert.ok(m, err);
+    assert.ok(Number(m[2]) > 0);
+    const cap = readPcapng(file);
+    assert.equal(cap.isb!.get(5)![0].readBigUInt64LE(0), BigInt(m[2]), 'the statistics block carries the drops');
+  });
 });
