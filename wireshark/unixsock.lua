@@ -205,13 +205,21 @@ local function conn_key(h)
 end
 
 -- Path helpers ----------------------------------------------------------------
+-- raw path bytes -> { display string, abstract }; a capture has few distinct paths
+local path_cache, path_cache_size = {}, 0
 local function path_string(tvb, off, len)
   if len == 0 then return "" end
   local raw = tvb:raw(off, len)
+  local hit = path_cache[raw]
+  if hit then return hit[1], hit[2] end
   local abstract = raw:byte(1) == 0
   if abstract then raw = raw:sub(2) else raw = raw:match("^[^%z]*") end
   local s = raw:gsub("[^%w%p ]", function(c) return string.format("\\x%02x", c:byte()) end)
-  return (abstract and "@" or "") .. s, abstract
+  s = (abstract and "@" or "") .. s
+  if path_cache_size > 4096 then path_cache, path_cache_size = {}, 0 end
+  path_cache[tvb:raw(off, len)] = { s, abstract }
+  path_cache_size = path_cache_size + 1
+  return s, abstract
 end
 
 -- The header ------------------------------------------------------------------
@@ -332,6 +340,7 @@ local CLIENT_ADDR = Address.ip("127.85.0.1")
 local SERVER_ADDR = Address.ip("127.85.0.2")
 local tcp_dissector = Dissector.get("tcp")
 local udp_dissector = Dissector.get("udp")
+local data_dissector = Dissector.get("data")
 
 local function be16(n)
   return string.char(bit32.band(bit32.rshift(n, 8), 0xff), bit32.band(n, 0xff))
@@ -437,7 +446,7 @@ function unixsock.dissector(tvb, pinfo, tree)
       udp_dissector:call(vtvb, pinfo, tree)
     end
   elseif payload then
-    Dissector.get("data"):call(payload, pinfo, tree)
+    data_dissector:call(payload, pinfo, tree)
   end
 
   local proto_col = tostring(pinfo.cols.protocol)
@@ -503,7 +512,7 @@ function dbus_stream.dissector(tvb, pinfo, tree)
       local flen = le and tvb(off + 12, 4):le_uint() or tvb(off + 12, 4):uint()
       local total = 16 + align8(flen) + body
       if total > 134217728 then
-        Dissector.get("data"):call(tvb(off):tvb(), pinfo, tree)
+        data_dissector:call(tvb(off):tvb(), pinfo, tree)
         return n
       end
       if total > rest then
@@ -520,7 +529,7 @@ function dbus_stream.dissector(tvb, pinfo, tree)
       pinfo.desegment_len = DESEGMENT_ONE_MORE_SEGMENT
       return n
     else
-      Dissector.get("data"):call(tvb(off):tvb(), pinfo, tree)
+      data_dissector:call(tvb(off):tvb(), pinfo, tree)
       return n
     end
   end
@@ -531,7 +540,9 @@ end
 -- own. The protocol may be decided late, by the first recognizable content
 -- from either side (an HTTP/2 server speaks before the client's preface).
 local dispatch = Proto("unixsock_stream", "unixsock payload dispatcher")
-local SUB = { http = "http", http2 = "http2", pgsql = "pgsql", syslog = "syslog" }
+local SUB = { http = Dissector.get("http"), http2 = Dissector.get("http2"), pgsql = Dissector.get("pgsql"),
+  syslog = Dissector.get("syslog") }
+local tcp_port_table = DissectorTable.get("tcp.port")
 
 function dispatch.dissector(tvb, pinfo, tree)
   local c = conns_by_port[pinfo.src_port] or conns_by_port[pinfo.dst_port]
@@ -543,11 +554,11 @@ function dispatch.dissector(tvb, pinfo, tree)
     return dbus_stream.dissector(tvb, pinfo, tree)
   end
   if proto == "x11" then
-    return DissectorTable.get("tcp.port"):try(6000, tvb, pinfo, tree)
+    return tcp_port_table:try(6000, tvb, pinfo, tree)
   end
-  local d = SUB[proto] and Dissector.get(SUB[proto])
+  local d = SUB[proto]
   if d then return d:call(tvb, pinfo, tree) end
-  Dissector.get("data"):call(tvb, pinfo, tree)
+  data_dissector:call(tvb, pinfo, tree)
   return tvb:len()
 end
 
