@@ -16,7 +16,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { encodeLinkHeader } from '../src/link-header';
-import { PcapngWriter, interfaceBlock, sectionHeaderBlock } from '../src/pcapng';
+import { writePcapngFile } from '../src/pcapng';
 import type { UnixMessage } from '../src/records';
 
 const ROOT = path.resolve(__dirname, '..');
@@ -197,15 +197,6 @@ function decodeBench() {
   };
   const uFile = path.join(tmp, 'unix.pcapng');
   const tFile = path.join(tmp, 'tcp.pcapng');
-  const write = (file: string, linktype: number, recs: Buffer[]) => {
-    const fd = fs.openSync(file, 'w');
-    const w = new PcapngWriter(fd, file);
-    w.write(sectionHeaderBlock({ hardware: 'bench', os: 'bench', application: 'unixsock bench' }));
-    w.write(interfaceBlock({ linktype, snaplen: 262144, name: 'bench', description: 'bench' }));
-    recs.forEach((data, i) => w.packet({ tsNs: 1_700_000_000_000_000_000n + BigInt(i) * 1000n, data, origLen: data.length }));
-    w.flush();
-    fs.closeSync(fd);
-  };
   const base: Omit<UnixMessage, 'payload' | 'msgLen' | 'pid' | 'ino' | 'peerIno' | 'localPath' | 'peerPath'> = {
     ts: 0n, tid: 1, uid: 0, gid: 0, peerPid: 0, comm: 'client', peerComm: 'server', sockType: 1, strategy: 3, syscall: 1,
     flags: 0, pathIno: 0n, pathDev: 0, peerPathIsDest: false,
@@ -249,8 +240,8 @@ function decodeBench() {
       tRecs.push(Buffer.concat([eth, payload]));
     }
   }
-  write(uFile, 147, uRecs);
-  write(tFile, 1, tRecs);
+  writePcapngFile(uFile, 147, uRecs, 'unixsock bench');
+  writePcapngFile(tFile, 1, tRecs, 'unixsock bench');
   const home = fs.mkdtempSync(path.join(tmp, 'home-'));
   const env = { ...process.env, HOME: home };
   const run = (argv: string[]) => {

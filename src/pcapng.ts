@@ -67,7 +67,8 @@ export interface InterfaceInfo {
 export interface PacketInfo {
   /** wall-clock nanoseconds since the epoch */
   tsNs: bigint;
-  data: Buffer;
+  /** the packet's bytes, whole or in parts (written without being joined) */
+  data: Buffer | Buffer[];
   origLen: number;
   /** pcapng epb_flags direction: 0 unknown, 1 inbound, 2 outbound */
   direction?: 0 | 1 | 2;
@@ -101,16 +102,29 @@ export function interfaceBlock(info: InterfaceInfo): Buffer {
   return block(1, [fixed, o.build()]);
 }
 
-export function packetBlock(p: PacketInfo): Buffer {
-  const fixed = Buffer.alloc(20);
-  fixed.writeUInt32LE(0, 0);
-  fixed.writeUInt32LE(Number((p.tsNs >> 32n) & 0xffffffffn), 4);
-  fixed.writeUInt32LE(Number(p.tsNs & 0xffffffffn), 8);
-  fixed.writeUInt32LE(p.data.length, 12);
-  fixed.writeUInt32LE(p.origLen, 16);
-  const padding = Buffer.alloc(pad4(p.data.length) - p.data.length);
+/** An enhanced packet block as parts: its head, the data as given, then padding, options and trailer. */
+export function packetParts(p: PacketInfo): Buffer[] {
+  const data = Array.isArray(p.data) ? p.data : [p.data];
+  const capLen = data.reduce((n, b) => n + b.length, 0);
   const opts = p.direction ? new Options().u32(2, p.direction).build() : Buffer.alloc(0);
-  return block(6, [fixed, p.data, padding, opts]);
+  const padding = pad4(capLen) - capLen;
+  const len = 32 + pad4(capLen) + opts.length;
+  const head = Buffer.alloc(28);
+  head.writeUInt32LE(6, 0);
+  head.writeUInt32LE(len, 4);
+  head.writeUInt32LE(0, 8);
+  head.writeUInt32LE(Number((p.tsNs >> 32n) & 0xffffffffn), 12);
+  head.writeUInt32LE(Number(p.tsNs & 0xffffffffn), 16);
+  head.writeUInt32LE(capLen, 20);
+  head.writeUInt32LE(p.origLen, 24);
+  const tail = Buffer.alloc(padding + opts.length + 4);
+  opts.copy(tail, padding);
+  tail.writeUInt32LE(len, tail.length - 4);
+  return [head, ...data, tail];
+}
+
+export function packetBlock(p: PacketInfo): Buffer {
+  return Buffer.concat(packetParts(p));
 }
 
 export function statsBlock(s: StatsInfo): Buffer {
@@ -158,31 +172,36 @@ export class PcapngWriter {
     this.regularFile = fs.fstatSync(fd).isFile();
   }
 
-  write(block: Buffer): void {
-    this.queue.push(block);
-    this.queued += block.length;
+  write(block: Buffer | Buffer[]): void {
+    for (const b of Array.isArray(block) ? block : [block]) {
+      this.queue.push(b);
+      this.queued += b.length;
+    }
     if (this.queued >= this.flushBytes) this.flush();
   }
 
   packet(p: PacketInfo): void {
     this.packets++;
-    this.write(packetBlock(p));
+    this.write(packetParts(p));
   }
 
+  /** Writes every queued part with writev; partial writes continue where they stopped. */
   flush(): void {
     if (this.queued === 0) return;
-    const data = this.queue.length === 1 ? this.queue[0] : Buffer.concat(this.queue, this.queued);
+    let parts = this.queue;
+    const total = this.queued;
     this.queue = [];
     this.queued = 0;
-    let off = 0;
-    while (off < data.length) {
+    let done = 0;
+    while (parts.length) {
+      let n: number;
       try {
-        off += fs.writeSync(this.fd, data, off, data.length - off);
+        n = fs.writevSync(this.fd, parts.length > 1024 ? parts.slice(0, 1024) : parts);
       } catch (e) {
         const err = e as NodeJS.ErrnoException;
         if (err.code === 'EAGAIN') continue;
         // a file keeps only whole blocks: cut what this flush half wrote
-        if (this.regularFile && off > 0) {
+        if (this.regularFile && done > 0) {
           try {
             fs.ftruncateSync(this.fd, this.bytesWritten);
           } catch {
@@ -193,7 +212,26 @@ export class PcapngWriter {
         if (err.code === 'ENOSPC') throw new WriteError(`${this.what}: disk full`, 'ENOSPC');
         throw new WriteError(`${this.what}: ${err.message}`, err.code ?? 'EIO');
       }
+      done += n;
+      let i = 0;
+      while (i < parts.length && n >= parts[i].length) n -= parts[i++].length;
+      parts = parts.slice(i);
+      if (n > 0) parts[0] = parts[0].subarray(n);
     }
-    this.bytesWritten += data.length;
+    this.bytesWritten += total;
+  }
+}
+
+/** Writes records as one whole pcapng file, a microsecond apart (test vectors, benchmarks). */
+export function writePcapngFile(file: string, linktype: number, records: Buffer[], application = 'unixsock'): void {
+  const fd = fs.openSync(file, 'w');
+  try {
+    const w = new PcapngWriter(fd, file);
+    w.write(sectionHeaderBlock({ hardware: application, os: application, application }));
+    w.write(interfaceBlock({ linktype, snaplen: 262144, name: 'unixsock', description: application }));
+    records.forEach((data, i) => w.packet({ tsNs: 1_700_000_000_000_000_000n + BigInt(i) * 1000n, data, origLen: data.length }));
+    w.flush();
+  } finally {
+    fs.closeSync(fd);
   }
 }

@@ -179,7 +179,8 @@ export class Assembler {
       this.stats.orphanRecords++;
       return;
     }
-    const data = Buffer.from(r.subarray(REC.DATA_HDR_SIZE, REC.DATA_HDR_SIZE + len));
+    // a view, not a copy: the batch stays alive as long as a message refers to it
+    const data = r.subarray(REC.DATA_HDR_SIZE, REC.DATA_HDR_SIZE + len);
     if (kind === REC.DATA) {
       const room = p.capLen - p.got;
       const take = data.length > room ? data.subarray(0, room) : data;

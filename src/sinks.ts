@@ -68,10 +68,9 @@ export class PcapngSink implements Sink {
       const n = Math.min(room, m.payload.length - off);
       const more = off + n < m.payload.length;
       const hdr = more ? encodeLinkHeader(m, off, true) : hdr0;
-      const data = Buffer.concat([hdr, m.payload.subarray(off, off + n)]);
       // the bytes this record stands for: all that remains of the message on the last one
       const origLen = hdr.length + (more ? n : Math.max(m.msgLen - off, n));
-      this.w.packet({ tsNs: wallNs, data, origLen, direction: dir });
+      this.w.packet({ tsNs: wallNs, data: [hdr, m.payload.subarray(off, off + n)], origLen, direction: dir });
       off += n;
     } while (off < m.payload.length);
   }

@@ -1,22 +1,15 @@
 // The dissector on hand-built records (every header field, expert info) and on
 // thousands of mutated and truncated ones: it must never raise a Lua error.
 import assert from 'node:assert/strict';
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { HFLAG, encodeLinkHeader } from '../../src/link-header';
-import { PcapngWriter, interfaceBlock, sectionHeaderBlock } from '../../src/pcapng';
+import { writePcapngFile } from '../../src/pcapng';
 import { need, tmpdir, tshark } from '../helpers/harness';
 import { control, message } from '../helpers/messages';
 
 function writeCapture(file: string, recs: Buffer[], linktype = 147) {
-  const fd = fs.openSync(file, 'w');
-  const w = new PcapngWriter(fd, file);
-  w.write(sectionHeaderBlock({ hardware: 'test', os: 'test', application: 'unixsock test' }));
-  w.write(interfaceBlock({ linktype, snaplen: 262144, name: 'unixsock', description: 'test' }));
-  recs.forEach((data, i) => w.packet({ tsNs: 1_700_000_000_000_000_000n + BigInt(i) * 1000n, data, origLen: data.length }));
-  w.flush();
-  fs.closeSync(fd);
+  writePcapngFile(file, linktype, recs, 'unixsock test');
 }
 
 /** A small deterministic PRNG, so a failure can be replayed. */
