@@ -174,12 +174,15 @@ end
 
 -- Per-capture state, rebuilt on every (re)load. The first pass runs in frame
 -- order; what it decides per frame is kept so later passes agree.
-local conns, frames, next_client_port, next_index, conns_by_port
+local conns, conn_list, frame_conn, frame_seq, frame_ack, frame_server, next_client_port, next_index, conns_by_port
 
 local function reset_state()
   conns = {}           -- key -> connection
   conns_by_port = {}   -- synthetic client port -> connection
-  frames = {}          -- frame number -> {conn, seq, ack, from_server}
+  conn_list = {}       -- connection index -> connection
+  -- per frame, as flat arrays of numbers (a table per frame makes every
+  -- garbage collection walk all of them: decoding grew worse than linear)
+  frame_conn, frame_seq, frame_ack, frame_server = {}, {}, {}, {}
   next_client_port = 10000
   next_index = 0
 end
@@ -366,6 +369,7 @@ local function track(pinfo, h, payload)
     if next_client_port > 65000 then next_client_port = 10000 end
     c.first_speaker = tostring(h.ino)
     conns[key] = c
+    conn_list[c.index] = c
     conns_by_port[c.client_port] = c
   end
   local me = tostring(h.ino)
@@ -387,7 +391,8 @@ local function track(pinfo, h, payload)
     seq = (c["msg_start_" .. me] or 1) + h.offset
   end
   local f = { conn = c, seq = seq, ack = c.next_seq[peer] or 1, from_server = from_server }
-  frames[pinfo.number] = f
+  local n = pinfo.number
+  frame_conn[n], frame_seq[n], frame_ack[n], frame_server[n] = c.index, f.seq, f.ack, from_server
   return f
 end
 
@@ -423,8 +428,14 @@ function unixsock.dissector(tvb, pinfo, tree)
   local peer = h.peer_pid ~= 0 and string.format("%s %d", h.peer_comm ~= "" and h.peer_comm or "?", h.peer_pid) or "?"
   local summary = string.format("%s → %s %s", who, peer, h.path ~= "" and h.path or "(unnamed)")
 
-  local f = frames[pinfo.number]
-  if not f then f = track(pinfo, h, payload) end
+  local f
+  local known = frame_conn[pinfo.number]
+  if known then
+    local n = pinfo.number
+    f = { conn = conn_list[known], seq = frame_seq[n], ack = frame_ack[n], from_server = frame_server[n] }
+  else
+    f = track(pinfo, h, payload)
+  end
   local c = f.conn
   local it = h.tree:add(F.stream, c.index)
   it:set_generated()
