@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import yargs from 'yargs/yargs';
 import { STRATEGIES, UnixCapture, ringBytesFromMiB, type CaptureSummary, type Strategy } from './capture';
 import { CaptureError, UsageError } from './errors';
-import { CONFIG_ARGS, DEFAULT_LINKTYPE, IFACE, configText, dltsText, interfacesText } from './extcap';
+import { DEFAULT_LINKTYPE, IFACE, configText, dltsText, interfacesText } from './extcap';
 import { parseFilter, toKernelFilter, type Term } from './filter';
 import { closeLog, log, openLog } from './log';
 import { WriteError } from './pcapng';
@@ -192,7 +192,6 @@ function openOutput(target: string): { fd: number; what: string } {
 
 export async function main(argv: string[]): Promise<number> {
   let fifoFd: number | undefined;
-  let extcap = false;
   try {
     const y = parser(argv);
     const a = y.parseSync();
@@ -209,7 +208,6 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
     }
     const iface = a['extcap-interface'];
-    extcap = iface !== undefined || !!a.capture;
     if (iface !== undefined && iface !== IFACE) throw new UsageError(`unknown extcap interface "${iface}" (this tool offers "${IFACE}")`);
     if (a['extcap-dlts']) {
       process.stdout.write(dltsText() + '\n');
@@ -223,8 +221,7 @@ export async function main(argv: string[]): Promise<number> {
     if (a['extcap-capture-filter'] !== undefined && !a.capture) {
       // Wireshark's filter check: any output is the error shown, none means valid.
       try {
-        toKernelFilter(parseFilter(a['extcap-capture-filter']).filter((t) => t.kind !== 'file'));
-        for (const t of parseFilter(a['extcap-capture-filter'])) if (t.kind === 'file') toKernelFilter([t]);
+        toKernelFilter(parseFilter(a['extcap-capture-filter']));
       } catch (e) {
         process.stdout.write((e as Error).message + '\n');
       }
@@ -271,7 +268,6 @@ export async function main(argv: string[]): Promise<number> {
       }
     }
     closeLog();
-    void extcap;
   }
 }
 
@@ -296,4 +292,3 @@ function isSea(): boolean {
   }
 }
 
-export { CONFIG_ARGS };
