@@ -381,7 +381,7 @@ class Capture : public Napi::ObjectWrap<Capture> {
     if (batch_.empty()) return;
     auto* v = new std::vector<uint8_t>(std::move(batch_));
     batch_ = std::vector<uint8_t>();
-    batch_.reserve(1 << 20);
+    batch_.reserve(kFlushBytes + (1 << 17));  // room for a whole batch: no reallocation
     napi_status st = tsfn_.BlockingCall(v, [](Napi::Env env, Napi::Function cb, std::vector<uint8_t>* data) {
       auto buf = Napi::Buffer<uint8_t>::New(env, data->data(), data->size(),
                                             [](Napi::Env, uint8_t*, std::vector<uint8_t>* d) { delete d; },
@@ -439,7 +439,7 @@ class Capture : public Napi::ObjectWrap<Capture> {
     Ref();  // kept alive until the worker has delivered its last batch
     started_ = true;
     running_ = true;
-    batch_.reserve(1 << 20);
+    batch_.reserve(kFlushBytes + (1 << 17));  // room for a whole batch: no reallocation
     // The worker takes no signals: SIGTERM and friends stay with Node's main
     // thread, where the capture's handlers run.
     sigset_t all, old;
