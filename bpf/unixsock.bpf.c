@@ -609,6 +609,14 @@ static __always_inline int handle_send(struct sock *sk, int ret, __u8 strategy, 
 	g.wake = wake_flag();
 	g.tid = m->tid;
 	g.ts = m->ts;
+	/* small single-buffer payloads ride in the MSG record: one reservation, no loop */
+	if (cap && cap <= UNIXSOCK_INLINE_MAX && !args->iov) {
+		if (bpf_probe_read_user(m->inline_data, clamp_len(cap, UNIXSOCK_INLINE_MAX), (void *)args->buf))
+			stat_add(UNIXSOCK_STAT_READ_ERRORS, 1);
+		m->flags |= UNIXSOCK_F_INLINE;
+		stat_add(UNIXSOCK_STAT_CAP_BYTES, cap);
+		cap = 0;
+	}
 	bpf_ringbuf_submit(m, cap || ctrl_len ? BPF_RB_NO_WAKEUP : g.wake);
 
 	stat_add(UNIXSOCK_STAT_SENDS, 1);

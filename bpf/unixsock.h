@@ -4,9 +4,10 @@
  * bpf/unixsock.bpf.c, native/unixsock.cc and mirrored (with a size check) by
  * src/records.ts. Fixed-width types only, no includes.
  *
- * One send becomes: one MSG record (metadata), zero or more DATA records
- * (payload fragments, in order, at most UNIXSOCK_FRAG_MAX bytes each), and one
- * CTRL record when the send carried ancillary data. All records of one send
+ * One send becomes: one MSG record (metadata, and the payload itself when it
+ * is at most UNIXSOCK_INLINE_MAX bytes from one buffer), zero or more DATA
+ * records (payload fragments, in order, at most UNIXSOCK_FRAG_MAX bytes each),
+ * and one CTRL record when the send carried ancillary data. All records of one send
  * come from one thread (tid) and follow each other in that thread's order.
  */
 #ifndef UNIXSOCK_H
@@ -16,6 +17,7 @@
 #define UNIXSOCK_PATH_MAX 108 /* sizeof(sun_path) */
 #define UNIXSOCK_FRAG_MAX 65536
 #define UNIXSOCK_CTRL_MAX 1024 /* SCM_MAX_FD (253) fds plus headers fit */
+#define UNIXSOCK_INLINE_MAX 64 /* payloads this small travel inside the MSG record */
 
 enum unixsock_rec_kind {
 	UNIXSOCK_REC_MSG = 1,
@@ -30,6 +32,7 @@ enum unixsock_msg_flags {
 	UNIXSOCK_F_HAS_CTRL = 1 << 2,   /* a CTRL record follows */
 	UNIXSOCK_F_CTRL_TRUNC = 1 << 3, /* ancillary data longer than UNIXSOCK_CTRL_MAX */
 	UNIXSOCK_F_PEER_GUESS = 1 << 4, /* peer pid from sk_peer_pid, not seen on the peer socket */
+	UNIXSOCK_F_INLINE = 1 << 8,     /* the payload is in inline_data, no DATA record follows */
 };
 
 /* unixsock_msg.strategy: the attach strategy that produced the record */
@@ -66,6 +69,7 @@ struct unixsock_msg {
 	char peer_comm[UNIXSOCK_COMM_LEN];
 	__u8 local_path[UNIXSOCK_PATH_MAX];
 	__u8 peer_path[UNIXSOCK_PATH_MAX];
+	__u8 inline_data[UNIXSOCK_INLINE_MAX];
 };
 
 struct unixsock_data {
@@ -90,7 +94,7 @@ enum unixsock_stat {
 	UNIXSOCK_STAT_MAX,
 };
 
-#define UNIXSOCK_MSG_SIZE 328
+#define UNIXSOCK_MSG_SIZE 392
 #define UNIXSOCK_DATA_HDR_SIZE 24
 
 #endif /* UNIXSOCK_H */

@@ -6,7 +6,8 @@ export const REC = {
   MSG: 1,
   DATA: 2,
   CTRL: 3,
-  MSG_SIZE: 328,
+  MSG_SIZE: 392,
+  INLINE_MAX: 64,
   DATA_HDR_SIZE: 24,
   PATH_MAX: 108,
   COMM_LEN: 16,
@@ -21,6 +22,8 @@ export const FLAG = {
   PEER_GUESS: 1 << 4,
   /** set in userspace: part of the message was lost (ring buffer full) */
   LOST: 1 << 5,
+  /** kernel transport detail: the payload is inside the MSG record (never written out) */
+  INLINE: 1 << 8,
 } as const;
 
 export const STRATEGY_NAMES: Record<number, string> = {
@@ -159,6 +162,12 @@ export class Assembler {
         got: 0,
         needCtrl: (msg.flags & FLAG.HAS_CTRL) !== 0,
       };
+      if (msg.flags & FLAG.INLINE) {
+        const n = Math.min(capLen, REC.INLINE_MAX);
+        p.chunks.push(r.subarray(REC.MSG_SIZE - REC.INLINE_MAX, REC.MSG_SIZE - REC.INLINE_MAX + n));
+        p.got = n;
+        msg.flags &= ~FLAG.INLINE;
+      }
       if (this.complete(p)) this.finish(p, false);
       else this.pending.set(msg.tid, p);
       return;
