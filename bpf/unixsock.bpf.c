@@ -343,12 +343,48 @@ static __always_inline struct file *fd_file(struct task_struct *t, __u64 fd)
 	return f;
 }
 
-/* Is fd (an argument of the current syscall) the socket sk? */
-static __always_inline bool fd_is_sock(struct task_struct *t, __u64 fd, struct sock *sk)
+/* Is fd (an argument of the current syscall) the file of the sending socket? */
+static __always_inline bool fd_is_file(struct task_struct *t, __u64 fd, struct file *file)
 {
 	struct file *f = fd_file(t, fd);
 
-	return f && f == BPF_CORE_READ(sk, sk_socket, file);
+	return f && f == file;
+}
+
+/* What every send needs first about its socket. */
+struct sk_basics {
+	struct sock *peer;
+	struct file *file;
+	__u64 ino;
+	__u16 type;
+};
+
+/* Through helper reads: works with any pointer (kprobe, syscall tracepoints, fentry on old kernels). */
+static __always_inline bool basics_probe(struct sock *sk, struct sk_basics *b)
+{
+	if (!sk || BPF_CORE_READ(sk, __sk_common.skc_family) != AF_UNIX)
+		return false;
+	b->type = BPF_CORE_READ(sk, sk_type);
+	b->peer = BPF_CORE_READ((struct unix_sock *)sk, peer);
+	b->file = BPF_CORE_READ(sk, sk_socket, file);
+	b->ino = sock_ino(sk);
+	return true;
+}
+
+/* From a trusted BTF socket (tp_btf, kernels >= 6.3): plain loads where the verifier allows them. */
+static __always_inline bool basics_btf(struct sock *sk, struct sk_basics *b)
+{
+	struct unix_sock *u = bpf_skc_to_unix_sock(sk);
+	struct socket *so;
+
+	if (!u)
+		return false;
+	b->type = BPF_CORE_READ(sk, sk_type);
+	b->peer = u->peer;
+	so = sk->sk_socket;
+	b->file = so ? so->file : NULL;
+	b->ino = b->file ? b->file->f_inode->i_ino : 0;
+	return true;
 }
 
 static __always_inline void read_msghdr(struct send_args *a, __u64 uaddr)
@@ -367,7 +403,7 @@ static __always_inline void read_msghdr(struct send_args *a, __u64 uaddr)
 }
 
 /* mmsg_next: advance the sendmmsg index (sock_send_length and friends fire once per message). */
-static __always_inline void syscall_args(struct sock *sk, struct send_args *a, bool mmsg_next, __u32 mmsg_i)
+static __always_inline void syscall_args(struct file *file, struct send_args *a, bool mmsg_next, __u32 mmsg_i)
 {
 	struct task_struct *t = bpf_get_current_task_btf();
 	struct pt_regs *regs;
@@ -421,11 +457,12 @@ static __always_inline void syscall_args(struct sock *sk, struct send_args *a, b
 	default:
 		return;
 	}
-	if (a->readable && sk && !fd_is_sock(t, fd, sk))
+	if (a->readable && file && !fd_is_file(t, fd, file))
 		a->readable = false;
 }
 
-static __always_inline int handle_send(struct sock *sk, int ret, __u8 strategy, struct send_args *args)
+static __always_inline int handle_send(struct sock *sk, struct sk_basics *b, int ret, __u8 strategy,
+				       struct send_args *args)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tgid = pid_tgid >> 32;
@@ -439,18 +476,16 @@ static __always_inline int handle_send(struct sock *sk, int ret, __u8 strategy, 
 
 	if (tgid == self_tgid || ret < 0 || !sk)
 		return 0;
-	if (BPF_CORE_READ(sk, __sk_common.skc_family) != AF_UNIX)
-		return 0;
-	type = BPF_CORE_READ(sk, sk_type);
+	type = b->type;
 	if (ret == 0 && type == 1 /* SOCK_STREAM */)
 		return 0;
 	if (types_mask && !(types_mask & (1u << (type & 31))))
 		return 0;
 
 	u = (struct unix_sock *)sk;
-	peer = BPF_CORE_READ(u, peer);
+	peer = b->peer;
 	pu = (struct unix_sock *)peer;
-	ino = sock_ino(sk);
+	ino = b->ino;
 	__u64 skey = (__u64)sk;
 	struct sockinfo *si = bpf_map_lookup_elem(&sockinfos, &skey);
 	if (si && (si->ino != ino || si->peer != (__u64)peer))
@@ -662,11 +697,12 @@ SEC("tp_btf/sock_send_length")
 int BPF_PROG(send_length, struct sock *sk, int ret, int flags)
 {
 	struct send_args a = {};
+	struct sk_basics b;
 
-	if (ret < 0 || BPF_CORE_READ(sk, __sk_common.skc_family) != AF_UNIX)
+	if (ret < 0 || !basics_btf(sk, &b))
 		return 0;
-	syscall_args(sk, &a, true, 0);
-	return handle_send(sk, ret, UNIXSOCK_S_SOCK_SEND_LENGTH, &a);
+	syscall_args(b.file, &a, true, 0);
+	return handle_send(sk, &b, ret, UNIXSOCK_S_SOCK_SEND_LENGTH, &a);
 }
 
 /* sendmmsg calls sock_sendmsg once per message: count them from the start of the call. */
@@ -685,11 +721,12 @@ int enter_sendmmsg(void *ctx)
 static __always_inline int on_unix_sendmsg(struct sock *sk, int ret, __u8 strategy)
 {
 	struct send_args a = {};
+	struct sk_basics b;
 
-	if (ret < 0)
+	if (ret < 0 || !basics_probe(sk, &b))
 		return 0;
-	syscall_args(sk, &a, true, 0);
-	return handle_send(sk, ret, strategy, &a);
+	syscall_args(b.file, &a, true, 0);
+	return handle_send(sk, &b, ret, strategy, &a);
 }
 
 SEC("fexit/unix_stream_sendmsg")
@@ -771,15 +808,16 @@ static __always_inline int sys_exit_send(long ret, int fd_arg)
 	struct task_struct *t = bpf_get_current_task_btf();
 	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(t);
 	struct send_args a = {};
+	struct sk_basics b;
 	struct sock *sk;
 
 	if (ret < 0 || !regs)
 		return 0;
 	sk = fd_sock(fd_arg == 2 ? BPF_CORE_READ(regs, dx) : BPF_CORE_READ(regs, di));
-	if (!sk || BPF_CORE_READ(sk, __sk_common.skc_family) != AF_UNIX)
+	if (!basics_probe(sk, &b))
 		return 0;
 	syscall_args(NULL, &a, false, 0);
-	return handle_send(sk, ret, UNIXSOCK_S_SYSCALLS, &a);
+	return handle_send(sk, &b, ret, UNIXSOCK_S_SYSCALLS, &a);
 }
 
 struct exit_ctx {
@@ -817,6 +855,7 @@ static long sx_mmsg_step(__u32 i, void *ctx)
 {
 	struct mmsg_loop *l = ctx;
 	struct send_args a = {};
+	struct sk_basics b;
 	__u32 len = 0;
 
 	if (i >= l->count)
@@ -825,7 +864,8 @@ static long sx_mmsg_step(__u32 i, void *ctx)
 	if (bpf_probe_read_user(&len, sizeof(len), (void *)(l->vec + (__u64)i * U_MMSGHDR_SIZE + 56)))
 		return 1;
 	syscall_args(NULL, &a, false, i);
-	handle_send(l->sk, len, UNIXSOCK_S_SYSCALLS, &a);
+	if (basics_probe(l->sk, &b))
+		handle_send(l->sk, &b, len, UNIXSOCK_S_SYSCALLS, &a);
 	return 0;
 }
 
