@@ -107,14 +107,21 @@ export class UnixCapture {
     return monoNs + this.clockOffsetNs;
   }
 
-  start(onMessage: (m: UnixMessage) => void, flushMs = 50): void {
+  /**
+   * Starts delivery. onFailure is called if the ring buffer can no longer be
+   * read (the capture then has ended by itself).
+   */
+  start(onMessage: (m: UnixMessage) => void, onFailure: (e: CaptureError) => void, flushMs = 50): void {
     const asm = new Assembler(onMessage);
     this.assembler = asm;
     this.startNs = BigInt(Date.now()) * 1_000_000n;
     this.ended = new Promise((resolve) => {
       this.native.start(
         (batch) => asm.push(batch),
-        () => resolve(),
+        (r) => {
+          if (r.pollError) onFailure(new CaptureError(`reading the kernel ring buffer failed (errno ${-r.pollError}): the capture stops here`));
+          resolve();
+        },
         flushMs,
       );
     });

@@ -143,6 +143,9 @@ async function capture(a: Args, sink: () => Sink, filterText: string, extcap: bo
       failure = e as Error;
       finish('error');
     }
+  }, (e) => {
+    failure ??= e;
+    finish('error');
   });
   const onSignal = (sig: NodeJS.Signals) => finish(sig);
   for (const s of ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGPIPE'] as const) process.on(s, onSignal);
