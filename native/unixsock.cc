@@ -20,6 +20,7 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <poll.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -106,6 +107,7 @@ class Capture : public Napi::ObjectWrap<Capture> {
     exports.Set("Capture", fn);
     exports.Set("clockOffsetNs", Napi::Function::New(env, ClockOffset));
     exports.Set("recordSizes", Napi::Function::New(env, RecordSizes));
+    exports.Set("readerGone", Napi::Function::New(env, ReaderGone));
     return exports;
   }
 
@@ -513,6 +515,18 @@ class Capture : public Napi::ObjectWrap<Capture> {
       }
     }
     return Napi::BigInt::New(info.Env(), offset);
+  }
+
+  // True when fd is a pipe or fifo whose reader has closed it (what a write
+  // would report as EPIPE), without writing anything.
+  static Napi::Value ReaderGone(const Napi::CallbackInfo& info) {
+    if (info.Length() < 1 || !info[0].IsNumber()) {
+      Napi::TypeError::New(info.Env(), "Usage: readerGone(fd)").ThrowAsJavaScriptException();
+      return info.Env().Undefined();
+    }
+    struct pollfd p = {info[0].As<Napi::Number>().Int32Value(), POLLOUT, 0};
+    bool gone = poll(&p, 1, 0) == 1 && (p.revents & (POLLERR | POLLHUP)) != 0;
+    return Napi::Boolean::New(info.Env(), gone);
   }
 
   static Napi::Value RecordSizes(const Napi::CallbackInfo& info) {

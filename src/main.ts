@@ -6,6 +6,7 @@ import { STRATEGIES, UnixCapture, ringBytesFromMiB, type CaptureSummary, type St
 import { CaptureError, UsageError } from './errors';
 import { DEFAULT_LINKTYPE, IFACE, configText, dltsText, interfacesText } from './extcap';
 import { parseFilter, toKernelFilter, type Term } from './filter';
+import { loadNative } from './native';
 import { closeLog, log, openLog } from './log';
 import { WriteError } from './pcapng';
 import { PcapngSink, TextSink, VERSION, type Sink } from './sinks';
@@ -147,10 +148,13 @@ async function capture(a: Args, sink: () => Sink, filterText: string, extcap: bo
     failure ??= e;
     finish('error');
   });
+  // (SIGPIPE stays ignored, as Node sets it: a reader that went away shows as EPIPE)
   const onSignal = (sig: NodeJS.Signals) => finish(sig);
-  for (const s of ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGPIPE'] as const) process.on(s, onSignal);
+  const signals = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
+  for (const s of signals) process.on(s, onSignal);
   const showStats = !extcap && !a.quiet && process.stderr.isTTY;
   let lastStats = Date.now();
+  const native = loadNative();
   const timer = setInterval(() => {
     try {
       out.tick();
@@ -158,6 +162,8 @@ async function capture(a: Args, sink: () => Sink, filterText: string, extcap: bo
       failure = e as Error;
       finish('error');
     }
+    // the reader of a pipe or fifo went away while nothing was written: stop as on EPIPE
+    if (native.readerGone(out.fd)) finish('reader gone');
     if (showStats && Date.now() - lastStats >= 2000) {
       lastStats = Date.now();
       const st = cap.stats();
@@ -170,7 +176,6 @@ async function capture(a: Args, sink: () => Sink, filterText: string, extcap: bo
   if (stopTimer) clearTimeout(stopTimer);
   log.info(`stopping: ${why}`);
   const summary = await cap.stop();
-  for (const s of ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGPIPE'] as const) process.off(s, onSignal);
   if (!failure) {
     try {
       out.end(summary);
@@ -178,6 +183,7 @@ async function capture(a: Args, sink: () => Sink, filterText: string, extcap: bo
       failure = e as Error;
     }
   }
+  for (const s of signals) process.off(s, onSignal);
   log.info(summaryLine(summary));
   if (!a.quiet && !extcap) stderrLine(summaryLine(summary));
   if (failure) throw failure;

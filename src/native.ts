@@ -59,6 +59,8 @@ export interface NativeModule {
   Capture: new (opts: NativeOptions) => NativeCapture;
   clockOffsetNs(): bigint;
   recordSizes(): { msg: number; dataHeader: number; pathMax: number; fragMax: number; ctrlMax: number };
+  /** a pipe or fifo whose reader has gone (a write would fail with EPIPE) */
+  readerGone(fd: number): boolean;
 }
 
 let loaded: NativeModule | undefined;

@@ -14,6 +14,8 @@ export const VERSION = typeof UNIXSOCK_VERSION === 'string' ? UNIXSOCK_VERSION :
 export const MAX_RECORD = 262144;
 
 export interface Sink {
+  /** the file descriptor written to */
+  readonly fd: number;
   message(m: UnixMessage, wallNs: bigint): void;
   /** called at least every 100 ms while capturing */
   tick(): void;
@@ -30,7 +32,7 @@ export function direction(m: UnixMessage): 0 | 1 | 2 {
 export class PcapngSink implements Sink {
   private w: PcapngWriter;
   constructor(
-    fd: number,
+    readonly fd: number,
     what: string,
     private readonly linktype: number,
     filterText: string,
@@ -140,7 +142,7 @@ export function describe(m: UnixMessage, wallNs: bigint): string {
 export class TextSink implements Sink {
   private out: string[] = [];
   constructor(
-    private readonly fd: number,
+    readonly fd: number,
     private readonly hex: boolean,
   ) {}
 

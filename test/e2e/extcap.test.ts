@@ -187,6 +187,24 @@ describe('Wireshark integration', () => {
   });
 });
 
+describe('reader gone', () => {
+  it('-w - stops within a second, exit 0, when the reader closes the pipe while nothing is captured', async (t) => {
+    if (!needBpf(t)) return;
+    const p = spawn(EXE, ['-w', '-', 'comm', 'nothing-matches'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    p.stderr.on('data', (d) => (err += d));
+    // the section header arrives first; then the reader goes away
+    await new Promise((r) => p.stdout.once('data', r));
+    while (!err.includes('capturing')) await sleep(20);
+    const t0 = Date.now();
+    p.stdout.destroy();
+    const code = await exited(p);
+    assert.equal(code, 0, err);
+    assert.ok(Date.now() - t0 < 1000, `stopped in ${Date.now() - t0} ms`);
+    assert.match(err, /unixsock: 0 messages \(0 of 0 bytes\) captured with sock_send_length, 0 dropped/);
+  });
+});
+
 describe('errors a user can meet', () => {
   it('bad option values: one sentence, exit 2, no stack trace', () => {
     const cases: [string[], string][] = [
