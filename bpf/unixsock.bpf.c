@@ -158,6 +158,20 @@ static __always_inline void stat_add(__u32 idx, __u64 v)
 		*p += v;
 }
 
+/* Remembers the current process as the user of socket ino (only when it changed). */
+static __always_inline void note_owner(__u64 ino, __u32 tgid)
+{
+	struct owner *ow, o = { .pid = tgid };
+
+	if (!ino)
+		return;
+	ow = bpf_map_lookup_elem(&owners, &ino);
+	if (ow && ow->pid == tgid)
+		return;
+	bpf_get_current_comm(o.comm, sizeof(o.comm));
+	bpf_map_update_elem(&owners, &ino, &o, BPF_ANY);
+}
+
 /* Clamp a length so that the verifier sees the bound (the barrier keeps
  * clang from folding the check away). */
 static __always_inline __u64 clamp_len(__u64 n, __u64 max)
@@ -583,15 +597,7 @@ static __always_inline int handle_send(struct sock *sk, struct sk_basics *b, int
 		}
 	}
 
-	/* remember the sender as the user of its socket */
-	ow = ino ? bpf_map_lookup_elem(&owners, &ino) : NULL;
-	if (!ow || ow->pid != tgid) {
-		struct owner o = { .pid = tgid };
-
-		__builtin_memcpy(o.comm, m->comm, sizeof(o.comm));
-		if (ino)
-			bpf_map_update_elem(&owners, &ino, &o, BPF_ANY);
-	}
+	note_owner(ino, tgid);
 
 	/* filters that need the metadata */
 	if (filt_path_on) {
@@ -813,7 +819,7 @@ static __always_inline int sys_exit_send(long ret, int fd_arg)
 
 	if (ret < 0 || !regs)
 		return 0;
-	sk = fd_sock(fd_arg == 2 ? BPF_CORE_READ(regs, dx) : BPF_CORE_READ(regs, di));
+	sk = fd_sock(fd_arg == 2 ? regs->dx : regs->di);
 	if (!basics_probe(sk, &b))
 		return 0;
 	syscall_args(NULL, &a, false, 0);
@@ -847,6 +853,7 @@ int sx_splice(struct exit_ctx *ctx) { return sys_exit_send(ctx->ret, 2); }
 
 struct mmsg_loop {
 	struct sock *sk;
+	struct sk_basics b;
 	__u64 vec;
 	__u32 count;
 };
@@ -855,7 +862,6 @@ static long sx_mmsg_step(__u32 i, void *ctx)
 {
 	struct mmsg_loop *l = ctx;
 	struct send_args a = {};
-	struct sk_basics b;
 	__u32 len = 0;
 
 	if (i >= l->count)
@@ -864,8 +870,7 @@ static long sx_mmsg_step(__u32 i, void *ctx)
 	if (bpf_probe_read_user(&len, sizeof(len), (void *)(l->vec + (__u64)i * U_MMSGHDR_SIZE + 56)))
 		return 1;
 	syscall_args(NULL, &a, false, i);
-	if (basics_probe(l->sk, &b))
-		handle_send(l->sk, &b, len, UNIXSOCK_S_SYSCALLS, &a);
+	handle_send(l->sk, &l->b, len, UNIXSOCK_S_SYSCALLS, &a);
 	return 0;
 }
 
@@ -879,11 +884,11 @@ int sx_sendmmsg(struct exit_ctx *ctx)
 
 	if (ctx->ret <= 0 || !regs)
 		return 0;
-	sk = fd_sock(BPF_CORE_READ(regs, di));
-	if (!sk || BPF_CORE_READ(sk, __sk_common.skc_family) != AF_UNIX)
+	sk = fd_sock(regs->di);
+	if (!basics_probe(sk, &l.b))
 		return 0;
 	l.sk = sk;
-	l.vec = BPF_CORE_READ(regs, si);
+	l.vec = regs->si;
 	l.count = ctx->ret;
 	bpf_loop(1024, sx_mmsg_step, &l, 0);
 	return 0;
@@ -893,22 +898,9 @@ int sx_sendmmsg(struct exit_ctx *ctx)
 
 static __always_inline int on_recv(struct sock *sk, int ret)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__u32 tgid = pid_tgid >> 32;
-	struct owner *ow, o = {};
-	__u64 ino;
-
 	if (ret < 0 || !sk || BPF_CORE_READ(sk, __sk_common.skc_family) != AF_UNIX)
 		return 0;
-	ino = sock_ino(sk);
-	if (!ino)
-		return 0;
-	ow = bpf_map_lookup_elem(&owners, &ino);
-	if (ow && ow->pid == tgid)
-		return 0;
-	o.pid = tgid;
-	bpf_get_current_comm(o.comm, sizeof(o.comm));
-	bpf_map_update_elem(&owners, &ino, &o, BPF_ANY);
+	note_owner(sock_ino(sk), bpf_get_current_pid_tgid() >> 32);
 	return 0;
 }
 
