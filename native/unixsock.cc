@@ -12,7 +12,6 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
-#include <functional>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -261,18 +260,21 @@ class Capture : public Napi::ObjectWrap<Capture> {
     return *err == 0;
   }
 
-  // Loads, retrying a transient EAGAIN (seen right after other large BPF
-  // objects were freed) before reporting it.
-  bool LoadRetrying(std::function<unixsock_bpf*()> open, unixsock_bpf** s, const std::vector<std::string>& names,
-                    int* err) {
+  // A fresh skeleton loaded with the named programs, or nullptr with *err set
+  // (0: the object did not even open). A transient EAGAIN (the verifier gives
+  // up while signals are pending) is retried a few times.
+  unixsock_bpf* OpenAndLoad(const std::vector<std::string>& names, int* err) {
     for (int i = 0; i < 5; i++) {
-      if (LoadWith(*s, names, err) || *err != -EAGAIN) return *err == 0;
-      unixsock_bpf__destroy(*s);
+      g_libbpf_log.clear();
+      unixsock_bpf* s = Open();
+      *err = 0;
+      if (!s) return nullptr;
+      if (LoadWith(s, names, err)) return s;
+      unixsock_bpf__destroy(s);
+      if (*err != -EAGAIN) return nullptr;
       usleep(200000);
-      *s = open();
-      if (!*s) return false;
     }
-    return false;
+    return nullptr;
   }
 
   bool TryStrategy(const std::string& name, bool tracefs, const std::string& tracefs_why,
@@ -283,39 +285,23 @@ class Capture : public Napi::ObjectWrap<Capture> {
       *why = tracefs_why;
       return false;
     }
-    g_libbpf_log.clear();
-    unixsock_bpf* s = Open();
-    if (!s) {
-      *why = "cannot open the BPF object: " + LastLogLine();
-      return false;
-    }
     std::vector<std::string> all = req;
     all.insert(all.end(), opt.begin(), opt.end());
     int err = 0;
     std::string notes;
-    auto reopen = [this] { return Open(); };
-    if (!LoadRetrying(reopen, &s, all, &err) && s && !opt.empty()) {
+    unixsock_bpf* s = OpenAndLoad(all, &err);
+    if (!s && err && !opt.empty()) {
       // An optional program may be what this kernel refuses: retry without.
-      unixsock_bpf__destroy(s);
       notes = "optional programs not loaded";
       opt.clear();
-      g_libbpf_log.clear();
-      s = Open();
-      if (!s) {
-        *why = "cannot open the BPF object: " + LastLogLine();
-        return false;
-      }
-      LoadRetrying(reopen, &s, req, &err);
+      s = OpenAndLoad(req, &err);
     }
     if (!s) {
-      *why = "cannot open the BPF object: " + LastLogLine();
-      return false;
-    }
-    if (err) {
-      *why = "load failed (" + std::string(strerror(-err)) + ")";
       std::string l = LastLogLine();
-      if (!l.empty()) *why += ": " + l;
-      unixsock_bpf__destroy(s);
+      if (!err)
+        *why = "cannot open the BPF object: " + l;
+      else
+        *why = "load failed (" + std::string(strerror(-err)) + ")" + (l.empty() ? "" : ": " + l);
       return false;
     }
     std::vector<bpf_link*> links;
