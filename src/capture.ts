@@ -25,6 +25,8 @@ export interface CaptureOptions {
 
 export interface CaptureSummary extends NativeStats {
   strategy: string;
+  /** messages lost whole in the kernel plus those that lost part of their bytes */
+  dropped: number;
   assembler: AssemblerStats;
   startNs: bigint;
   endNs: bigint;
@@ -138,10 +140,12 @@ export class UnixCapture {
     this.assembler?.flush();
     const stats = this.native.stats();
     this.native.close();
+    const assembler = this.assembler?.stats ?? { messages: 0, incomplete: 0, orphanRecords: 0, badRecords: 0 };
     return {
       ...stats,
       strategy: this.strategy,
-      assembler: this.assembler?.stats ?? { messages: 0, incomplete: 0, orphanRecords: 0, badRecords: 0 },
+      dropped: stats.lostMessages + assembler.incomplete,
+      assembler,
       startNs: this.startNs,
       endNs: BigInt(Date.now()) * 1_000_000n,
     };

@@ -98,9 +98,8 @@ function stderrLine(s: string): void {
 }
 
 function summaryLine(s: CaptureSummary): string {
-  const dropped = s.lostMessages + s.assembler.incomplete;
-  let line = `unixsock: ${s.assembler.messages} messages (${s.capturedBytes} of ${s.bytes} bytes) captured with ${s.strategy}, ${dropped} dropped`;
-  if (dropped) line += ' (raise --ring-size)';
+  let line = `unixsock: ${s.assembler.messages} messages (${s.capturedBytes} of ${s.bytes} bytes) captured with ${s.strategy}, ${s.dropped} dropped`;
+  if (s.dropped) line += ' (raise --ring-size)';
   return line;
 }
 
@@ -134,6 +133,11 @@ async function capture(a: Args, sink: () => Sink, filterText: string, extcap: bo
   const done = new Promise<string>((resolve) => {
     finish = resolve;
   });
+  // the first failure is the one reported; it ends the capture
+  const fail = (e: unknown) => {
+    failure ??= e as Error;
+    finish('error');
+  };
   cap.start((m) => {
     if (failure || (count !== undefined && seen >= count)) return;
     try {
@@ -141,13 +145,9 @@ async function capture(a: Args, sink: () => Sink, filterText: string, extcap: bo
       seen++;
       if (count !== undefined && seen >= count) finish('count');
     } catch (e) {
-      failure = e as Error;
-      finish('error');
+      fail(e);
     }
-  }, (e) => {
-    failure ??= e;
-    finish('error');
-  });
+  }, fail);
   // (SIGPIPE stays ignored, as Node sets it: a reader that went away shows as EPIPE)
   const onSignal = (sig: NodeJS.Signals) => finish(sig);
   const signals = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
@@ -159,8 +159,7 @@ async function capture(a: Args, sink: () => Sink, filterText: string, extcap: bo
     try {
       out.tick();
     } catch (e) {
-      failure = e as Error;
-      finish('error');
+      fail(e);
     }
     // the reader of a pipe or fifo went away while nothing was written: stop as on EPIPE
     if (native.readerGone(out.fd)) finish('reader gone');

@@ -82,14 +82,13 @@ export class PcapngSink implements Sink {
   }
 
   end(s: CaptureSummary): void {
-    const lost = BigInt(s.lostMessages + s.assembler.incomplete);
     this.w.write(
       statsBlock({
         tsNs: s.endNs,
         startNs: s.startNs,
         endNs: s.endNs,
         received: BigInt(s.sends),
-        dropped: lost,
+        dropped: BigInt(s.dropped),
         delivered: BigInt(this.w.packets),
       }),
     );
