@@ -301,7 +301,6 @@ local function dissect_header(tvb, pinfo, tree)
       local st = t:add(F.rights_count, vt, math.floor(l / 4))
       st:set_text("SCM_RIGHTS: " .. (math.floor(l / 4)) .. " file descriptor(s)")
       for i = 0, math.floor(l / 4) - 1 do st:add(F.rights_fd, vt(i * 4, 4)) end
-      h.rights = math.floor(l / 4)
       t:add_proto_expert_info(E.ancillary, "passes " .. (math.floor(l / 4)) .. " file descriptor(s)")
     elseif ty == 5 and l >= 12 then
       local st = t:add(unixsock, vt, "SCM_CREDENTIALS")
@@ -309,7 +308,6 @@ local function dissect_header(tvb, pinfo, tree)
       st:add(F.creds_pid, vt(0, 4))
       st:add(F.creds_uid, vt(4, 4))
       st:add(F.creds_gid, vt(8, 4))
-      h.creds = true
     elseif ty == 6 and l >= 8 then
       local st = t:add(F.tlv, tvb(o, 2))
       st:add(F.cmsg_level, vt(0, 4))
@@ -353,7 +351,8 @@ local function be32(n)
   return string.char(math.floor(n / 16777216) % 256, math.floor(n / 65536) % 256, math.floor(n / 256) % 256, n % 256)
 end
 
--- First pass: decide the connection, direction and sequence numbers of a frame.
+-- First pass: decide the connection, direction and sequence numbers of a frame
+-- (kept in the frame_* arrays, which later passes read).
 local function track(pinfo, h, payload)
   local key = conn_key(h)
   local c = conns[key]
@@ -390,10 +389,8 @@ local function track(pinfo, h, payload)
   else
     seq = (c["msg_start_" .. me] or 1) + h.offset
   end
-  local f = { conn = c, seq = seq, ack = c.next_seq[peer] or 1, from_server = from_server }
   local n = pinfo.number
-  frame_conn[n], frame_seq[n], frame_ack[n], frame_server[n] = c.index, f.seq, f.ack, from_server
-  return f
+  frame_conn[n], frame_seq[n], frame_ack[n], frame_server[n] = c.index, seq, c.next_seq[peer] or 1, from_server
 end
 
 local function synthetic_tvb(f, h, payload, stream)
@@ -428,14 +425,9 @@ function unixsock.dissector(tvb, pinfo, tree)
   local peer = h.peer_pid ~= 0 and string.format("%s %d", h.peer_comm ~= "" and h.peer_comm or "?", h.peer_pid) or "?"
   local summary = string.format("%s → %s %s", who, peer, h.path ~= "" and h.path or "(unnamed)")
 
-  local f
-  local known = frame_conn[pinfo.number]
-  if known then
-    local n = pinfo.number
-    f = { conn = conn_list[known], seq = frame_seq[n], ack = frame_ack[n], from_server = frame_server[n] }
-  else
-    f = track(pinfo, h, payload)
-  end
+  local n = pinfo.number
+  if not frame_conn[n] then track(pinfo, h, payload) end
+  local f = { conn = conn_list[frame_conn[n]], seq = frame_seq[n], ack = frame_ack[n], from_server = frame_server[n] }
   local c = f.conn
   local it = h.tree:add(F.stream, c.index)
   it:set_generated()
