@@ -747,6 +747,14 @@ int BPF_PROG(fx_dgram_sendmsg, struct socket *sock, struct msghdr *msg, size_t l
 	return on_unix_sendmsg(BPF_CORE_READ(sock, sk), ret, UNIXSOCK_S_FENTRY);
 }
 
+/* sendfile/splice into a stream socket on kernels < 6.5 (later ones go through sendmsg) */
+SEC("fexit/unix_stream_sendpage")
+int BPF_PROG(fx_stream_sendpage, struct socket *sock, struct page *page, int offset, size_t size, int flags,
+	     ssize_t ret)
+{
+	return on_unix_sendmsg(BPF_CORE_READ(sock, sk), ret, UNIXSOCK_S_FENTRY);
+}
+
 /* ---- strategy: kprobe + kretprobe on the same functions ---- */
 
 static __always_inline int kp_enter(struct socket *sock)
@@ -791,6 +799,18 @@ int BPF_KPROBE(kp_dgram_sendmsg, struct socket *sock)
 
 SEC("kretprobe/unix_dgram_sendmsg")
 int BPF_KRETPROBE(krp_dgram_sendmsg, int ret)
+{
+	return kp_exit(ret);
+}
+
+SEC("kprobe/unix_stream_sendpage")
+int BPF_KPROBE(kp_stream_sendpage, struct socket *sock)
+{
+	return kp_enter(sock);
+}
+
+SEC("kretprobe/unix_stream_sendpage")
+int BPF_KRETPROBE(krp_stream_sendpage, long ret)
 {
 	return kp_exit(ret);
 }
@@ -914,4 +934,23 @@ SEC("fexit/unix_stream_recvmsg")
 int BPF_PROG(fx_stream_recvmsg, struct socket *sock, struct msghdr *msg, size_t size, int flags, int ret)
 {
 	return on_recv(BPF_CORE_READ(sock, sk), ret);
+}
+
+SEC("fexit/unix_dgram_recvmsg")
+int BPF_PROG(fx_dgram_recvmsg, struct socket *sock, struct msghdr *msg, size_t size, int flags, int ret)
+{
+	return on_recv(BPF_CORE_READ(sock, sk), ret);
+}
+
+/* kprobe strategy: the reader is known at entry (the result does not matter for who owns the socket) */
+SEC("kprobe/unix_stream_recvmsg")
+int BPF_KPROBE(kp_stream_recvmsg, struct socket *sock)
+{
+	return on_recv(BPF_CORE_READ(sock, sk), 0);
+}
+
+SEC("kprobe/unix_dgram_recvmsg")
+int BPF_KPROBE(kp_dgram_recvmsg, struct socket *sock)
+{
+	return on_recv(BPF_CORE_READ(sock, sk), 0);
 }

@@ -27,6 +27,7 @@
 
 extern "C" {
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 }
 
@@ -183,6 +184,10 @@ class Capture : public Napi::ObjectWrap<Capture> {
       a.Set("error", why);
       attempts.Set(attempts.Length(), a);
     }
+    btf__free(vmlinux_btf_);
+    vmlinux_btf_ = nullptr;
+    if (names_) unixsock_bpf__destroy(names_);
+    names_ = nullptr;
     attempts_ = Napi::Persistent(attempts);
     if (!skel_) {
       std::string msg = "no attach strategy works on this kernel:";
@@ -236,9 +241,12 @@ class Capture : public Napi::ObjectWrap<Capture> {
                        std::vector<std::string>* opt) {
     if (name == "fentry") {
       *req = {"fx_stream_sendmsg", "fx_dgram_sendmsg"};
-      *opt = {"fx_stream_recvmsg"};
+      *opt = {"fx_stream_recvmsg", "fx_dgram_recvmsg", "fx_stream_sendpage"};
+      if (tracefs) opt->push_back("enter_sendmmsg");
     } else if (name == "kprobe") {
       *req = {"kp_stream_sendmsg", "krp_stream_sendmsg", "kp_dgram_sendmsg", "krp_dgram_sendmsg"};
+      *opt = {"kp_stream_recvmsg", "kp_dgram_recvmsg", "kp_stream_sendpage", "krp_stream_sendpage"};
+      if (tracefs) opt->push_back("enter_sendmmsg");
     } else if (name == "sock_send_length") {
       *req = {"send_length"};
       *opt = {"recv_length"};
@@ -277,6 +285,31 @@ class Capture : public Napi::ObjectWrap<Capture> {
     return nullptr;
   }
 
+  // What a program attaches to, when the running kernel's BTF says it does not
+  // exist ("" when it exists or cannot be told). Optional programs written for
+  // other kernel versions are left out before loading, instead of failing it.
+  std::string Missing(const std::string& prog) {
+    if (!vmlinux_btf_) {
+      vmlinux_btf_ = btf__load_vmlinux_btf();
+      if (!vmlinux_btf_) return "";
+    }
+    if (!names_) names_ = unixsock_bpf__open();  // only to read section names
+    if (!names_) return "";
+    bpf_program* p = bpf_object__find_program_by_name(names_->obj, prog.c_str());
+    std::string section = p ? bpf_program__section_name(p) : "";
+    size_t slash = section.find('/');
+    if (slash == std::string::npos) return "";
+    std::string kind = section.substr(0, slash), target = section.substr(slash + 1);
+    if (kind == "tp_btf") {
+      if (btf__find_by_name_kind(vmlinux_btf_, ("btf_trace_" + target).c_str(), BTF_KIND_TYPEDEF) < 0)
+        return "this kernel has no tracepoint " + target + (target == "sock_send_length" ? " (added in Linux 6.3)" : "");
+    } else if (kind == "fexit" || kind == "fentry" || kind == "kprobe" || kind == "kretprobe") {
+      if (btf__find_by_name_kind(vmlinux_btf_, target.c_str(), BTF_KIND_FUNC) < 0)
+        return "this kernel has no function " + target;
+    }
+    return "";
+  }
+
   bool TryStrategy(const std::string& name, bool tracefs, const std::string& tracefs_why,
                    std::string* why) {
     std::vector<std::string> req, opt;
@@ -285,6 +318,21 @@ class Capture : public Napi::ObjectWrap<Capture> {
       *why = tracefs_why;
       return false;
     }
+    if (name == "kprobe" && access("/sys/bus/event_source/devices/kprobe", F_OK) != 0) {
+      *why = "this kernel has no kprobes (no kprobe event source in /sys/bus/event_source/devices)";
+      return false;
+    }
+    for (auto& n : req) {
+      std::string m = Missing(n);
+      if (!m.empty()) {
+        *why = m;
+        return false;
+      }
+    }
+    std::vector<std::string> present;
+    for (auto& n : opt)
+      if (Missing(n).empty()) present.push_back(n);
+    opt.swap(present);
     std::vector<std::string> all = req;
     all.insert(all.end(), opt.begin(), opt.end());
     int err = 0;
@@ -300,6 +348,8 @@ class Capture : public Napi::ObjectWrap<Capture> {
       std::string l = LastLogLine();
       if (!err)
         *why = "cannot open the BPF object: " + l;
+      else if (name == "fentry" && err == -EPERM)
+        *why = "the kernel refuses BPF trampolines (loading fexit programs: Operation not permitted)";
       else
         *why = "load failed (" + std::string(strerror(-err)) + ")" + (l.empty() ? "" : ": " + l);
       return false;
@@ -528,6 +578,9 @@ class Capture : public Napi::ObjectWrap<Capture> {
   Filters f_;
   unixsock_bpf* skel_ = nullptr;
   std::vector<bpf_link*> links_;
+  // used only while choosing a strategy
+  btf* vmlinux_btf_ = nullptr;
+  unixsock_bpf* names_ = nullptr;
   ring_buffer* rb_ = nullptr;
   std::string strategy_;
   Napi::Reference<Napi::Array> attempts_;

@@ -34,7 +34,7 @@ export class PcapngSink implements Sink {
   constructor(
     readonly fd: number,
     what: string,
-    private readonly linktype: number,
+    linktype: number,
     filterText: string,
   ) {
     this.w = new PcapngWriter(fd, what);

@@ -7,138 +7,19 @@ import * as path from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { HFLAG } from '../../src/link-header';
 import { readPcapng } from './../helpers/pcapng-read';
-import { EXE, ROOT, need, needBpf, records, sleep, sockgen, startCapture, tmpdir, waitForSocket, type Gen, type Rec } from '../helpers/harness';
-
-const SYS = { write: 1, writev: 20, sendto: 44, sendmsg: 46, sendmmsg: 307, sendfile: 40 };
-const STREAM = 1;
-const DGRAM = 2;
-const SEQPACKET = 5;
-
-/** sockgen's JSON report reaches the test through a socketpair too (Node's stdio pipes): skip it. */
-function traffic(recs: Rec[]): Rec[] {
-  return recs.filter((r) => !r.payload.toString().startsWith('{"mode"'));
-}
-
-function mine(recs: Rec[], pid: number): Rec[] {
-  return traffic(recs).filter((r) => r.pid === pid);
-}
-
-function commonFields(r: Rec, g: Gen) {
-  assert.equal(r.pid, g.pid);
-  assert.equal(r.tid, g.pid, 'single-threaded sender: tid == pid');
-  assert.equal(r.uid, g.uid);
-  assert.equal(r.gid, g.gid);
-  assert.equal(r.comm, 'sockgen');
-  assert.equal(r.version, 1);
-  assert.ok(r.tsNs > 0n);
-}
+import { checkAll, GENERATORS, STREAM, traffic, type Generated } from '../helpers/checks';
+import { ROOT, need, needBpf, records, sleep, sockgen, startCapture, tmpdir, waitForSocket, type Rec } from '../helpers/harness';
 
 async function captureSockgen(t: TestContext, strategy: string) {
   const cap = await startCapture(t, ['--strategy', strategy, 'comm', 'sockgen']);
-  const g = {
-    stream: sockgen('stream-pair'),
-    dgram: sockgen('dgram-abstract', `unixsock-test-${process.pid}`),
-    seq: sockgen('seqpacket'),
-    writev: sockgen('writev', '200'),
-    sendmsg: sockgen('sendmsg-iov', '300'),
-    mmsg: sockgen('sendmmsg', '5'),
-    rights: sockgen('rights'),
-    creds: sockgen('creds'),
-    sendfile: sockgen('sendfile'),
-  };
+  const g = Object.fromEntries(
+    Object.entries(GENERATORS).map(([k, args]) => [k, sockgen(...args, ...(k === 'dgram' ? [`unixsock-test-${process.pid}`] : []))]),
+  ) as unknown as Generated;
   const before = Date.now();
   const { code, stderr } = await cap.stop();
   assert.ok(Date.now() - before < 1500, 'SIGTERM ends the capture within a second');
   assert.equal(code, 0, stderr);
   return { g, recs: records(cap.file), file: cap.file, stderr };
-}
-
-function checkAll(g: Awaited<ReturnType<typeof captureSockgen>>['g'], recs: Rec[], strategy: number) {
-  for (const r of recs) assert.equal(r.strategy, strategy, 'records carry the strategy that made them');
-
-  // stream socketpair: parent write() -> child, child send() -> parent
-  const s = g.stream;
-  const sp = mine(recs, s.pid);
-  assert.equal(sp.length, 1);
-  commonFields(sp[0], s);
-  assert.equal(sp[0].sockType, STREAM);
-  assert.equal(sp[0].syscall, SYS.write);
-  assert.equal(sp[0].payload.toString(), s.payload);
-  assert.equal(sp[0].msgLen, s.payload.length);
-  assert.equal(BigInt(s.ino), sp[0].ino);
-  assert.equal(BigInt(s.peerIno), sp[0].peerIno);
-  assert.equal(sp[0].localPath, undefined, 'socketpair ends are unnamed');
-  assert.equal(sp[0].peerPath, undefined);
-  assert.equal(sp[0].direction, undefined, 'no bound path: no direction flag');
-  const reply = mine(recs, s.child);
-  assert.equal(reply.length, 1);
-  assert.equal(reply[0].payload.toString(), s.reply);
-  assert.equal(reply[0].syscall, SYS.sendto, 'send() is sendto(2) on x86_64');
-  assert.equal(reply[0].ino, BigInt(s.peerIno));
-  assert.equal(reply[0].peerIno, BigInt(s.ino));
-  // the child's peer is the parent, who wrote on the other end first
-  assert.equal(reply[0].peerPid, s.pid);
-  assert.equal(reply[0].peerComm, 'sockgen');
-
-  // abstract dgram, unconnected sendto()
-  const d = g.dgram;
-  const dp = mine(recs, d.pid);
-  assert.equal(dp.length, 1);
-  commonFields(dp[0], d);
-  assert.equal(dp[0].sockType, DGRAM);
-  assert.equal(dp[0].syscall, SYS.sendto);
-  assert.equal(dp[0].payload.toString(), d.payload);
-  assert.deepEqual(dp[0].destPath, Buffer.concat([Buffer.from([0]), Buffer.from(d.name)]));
-  assert.equal(dp[0].peerIno, 0n, 'unconnected: no peer socket');
-
-  // seqpacket: three messages, boundaries kept
-  const q = g.seq;
-  const qp = mine(recs, q.pid);
-  assert.deepEqual(qp.map((r) => r.payload.toString()), ['MARK-seqpacket-0', 'MARK-seqpacket-1', 'MARK-seqpacket-2']);
-  for (const r of qp) assert.equal(r.sockType, SEQPACKET);
-
-  // writev with 200 iovecs and sendmsg with 300: every byte, in order
-  for (const [k, sys] of [['writev', SYS.writev], ['sendmsg', SYS.sendmsg]] as const) {
-    const w = g[k];
-    const wp = mine(recs, w.pid);
-    assert.equal(wp.length, 1, k);
-    assert.equal(wp[0].syscall, sys);
-    assert.equal(wp[0].msgLen, w.len);
-    assert.equal(wp[0].payload.toString(), w.payload, `${k}: payload of many iovecs`);
-  }
-
-  // sendmmsg: one record per message, each with its own bytes
-  const m = g.mmsg;
-  const mp = mine(recs, m.pid);
-  assert.equal(m.count, 5);
-  assert.deepEqual(mp.map((r) => r.payload.toString()), [0, 1, 2, 3, 4].map((i) => `MARK-mmsg-${i}`));
-  for (const r of mp) {
-    assert.equal(r.syscall, SYS.sendmmsg);
-    assert.equal(r.sockType, DGRAM);
-  }
-
-  // SCM_RIGHTS and SCM_CREDENTIALS
-  const rr = mine(recs, g.rights.pid);
-  assert.equal(rr.length, 1);
-  assert.equal(rr[0].payload.toString(), 'MARK-rights');
-  assert.deepEqual(rr[0].rights, [0, 1]);
-  assert.ok(rr[0].flags & HFLAG.HAS_CTRL);
-  const cr = g.creds;
-  const crr = mine(recs, cr.pid);
-  assert.equal(crr.length, 1);
-  assert.deepEqual(crr[0].creds, { pid: cr.pid, uid: cr.uid, gid: cr.gid });
-
-  // sendfile: a record with the length, flagged unreadable, never a silent gap
-  const sf = g.sendfile;
-  const sfr = mine(recs, sf.pid);
-  assert.equal(sfr.length, 1);
-  assert.equal(sfr[0].msgLen, sf.len);
-  assert.equal(sfr[0].payload.length, 0);
-  assert.ok(sfr[0].flags & HFLAG.NO_PAYLOAD);
-  assert.equal(sfr[0].syscall, SYS.sendfile);
-
-  // nothing else slipped through the comm filter
-  for (const r of recs) assert.ok(r.comm === 'sockgen' || r.peerComm === 'sockgen');
 }
 
 describe('capture engine on the real kernel', () => {
@@ -148,12 +29,6 @@ describe('capture engine on the real kernel', () => {
     checkAll(g, recs, 3);
     const c = readPcapng(file);
     assert.equal(c.blocks.at(-1)!.type, 5, 'the last block is the interface statistics block');
-  });
-
-  it('captures every kind of send with the syscall tracepoint strategy', async (t) => {
-    if (!needBpf(t)) return;
-    const { g, recs } = await captureSockgen(t, 'syscalls');
-    checkAll(g, recs, 4);
   });
 
   it('captures curl against an HTTP server on a Unix socket, every byte of a 1 MiB multi-write response', async (t) => {
@@ -256,20 +131,5 @@ describe('capture engine on the real kernel', () => {
     const after = execFileSync('bpftool', ['prog', 'list'], { encoding: 'utf8' });
     assert.doesNotMatch(after, /send_length|recv_length|sx_write|enter_sendmmsg/);
   });
-
-  it('refuses strategies this kernel cannot attach with one sentence and exit 1', async (t) => {
-    if (!needBpf(t)) return;
-    for (const s of ['fentry', 'kprobe']) {
-      const r = await new Promise<{ code: number | null; err: string }>((resolve) => {
-        const p = spawn(EXE, ['--strategy', s, '--duration', '1'], { stdio: ['ignore', 'ignore', 'pipe'] });
-        let err = '';
-        p.stderr.on('data', (d) => (err += d));
-        p.on('exit', (code) => resolve({ code, err }));
-      });
-      assert.equal(r.code, 1);
-      const lines = r.err.trim().split('\n');
-      assert.equal(lines.length, 1, r.err);
-      assert.match(lines[0], new RegExp(`^unixsock: attach strategy "${s}" does not work on this kernel: .+; use --strategy auto$`));
-    }
-  });
+  // the syscall strategy, and the refusal of fentry/kprobe here, are part of the kernel matrix (kernels.test.ts)
 });

@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Downloads the kernels of the test matrix as Debian packages and unpacks their
+# vmlinuz into a cache directory that survives between runs:
+#   debian-6.1   the current linux-image-amd64 of Debian 12 (bookworm, -security)
+#   debian-6.12  the linux-image-amd64 of bookworm-backports
+# A private apt configuration (its own sources and lists) is used, so the
+# system's apt setup is never touched. Prints one line per kernel:
+#   NAME VERSION PATH-TO-VMLINUZ
+# Usage: fetch-kernels.sh [CACHE_DIR]   (default $UNIXSOCK_KERNEL_CACHE or ~/.cache/unixsock/kernels)
+set -euo pipefail
+cache=${1:-${UNIXSOCK_KERNEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/unixsock/kernels}}
+mirror=${UNIXSOCK_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+security=${UNIXSOCK_DEBIAN_SECURITY:-http://deb.debian.org/debian-security}
+keyring=/usr/share/keyrings/debian-archive-keyring.gpg
+fail() { printf 'fetch-kernels: %s\n' "$*" >&2; exit 1; }
+[[ -f $keyring ]] || fail "$keyring is missing (apt-get install debian-archive-keyring)"
+mkdir -p "$cache/apt/lists/partial" "$cache/apt/sources" "$cache/apt/archives/partial"
+
+cat > "$cache/apt/sources/kernels.sources" <<SRC
+Types: deb
+URIs: $mirror
+Suites: bookworm bookworm-backports
+Components: main
+Architectures: amd64
+Signed-By: $keyring
+
+Types: deb
+URIs: $security
+Suites: bookworm-security
+Components: main
+Architectures: amd64
+Signed-By: $keyring
+SRC
+apt=(-o Dir::Etc::SourceList=/dev/null -o "Dir::Etc::SourceParts=$cache/apt/sources"
+     -o "Dir::State::Lists=$cache/apt/lists" -o "Dir::Cache=$cache/apt" -o Dir::Etc::Preferences=/dev/null
+     -o Dir::Etc::PreferencesParts=/dev/null -o APT::Architecture=amd64 -o Debug::NoLocking=1)
+
+# The package lists are refreshed at most once a day; a cached kernel is used
+# as it is when the mirror cannot be reached.
+stamp="$cache/apt/lists/.updated"
+if [[ ! -f $stamp ]] || [[ -n $(find "$stamp" -mmin +1440 2>/dev/null) ]]; then
+  if apt-get -q "${apt[@]}" update >"$cache/apt-update.log" 2>&1; then
+    touch "$stamp"
+  elif ! ls "$cache"/*/vmlinuz >/dev/null 2>&1; then
+    fail "apt-get update failed (see $cache/apt-update.log)"
+  fi
+fi
+
+# NAME RELEASE: the image package that linux-image-amd64 of RELEASE depends on
+resolve() {
+  apt-cache "${apt[@]}" -o "APT::Default-Release=$1" depends linux-image-amd64 2>/dev/null |
+    awk '$1=="Depends:" && $2 ~ /^linux-image-[0-9]/ && !p {p = $2} END {print p}'
+}
+
+fetch() {
+  local name=$1 release=$2 pkg dir
+  pkg=$(resolve "$release")
+  if [[ -z $pkg ]]; then
+    # offline: reuse what the cache already holds
+    dir=$(ls -d "$cache/$name"/*/ 2>/dev/null | tail -1)
+    [[ -n $dir && -f $dir/vmlinuz ]] || fail "cannot resolve linux-image-amd64 in $release"
+    echo "$name $(basename "$dir") ${dir%/}/vmlinuz"
+    return
+  fi
+  local ver=${pkg#linux-image-}
+  dir="$cache/$name/$ver"
+  if [[ ! -f $dir/vmlinuz ]]; then
+    rm -rf "$dir.tmp" && mkdir -p "$dir.tmp"
+    (cd "$dir.tmp" && apt-get -q "${apt[@]}" -t "$release" download "$pkg" >download.log 2>&1) ||
+      fail "apt-get download $pkg failed (see $dir.tmp/download.log)"
+    dpkg-deb --fsys-tarfile "$dir.tmp"/"${pkg}"_*.deb | tar -x -C "$dir.tmp" --wildcards './boot/vmlinuz-*'
+    mv "$dir.tmp"/boot/vmlinuz-* "$dir.tmp/vmlinuz"
+    rm -rf "$dir.tmp"/boot "$dir.tmp"/*.deb
+    rm -rf "$dir" && mv "$dir.tmp" "$dir"
+    # keep only the newest version of each kernel
+    for old in "$cache/$name"/*/; do [[ ${old%/} == "$dir" ]] || rm -rf "$old"; done
+  fi
+  echo "$name $ver $dir/vmlinuz"
+}
+
+fetch debian-6.1 bookworm-security
+fetch debian-6.12 bookworm-backports

@@ -1,0 +1,86 @@
+#!/bin/sh
+# /init of the test guest (busybox sh). Also runs on the host itself (as
+# `sh guest-init.sh --host`), so that the host kernel's cell of the matrix goes
+# through exactly the same steps.
+#
+# For each case in $unixsock_cases (from the kernel command line, comma
+# separated; on the host from the environment) it starts the unixsock
+# executable with that --strategy, generates known traffic with sockgen, stops
+# the capture with SIGTERM and prints everything the host-side checker needs on
+# the console between markers:
+#   @@case NAME              a case begins (NAME: a strategy, or !NAME = must be refused)
+#   @@gen JSON               what sockgen did (one line per traffic generator)
+#   @@rc N                   the capture's exit code
+#   @@stderr BASE64          the capture's stderr
+#   @@pcap BASE64...         the pcapng file, base64, ended by @@pcap-end
+#   @@end NAME
+# and @@done when all cases ran.
+PATH=/bin:/sbin:/usr/bin:/usr/sbin
+if [ "$1" = "--host" ]; then
+  ROOT=$2
+  EXE=$ROOT/extcap/unixsock
+  GEN=$ROOT/build/sockgen
+  WORK=$(mktemp -d /tmp/unixsock-kernels-XXXXXX)
+else
+  EXE=/unixsock
+  GEN=/sockgen
+  WORK=/tmp
+  mount -t devtmpfs dev /dev 2>/dev/null
+  exec </dev/console >/dev/console 2>&1
+  mount -t proc proc /proc
+  mount -t sysfs sys /sys
+  mount -t tmpfs tmp /tmp
+  mount -t bpf bpf /sys/fs/bpf
+  mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
+  mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
+  echo "@@kernel $(uname -r)"
+fi
+
+b64() { base64 "$1" | tr -d '\n'; echo; }
+
+run_case() {
+  name=$1
+  strat=${name#!}
+  out=$WORK/$strat.pcapng
+  err=$WORK/$strat.err
+  rm -f "$out" "$err"
+  echo "@@case $name"
+  "$EXE" -w "$out" --strategy "$strat" comm sockgen 2>"$err" &
+  cap=$!
+  # wait (up to 120 s under emulation) until the probes are attached, or the capture gave up
+  i=0
+  while ! grep -q capturing "$err" 2>/dev/null; do
+    if ! kill -0 $cap 2>/dev/null; then break; fi
+    i=$((i + 1))
+    if [ $i -gt 1200 ]; then echo "@@timeout attach"; kill -9 $cap; break; fi
+    sleep 0.1
+  done
+  if kill -0 $cap 2>/dev/null; then
+    for g in "stream-pair" "dgram-abstract unixsock-kernels-$$" "seqpacket" "writev 200" "sendmsg-iov 300" \
+             "sendmmsg 5" "rights" "creds" "sendfile"; do
+      # shellcheck disable=SC2086
+      echo "@@gen $($GEN $g 2>&1 | tr -d '\n')"
+    done
+    kill -TERM $cap
+  fi
+  wait $cap
+  echo "@@rc $?"
+  echo "@@stderr $(b64 "$err")"
+  if [ -f "$out" ]; then
+    echo "@@pcap"
+    base64 "$out"
+    echo "@@pcap-end"
+  fi
+  echo "@@end $name"
+}
+
+for c in $(echo "$unixsock_cases" | tr ',' ' '); do
+  run_case "$c"
+done
+echo "@@done"
+if [ "$1" = "--host" ]; then
+  rm -rf "$WORK"
+else
+  sync
+  poweroff -f
+fi
