@@ -33,6 +33,8 @@ extern "C" {
 
 #include "unixsock.h"
 #include "unixsock.skel.h"
+#include "pcapng_out.h"
+#include "ring.h"
 
 static_assert(sizeof(struct unixsock_msg) == UNIXSOCK_MSG_SIZE, "unixsock_msg size");
 static_assert(sizeof(struct unixsock_data) == UNIXSOCK_DATA_HDR_SIZE, "unixsock_data size");
@@ -108,6 +110,7 @@ class Capture : public Napi::ObjectWrap<Capture> {
     exports.Set("clockOffsetNs", Napi::Function::New(env, ClockOffset));
     exports.Set("recordSizes", Napi::Function::New(env, RecordSizes));
     exports.Set("readerGone", Napi::Function::New(env, ReaderGone));
+    exports.Set("writeRecords", Napi::Function::New(env, WriteRecords));
     return exports;
   }
 
@@ -138,7 +141,6 @@ class Capture : public Napi::ObjectWrap<Capture> {
     f_.self_tgid = u32("selfTgid", getpid());
     f_.snaplen = u32("snaplen", 0);
     f_.types_mask = u32("typesMask", 0);
-    f_.wakeup_bytes = (uint64_t)f64("wakeupBytes", 256 * 1024);
     f_.payload = !o.Get("payload").IsBoolean() || o.Get("payload").As<Napi::Boolean>();
     f_.path_on = u32("pathMode", 0);
     f_.path_neg = u32("pathNeg", 0);
@@ -154,6 +156,9 @@ class Capture : public Napi::ObjectWrap<Capture> {
     f_.comm_neg = u32("commNeg", 0);
     f_.comm = str("comm");
     f_.ring_bytes = u32("ringBytes", 64u << 20);
+    // the worker looks every 5 ms anyway: the kernel wakes it early only when the ring fills up
+    f_.wakeup_bytes = (uint64_t)f64("wakeupBytes", 0);
+    if (!f_.wakeup_bytes) f_.wakeup_bytes = std::max<uint64_t>(256 * 1024, f_.ring_bytes / 8);
     std::string forced = str("strategy");
     if (f_.path.size() > UNIXSOCK_PATH_MAX || f_.comm.size() >= UNIXSOCK_COMM_LEN) {
       Napi::TypeError::New(env, "path or comm filter too long").ThrowAsJavaScriptException();
@@ -394,6 +399,10 @@ class Capture : public Napi::ObjectWrap<Capture> {
   static int OnRecord(void* ctx, void* data, size_t size) {
     auto* self = static_cast<Capture*>(ctx);
     const uint8_t* p = static_cast<const uint8_t*>(data);
+    if (self->out_) {
+      self->out_->Record(p, size);
+      return 0;
+    }
     size_t len = size;
     if (size >= sizeof(unixsock_data) && (p[0] == UNIXSOCK_REC_DATA || p[0] == UNIXSOCK_REC_CTRL)) {
       const auto* d = static_cast<const unixsock_data*>(data);
@@ -430,20 +439,56 @@ class Capture : public Napi::ObjectWrap<Capture> {
     last_flush_ = std::chrono::steady_clock::now();
   }
 
+  // The worker: reads the ring in place, and either hands JavaScript batches
+  // (copies) or, with an output fd, writes pcapng blocks that point into the
+  // ring and gives the ring its space back once they are written.
   void Run(int flush_ms) {
     last_flush_ = std::chrono::steady_clock::now();
+    auto read = [this] { ring_.Read([this](const uint8_t* p, size_t n) { OnRecord(this, (void*)p, n); }); };
     while (running_.load()) {
-      int n = ring_buffer__poll(rb_, 5);
-      if (n < 0 && n != -EINTR) {
-        poll_error_ = n;
+      int e = ring_.Wait(5);
+      if (e < 0) {
+        poll_error_ = e;
         break;
       }
-      ring_buffer__consume(rb_);  // records submitted without a wakeup
+      read();  // also records submitted without a wakeup
       auto now = std::chrono::steady_clock::now();
-      if (now - last_flush_ >= std::chrono::milliseconds(flush_ms)) Flush();
+      bool due = now - last_flush_ >= std::chrono::milliseconds(flush_ms);
+      if (out_) {
+        // write before what we hold of the ring nears the kernel's wakeup threshold (ring/8)
+        if (due || out_->pending_bytes() >= kWriteBytes || ring_.Held() >= ring_size_ / 16) {
+          out_->Write();
+          last_flush_ = now;
+        }
+        if (!out_->holds_records()) ring_.Release();
+        Publish();
+        if (out_->write_error()) break;
+      } else {
+        ring_.Release();  // batches hold copies
+        if (due) Flush();
+      }
     }
-    ring_buffer__consume(rb_);
-    Flush();
+    read();
+    if (out_) {
+      out_->FlushPending();
+      out_->Write();
+      Publish();
+    } else {
+      Flush();
+    }
+    ring_.Release();
+  }
+
+  static constexpr size_t kWriteBytes = 2u << 20;
+
+  // The writer's counters, where the JavaScript thread can read them.
+  void Publish() {
+    const auto& c = out_->counters();
+    pub_messages_.store(c.messages, std::memory_order_relaxed);
+    pub_packets_.store(c.packets, std::memory_order_relaxed);
+    pub_incomplete_.store(c.incomplete, std::memory_order_relaxed);
+    pub_orphans_.store(c.orphans, std::memory_order_relaxed);
+    pub_bad_.store(c.bad, std::memory_order_relaxed);
   }
 
   Napi::Value Start(const Napi::CallbackInfo& info) {
@@ -453,14 +498,29 @@ class Capture : public Napi::ObjectWrap<Capture> {
       return env.Undefined();
     }
     if (info.Length() < 2 || !info[0].IsFunction() || !info[1].IsFunction()) {
-      Napi::TypeError::New(env, "Usage: start(onBatch, onEnd[, flushMs])").ThrowAsJavaScriptException();
+      Napi::TypeError::New(env, "Usage: start(onBatch, onEnd[, flushMs[, {fd, clockOffset, limit}]])")
+          .ThrowAsJavaScriptException();
       return env.Undefined();
     }
     int flush_ms = info.Length() > 2 && info[2].IsNumber() ? info[2].As<Napi::Number>().Int32Value() : 50;
-    rb_ = ring_buffer__new(bpf_map__fd(skel_->maps.rb), OnRecord, this, nullptr);
-    if (!rb_) {
-      Napi::Error::New(env, std::string("cannot open the ring buffer: ") + strerror(errno))
-          .ThrowAsJavaScriptException();
+    if (flush_ms < 1 || flush_ms > 10000) flush_ms = 50;
+    if (info.Length() > 3 && info[3].IsObject()) {
+      // pcapng blocks written by the worker to this fd (JavaScript never sees the records)
+      Napi::Object o = info[3].As<Napi::Object>();
+      if (!o.Get("fd").IsNumber() || !o.Get("clockOffset").IsBigInt()) {
+        Napi::TypeError::New(env, "output needs fd and clockOffset (bigint)").ThrowAsJavaScriptException();
+        return env.Undefined();
+      }
+      bool lossless;
+      int64_t offset = o.Get("clockOffset").As<Napi::BigInt>().Int64Value(&lossless);
+      double limit = o.Get("limit").IsNumber() ? o.Get("limit").As<Napi::Number>().DoubleValue() : 0;
+      out_.reset(new unixsock::PcapngOut(o.Get("fd").As<Napi::Number>().Int32Value(), offset,
+                                         limit > 0 ? (uint64_t)limit : 0));
+    }
+    ring_size_ = bpf_map__max_entries(skel_->maps.rb);
+    int re = ring_.Open(bpf_map__fd(skel_->maps.rb), ring_size_);
+    if (re < 0) {
+      Napi::Error::New(env, std::string("cannot map the ring buffer: ") + strerror(-re)).ThrowAsJavaScriptException();
       return env.Undefined();
     }
     Napi::Function on_end = info[1].As<Napi::Function>();
@@ -470,6 +530,7 @@ class Capture : public Napi::ObjectWrap<Capture> {
                                             if (self->thread_.joinable()) self->thread_.join();
                                             Napi::Object r = Napi::Object::New(env);
                                             r.Set("pollError", self->poll_error_);
+                                            r.Set("writeError", self->out_ ? self->out_->write_error() : 0);
                                             self->end_cb_.Call({r});
                                             self->end_cb_.Reset();
                                             self->Unref();
@@ -511,16 +572,20 @@ class Capture : public Napi::ObjectWrap<Capture> {
         for (auto v : vals) sum += v;
       r.Set(names[k], Napi::Number::New(env, (double)sum));
     }
+    if (out_) {
+      r.Set("messages", Napi::Number::New(env, (double)pub_messages_.load()));
+      r.Set("packets", Napi::Number::New(env, (double)pub_packets_.load()));
+      r.Set("incomplete", Napi::Number::New(env, (double)pub_incomplete_.load()));
+      r.Set("orphanRecords", Napi::Number::New(env, (double)pub_orphans_.load()));
+      r.Set("badRecords", Napi::Number::New(env, (double)pub_bad_.load()));
+    }
     return r;
   }
 
   void Teardown() {
     running_ = false;
     if (thread_.joinable() && std::this_thread::get_id() != thread_.get_id()) thread_.join();
-    if (rb_) {
-      ring_buffer__free(rb_);
-      rb_ = nullptr;
-    }
+    ring_.Close();
     for (auto* l : links_) bpf_link__destroy(l);
     links_.clear();
     if (skel_) {
@@ -565,6 +630,39 @@ class Capture : public Napi::ObjectWrap<Capture> {
     return Napi::Boolean::New(info.Env(), gone);
   }
 
+  // writeRecords(fd, batch, clockOffset): the capture's pcapng writer run on
+  // records given in the batch format (tests and benchmarks: the same code
+  // that writes a live capture). Returns the writer's counters.
+  static Napi::Value WriteRecords(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 3 || !info[0].IsNumber() || !info[1].IsBuffer() || !info[2].IsBigInt()) {
+      Napi::TypeError::New(env, "Usage: writeRecords(fd, batch, clockOffset)").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    bool lossless;
+    unixsock::PcapngOut out(info[0].As<Napi::Number>().Int32Value(), info[2].As<Napi::BigInt>().Int64Value(&lossless), 0);
+    auto b = info[1].As<Napi::Buffer<uint8_t>>();
+    size_t o = 0;
+    while (o + 8 <= b.Length()) {
+      uint32_t len;
+      memcpy(&len, b.Data() + o, 4);
+      if (len > b.Length() - o - 8) break;
+      out.Record(b.Data() + o + 8, len);
+      o += 8 + ((len + 7) & ~7u);
+    }
+    out.FlushPending();
+    out.Write();
+    const auto& c = out.counters();
+    Napi::Object r = Napi::Object::New(env);
+    r.Set("messages", (double)c.messages);
+    r.Set("packets", (double)c.packets);
+    r.Set("incomplete", (double)c.incomplete);
+    r.Set("orphanRecords", (double)c.orphans);
+    r.Set("badRecords", (double)c.bad);
+    r.Set("writeError", out.write_error());
+    return r;
+  }
+
   static Napi::Value RecordSizes(const Napi::CallbackInfo& info) {
     Napi::Object r = Napi::Object::New(info.Env());
     r.Set("msg", (double)sizeof(unixsock_msg));
@@ -581,7 +679,8 @@ class Capture : public Napi::ObjectWrap<Capture> {
   // used only while choosing a strategy
   btf* vmlinux_btf_ = nullptr;
   unixsock_bpf* names_ = nullptr;
-  ring_buffer* rb_ = nullptr;
+  unixsock::Ring ring_;
+  size_t ring_size_ = 0;
   std::string strategy_;
   Napi::Reference<Napi::Array> attempts_;
   Napi::FunctionReference end_cb_;
@@ -592,6 +691,8 @@ class Capture : public Napi::ObjectWrap<Capture> {
   int poll_error_ = 0;
   std::vector<uint8_t> batch_;
   std::chrono::steady_clock::time_point last_flush_;
+  std::unique_ptr<unixsock::PcapngOut> out_;
+  std::atomic<uint64_t> pub_messages_{0}, pub_packets_{0}, pub_incomplete_{0}, pub_orphans_{0}, pub_bad_{0};
 };
 
 Napi::Object InitAll(Napi::Env env, Napi::Object exports) { return Capture::Init(env, exports); }

@@ -1,9 +1,11 @@
 // The typed capture engine: opens the kernel probes through the native addon,
 // assembles their records into messages, and reports statistics.
 import * as fs from 'node:fs';
+import * as util from 'node:util';
 import { CaptureError, UsageError } from './errors';
 import type { KernelFilter } from './filter';
-import { loadNative, type NativeAttempt, type NativeCapture, type NativeStats } from './native';
+import { loadNative, type NativeAttempt, type NativeCapture, type NativeEnd, type NativeStats } from './native';
+import { WriteError } from './pcapng';
 import { Assembler, type AssemblerStats, type UnixMessage } from './records';
 
 export const STRATEGIES = ['auto', 'fentry', 'kprobe', 'sock_send_length', 'syscalls'] as const;
@@ -28,6 +30,8 @@ export interface CaptureSummary extends NativeStats {
   /** messages lost whole in the kernel plus those that lost part of their bytes */
   dropped: number;
   assembler: AssemblerStats;
+  /** pcapng packet blocks the addon wrote (0 when messages went to JavaScript) */
+  packets: number;
   startNs: bigint;
   endNs: bigint;
 }
@@ -40,9 +44,7 @@ export function explainOpenError(e: unknown, attempts: NativeAttempt[] | undefin
       'this kernel has no BTF (/sys/kernel/btf/vmlinux is missing): unixsock needs a kernel built with CONFIG_DEBUG_INFO_BTF=y (Debian, Ubuntu and Fedora kernels have it)',
     );
   }
-  const errs = (attempts ?? []).map((a) => a.error ?? '');
-  const denied = errs.length > 0 && errs.every((s) => /Operation not permitted|Permission denied/.test(s));
-  if (denied && process.geteuid?.() !== 0) {
+  if (!canLoadBpf()) {
     return new CaptureError(
       'permission denied loading eBPF programs: run as root, or install with scripts/install-extcap.sh so the executable has cap_bpf,cap_perfmon and your user is in the wireshark group',
     );
@@ -54,6 +56,19 @@ export function explainOpenError(e: unknown, attempts: NativeAttempt[] | undefin
   return new CaptureError(
     `no attach strategy works on this kernel (${detail || msg}); unixsock needs Linux >= 6.3, or fentry/kprobe support, or syscall tracepoints with tracefs`,
   );
+}
+
+/** Whether this process may load BPF programs at all: root, CAP_BPF or CAP_SYS_ADMIN. */
+function canLoadBpf(): boolean {
+  if (process.geteuid?.() === 0) return true;
+  try {
+    const eff = /^CapEff:\s*([0-9a-f]+)$/m.exec(fs.readFileSync('/proc/self/status', 'utf8'))?.[1];
+    if (!eff) return true;
+    const caps = BigInt(`0x${eff}`);
+    return ((caps >> 39n) & 1n) === 1n || ((caps >> 21n) & 1n) === 1n;
+  } catch {
+    return true;
+  }
 }
 
 export function ringBytesFromMiB(mib: number): number {
@@ -70,6 +85,7 @@ export class UnixCapture {
   readonly clockOffsetNs: bigint;
   private native: NativeCapture;
   private assembler?: Assembler;
+  private toFd = false;
   private ended?: Promise<void>;
   private startNs = 0n;
 
@@ -110,23 +126,45 @@ export class UnixCapture {
   }
 
   /**
-   * Starts delivery. onFailure is called if the ring buffer can no longer be
-   * read (the capture then has ended by itself).
+   * Starts delivery of whole messages to JavaScript (readable dumps).
+   * onFailure is called if the ring buffer can no longer be read (the capture
+   * then has ended by itself).
    */
-  start(onMessage: (m: UnixMessage) => void, onFailure: (e: CaptureError) => void, flushMs = 50): void {
+  start(onMessage: (m: UnixMessage) => void, onFailure: (e: Error) => void, flushMs = 50): void {
     const asm = new Assembler(onMessage);
     this.assembler = asm;
+    this.run((batch) => asm.push(batch), onFailure, flushMs);
+  }
+
+  /**
+   * Starts delivery straight into a pcapng stream on fd, after the section and
+   * interface blocks already there: the addon's worker thread writes the packet
+   * blocks (the hot path never enters JavaScript). `what` names fd in errors.
+   */
+  startToFd(fd: number, what: string, limit: number | undefined, onFailure: (e: Error) => void, flushMs = 100): void {
+    this.toFd = true;
+    this.run(() => {}, onFailure, flushMs, { fd, clockOffset: this.clockOffsetNs, limit }, what);
+  }
+
+  private run(onBatch: (b: Buffer) => void, onFailure: (e: Error) => void, flushMs: number, output?: Parameters<NativeCapture['start']>[3], what = '') {
     this.startNs = BigInt(Date.now()) * 1_000_000n;
     this.ended = new Promise((resolve) => {
       this.native.start(
-        (batch) => asm.push(batch),
-        (r) => {
+        onBatch,
+        (r: NativeEnd) => {
           if (r.pollError) onFailure(new CaptureError(`reading the kernel ring buffer failed (errno ${-r.pollError}): the capture stops here`));
+          if (r.writeError) onFailure(writeError(what, r.writeError));
           resolve();
         },
         flushMs,
+        output,
       );
     });
+  }
+
+  /** Sends handed over so far (written to the file, or to JavaScript). */
+  messages(): number {
+    return this.toFd ? (this.native.stats().messages ?? 0) : (this.assembler?.stats.messages ?? 0);
   }
 
   stats(): NativeStats {
@@ -140,14 +178,25 @@ export class UnixCapture {
     this.assembler?.flush();
     const stats = this.native.stats();
     this.native.close();
-    const assembler = this.assembler?.stats ?? { messages: 0, incomplete: 0, orphanRecords: 0, badRecords: 0 };
+    const assembler = this.toFd
+      ? { messages: stats.messages ?? 0, incomplete: stats.incomplete ?? 0, orphanRecords: stats.orphanRecords ?? 0, badRecords: stats.badRecords ?? 0 }
+      : (this.assembler?.stats ?? { messages: 0, incomplete: 0, orphanRecords: 0, badRecords: 0 });
     return {
       ...stats,
       strategy: this.strategy,
       dropped: stats.lostMessages + assembler.incomplete,
       assembler,
+      packets: stats.packets ?? 0,
       startNs: this.startNs,
       endNs: BigInt(Date.now()) * 1_000_000n,
     };
   }
+}
+
+/** The write error of the addon's writer as the sentence the TypeScript writer used to give. */
+function writeError(what: string, errno: number): WriteError {
+  const [code, text] = util.getSystemErrorMap().get(-errno) ?? ['EIO', 'i/o error'];
+  if (code === 'EPIPE') return new WriteError(`${what}: the reader went away`, 'EPIPE');
+  if (code === 'ENOSPC') return new WriteError(`${what}: disk full`, 'ENOSPC');
+  return new WriteError(`${what}: ${code}: ${text}`, code);
 }

@@ -127,7 +127,6 @@ async function capture(a: Args, sink: () => Sink, filterText: string, extcap: bo
   if (!extcap && !a.quiet) {
     stderrLine(`unixsock: capturing Unix socket messages with ${cap.strategy}${filterText ? ` (filter: ${filterText})` : ''}`);
   }
-  let seen = 0;
   let failure: Error | undefined;
   let finish: (why: string) => void = () => {};
   const done = new Promise<string>((resolve) => {
@@ -138,16 +137,21 @@ async function capture(a: Args, sink: () => Sink, filterText: string, extcap: bo
     failure ??= e as Error;
     finish('error');
   };
-  cap.start((m) => {
-    if (failure || (count !== undefined && seen >= count)) return;
-    try {
-      out.message(m, cap.wallNs(m.ts));
-      seen++;
-      if (count !== undefined && seen >= count) finish('count');
-    } catch (e) {
-      fail(e);
-    }
-  }, fail);
+  if (out instanceof TextSink) {
+    let seen = 0;
+    cap.start((m) => {
+      if (failure || (count !== undefined && seen >= count)) return;
+      try {
+        out.message(m, cap.wallNs(m.ts));
+        seen++;
+        if (count !== undefined && seen >= count) finish('count');
+      } catch (e) {
+        fail(e);
+      }
+    }, fail);
+  } else {
+    cap.startToFd(out.fd, out.what, count, fail);
+  }
   // (SIGPIPE stays ignored, as Node sets it: a reader that went away shows as EPIPE)
   const onSignal = (sig: NodeJS.Signals) => finish(sig);
   const signals = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
@@ -156,17 +160,20 @@ async function capture(a: Args, sink: () => Sink, filterText: string, extcap: bo
   let lastStats = Date.now();
   const native = loadNative();
   const timer = setInterval(() => {
-    try {
-      out.tick();
-    } catch (e) {
-      fail(e);
+    if (out instanceof TextSink) {
+      try {
+        out.tick();
+      } catch (e) {
+        fail(e);
+      }
     }
+    if (count !== undefined && cap.messages() >= count) finish('count');
     // the reader of a pipe or fifo went away while nothing was written: stop as on EPIPE
     if (native.readerGone(out.fd)) finish('reader gone');
     if (showStats && Date.now() - lastStats >= 2000) {
       lastStats = Date.now();
       const st = cap.stats();
-      stderrLine(`unixsock: ${seen} messages, ${st.capturedBytes} bytes, ${st.lostMessages} dropped`);
+      stderrLine(`unixsock: ${cap.messages()} messages, ${st.capturedBytes} bytes, ${st.lostMessages} dropped`);
     }
   }, 100);
   const stopTimer = a.duration ? setTimeout(() => finish('duration'), a.duration * 1000) : undefined;

@@ -22,6 +22,34 @@ export interface NativeStats {
   readErrors: number;
 }
 
+/** The addon's own pcapng writer's counters (when it writes the capture). */
+export interface WriterStats {
+  /** sends written (whole, or flagged as having lost bytes) */
+  messages: number;
+  /** enhanced packet blocks (a send longer than one record takes several) */
+  packets: number;
+  /** sends whose payload or ancillary records the ring lost */
+  incomplete: number;
+  orphanRecords: number;
+  badRecords: number;
+}
+
+/** Where the addon writes pcapng packet blocks itself. */
+export interface NativeOutput {
+  fd: number;
+  /** CLOCK_REALTIME - CLOCK_MONOTONIC, ns */
+  clockOffset: bigint;
+  /** stop writing after this many sends (0 or absent: no limit) */
+  limit?: number;
+}
+
+export interface NativeEnd {
+  /** ring buffer poll failure (negative errno), 0 if none */
+  pollError: number;
+  /** errno of the output write that failed, 0 if none */
+  writeError: number;
+}
+
 export interface NativeOptions {
   strategy?: string;
   ringBytes?: number;
@@ -49,9 +77,9 @@ export interface NativeOptions {
 export interface NativeCapture {
   readonly strategy: string;
   readonly attempts: NativeAttempt[];
-  start(onBatch: (batch: Buffer) => void, onEnd: (r: { pollError: number }) => void, flushMs?: number): void;
+  start(onBatch: (batch: Buffer) => void, onEnd: (r: NativeEnd) => void, flushMs?: number, output?: NativeOutput): void;
   stop(): void;
-  stats(): NativeStats;
+  stats(): NativeStats & Partial<WriterStats>;
   close(): void;
 }
 
@@ -61,6 +89,8 @@ export interface NativeModule {
   recordSizes(): { msg: number; dataHeader: number; pathMax: number; fragMax: number; ctrlMax: number };
   /** a pipe or fifo whose reader has gone (a write would fail with EPIPE) */
   readerGone(fd: number): boolean;
+  /** the capture's pcapng writer run on records in the batch format (tests, benchmarks) */
+  writeRecords(fd: number, batch: Buffer, clockOffset: bigint): WriterStats & { writeError: number };
 }
 
 let loaded: NativeModule | undefined;

@@ -2,7 +2,6 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import type { CaptureSummary } from './capture';
-import { encodeLinkHeader } from './link-header';
 import { PcapngWriter, interfaceBlock, sectionHeaderBlock, statsBlock } from './pcapng';
 import { FLAG, SOCK_TYPES, conversationPath, formatPath, type UnixMessage } from './records';
 import { parseControl } from './cmsg';
@@ -16,24 +15,22 @@ export const MAX_RECORD = 262144;
 export interface Sink {
   /** the file descriptor written to */
   readonly fd: number;
-  message(m: UnixMessage, wallNs: bigint): void;
-  /** called at least every 100 ms while capturing */
-  tick(): void;
+  /** what fd is, for messages */
+  readonly what: string;
+  /** writes what closes the output */
   end(summary: CaptureSummary): void;
 }
 
-/** pcapng epb_flags direction, seen from the client: the end holding the bound path is the server. */
-export function direction(m: UnixMessage): 0 | 1 | 2 {
-  if (m.sockType !== 2 && m.localPath.length) return 1;
-  if (m.localPath.length || m.peerPath.length) return 2;
-  return 0;
-}
-
+/**
+ * A pcapng stream (file, fifo, stdout): this writes the section header and
+ * interface blocks, the addon's worker thread writes the packet blocks
+ * (native/pcapng_out.h), and this the closing statistics block.
+ */
 export class PcapngSink implements Sink {
   private w: PcapngWriter;
   constructor(
     readonly fd: number,
-    what: string,
+    readonly what: string,
     linktype: number,
     filterText: string,
   ) {
@@ -57,30 +54,6 @@ export class PcapngSink implements Sink {
     this.w.flush();
   }
 
-  get packets(): number {
-    return this.w.packets;
-  }
-
-  message(m: UnixMessage, wallNs: bigint): void {
-    const dir = direction(m);
-    let off = 0;
-    do {
-      const hdr0 = encodeLinkHeader(m, off, false);
-      const room = MAX_RECORD - hdr0.length;
-      const n = Math.min(room, m.payload.length - off);
-      const more = off + n < m.payload.length;
-      const hdr = more ? encodeLinkHeader(m, off, true) : hdr0;
-      // the bytes this record stands for: all that remains of the message on the last one
-      const origLen = hdr.length + (more ? n : Math.max(m.msgLen - off, n));
-      this.w.packet({ tsNs: wallNs, data: [hdr, m.payload.subarray(off, off + n)], origLen, direction: dir });
-      off += n;
-    } while (off < m.payload.length);
-  }
-
-  tick(): void {
-    this.w.flush();
-  }
-
   end(s: CaptureSummary): void {
     this.w.write(
       statsBlock({
@@ -89,7 +62,7 @@ export class PcapngSink implements Sink {
         endNs: s.endNs,
         received: BigInt(s.sends),
         dropped: BigInt(s.dropped),
-        delivered: BigInt(this.w.packets),
+        delivered: BigInt(s.packets),
       }),
     );
     this.w.flush();
@@ -139,6 +112,7 @@ export function describe(m: UnixMessage, wallNs: bigint): string {
 }
 
 export class TextSink implements Sink {
+  readonly what = 'stdout';
   private out: string[] = [];
   constructor(
     readonly fd: number,

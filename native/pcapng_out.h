@@ -1,0 +1,518 @@
+// The capture's hot path: kernel records (bpf/unixsock.h) straight to pcapng
+// enhanced packet blocks on a file descriptor, in the addon's worker thread,
+// without a trip through JavaScript. JavaScript writes the section header and
+// interface blocks before, and the statistics block after.
+//
+// Each packet is the unixsock link-layer header (docs/link-header.md: 104
+// fixed big-endian bytes, then TLVs) followed by the payload. src/link-header.ts
+// decodes the same layout (the tests read every file this writes with it).
+//
+// Copies: block heads, link headers and small payloads (inside the MSG record)
+// are encoded into a side buffer; larger payloads are not copied at all: the
+// output is a list of segments, and those of DATA fragments point into the
+// records as the caller gave them (the ring buffer, read in place: ring.h).
+// The caller keeps those records until Write() has returned; a send still
+// waiting for records then has its fragments copied (rare). Whole blocks only
+// reach the file: a write that fails half way is cut back (regular files) to
+// the last whole block.
+#ifndef UNIXSOCK_PCAPNG_OUT_H
+#define UNIXSOCK_PCAPNG_OUT_H
+
+#include <errno.h>
+#include <stdlib.h>
+#include <poll.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <memory>
+#include <new>
+#include <unordered_map>
+#include <vector>
+
+extern "C" {
+#include <linux/types.h>
+#include "unixsock.h"
+}
+
+namespace unixsock {
+
+constexpr uint32_t kMaxRecord = 262144;  // Wireshark's largest packet on USERn
+constexpr uint32_t kFixedLen = 104;      // link header without TLVs
+constexpr uint32_t kEpbHead = 28;
+constexpr uint16_t kFlagLost = 1 << 5, kFlagMore = 1 << 6, kFlagCtrlMalformed = 1 << 7;
+enum : uint16_t { kTlvLocal = 1, kTlvPeer, kTlvDest, kTlvRights, kTlvCreds, kTlvOther };
+
+inline uint32_t Pad4(uint32_t n) { return (n + 3) & ~3u; }
+inline void Be16(uint8_t* p, uint16_t v) { p[0] = v >> 8; p[1] = v; }
+inline void Be32(uint8_t* p, uint32_t v) { p[0] = v >> 24; p[1] = v >> 16; p[2] = v >> 8; p[3] = v; }
+inline void Be64(uint8_t* p, uint64_t v) { Be32(p, v >> 32); Be32(p + 4, (uint32_t)v); }
+inline void Le32(uint8_t* p, uint32_t v) { memcpy(p, &v, 4); }  // x86_64 only, like the BPF side
+
+// A byte buffer that grows without zero-filling (payloads are copied over it anyway).
+class Buf {
+ public:
+  Buf() = default;
+  explicit Buf(size_t cap) { Reserve(cap); }
+  Buf(const Buf&) = delete;
+  Buf& operator=(const Buf&) = delete;
+  ~Buf() { free(p_); }
+  uint8_t* data() { return p_; }
+  size_t size() const { return n_; }
+  bool empty() const { return n_ == 0; }
+  void Reserve(size_t cap) {
+    if (cap <= cap_) return;
+    auto* q = static_cast<uint8_t*>(realloc(p_, cap));
+    if (!q) throw std::bad_alloc();
+    p_ = q;
+    cap_ = cap;
+  }
+  // n more bytes at the end, uninitialized
+  uint8_t* Append(size_t n) {
+    if (n_ + n > cap_) Reserve(std::max(n_ + n, cap_ * 2));
+    uint8_t* at = p_ + n_;
+    n_ += n;
+    return at;
+  }
+  void Shrink(size_t n) { n_ = std::min(n_, n); }
+
+ private:
+  uint8_t* p_ = nullptr;
+  size_t n_ = 0, cap_ = 0;
+};
+
+struct Counters {
+  uint64_t messages = 0;    // sends written (complete or flagged lost)
+  uint64_t packets = 0;     // enhanced packet blocks
+  uint64_t incomplete = 0;  // sends whose DATA/CTRL records the ring lost
+  uint64_t orphans = 0;     // DATA/CTRL records without their MSG
+  uint64_t bad = 0;         // records that are not what bpf/unixsock.h says
+};
+
+class PcapngOut {
+ public:
+  // fd: where blocks go; clock_offset: CLOCK_REALTIME - CLOCK_MONOTONIC (ns);
+  // limit: stop after this many sends (0: no limit).
+  PcapngOut(int fd, int64_t clock_offset, uint64_t limit) : fd_(fd), offset_(clock_offset), limit_(limit) {
+    struct stat st;
+    regular_ = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+    if (regular_) base_ = lseek(fd, 0, SEEK_CUR);
+    side_.Reserve(1 << 20);
+  }
+
+  const Counters& counters() const { return c_; }
+  bool limit_reached() const { return limit_ && c_.messages >= limit_; }
+  // errno of the write that failed (EPIPE: the reader went away), 0 if none
+  int write_error() const { return werr_; }
+  size_t pending_bytes() const { return queued_; }
+  // Whether output or waiting sends point into the records given so far.
+  bool holds_records() const { return ring_segs_ > 0 || !pending_.empty(); }
+
+  // One record (bpf/unixsock.h); it must stay valid until the next Write().
+  void Record(const uint8_t* p, size_t size) {
+    if (werr_ || limit_reached()) return;
+    if (size < 1) {
+      c_.bad++;
+      return;
+    }
+    if (p[0] == UNIXSOCK_REC_MSG) return Msg(p, size);
+    if (p[0] != UNIXSOCK_REC_DATA && p[0] != UNIXSOCK_REC_CTRL) {
+      c_.bad++;
+      return;
+    }
+    if (size < UNIXSOCK_DATA_HDR_SIZE) {
+      c_.bad++;
+      return;
+    }
+    const auto* d = reinterpret_cast<const unixsock_data*>(p);
+    auto it = pending_.find(d->tid);
+    if (it == pending_.end() || it->second->msg.ts != d->ts || UNIXSOCK_DATA_HDR_SIZE + (size_t)d->len > size) {
+      c_.orphans++;
+      return;
+    }
+    Pending& pe = *it->second;
+    if (p[0] == UNIXSOCK_REC_DATA) {
+      uint32_t take = std::min<uint32_t>(d->len, pe.msg.cap_len - pe.got);
+      if (take) pe.frags.push_back({d->data, take, false});
+      pe.got += take;
+    } else {
+      pe.ctrl.assign(d->data, d->data + d->len);
+      pe.need_ctrl = false;
+    }
+    if (pe.got >= pe.msg.cap_len && !pe.need_ctrl) Finish(it, false);
+  }
+
+  // Emits every send still waiting for records (end of capture), oldest first.
+  void FlushPending() {
+    while (!pending_.empty()) {
+      auto oldest = pending_.begin();
+      for (auto it = pending_.begin(); it != pending_.end(); ++it)
+        if (it->second->msg.ts < oldest->second->msg.ts) oldest = it;
+      Finish(oldest, true);
+    }
+  }
+
+  // Writes everything queued; afterwards no output refers to the records
+  // given so far. Returns false (and remembers errno) on failure.
+  bool Write() {
+    Detach();
+    if (werr_) return false;
+    if (queued_ == 0) return true;
+    std::vector<iovec> iov;
+    iov.reserve(segs_.size());
+    for (auto& g : segs_) iov.push_back({const_cast<uint8_t*>(g.ring ? g.ring : side_.data() + g.off), g.len});
+    size_t done = 0, i = 0;
+    while (i < iov.size()) {
+      int n = (int)std::min<size_t>(iov.size() - i, 1024);
+      ssize_t w = writev(fd_, &iov[i], n);
+      if (w < 0) {
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN) {
+          pollfd pfd = {fd_, POLLOUT, 0};
+          poll(&pfd, 1, 100);
+          continue;
+        }
+        werr_ = errno;
+        // a file keeps only whole blocks: cut what this write half wrote
+        if (regular_ && done > 0 && ftruncate(fd_, base_) == 0) lseek(fd_, base_, SEEK_SET);
+        Clear();
+        return false;
+      }
+      done += (size_t)w;
+      while (i < iov.size() && (size_t)w >= iov[i].iov_len) w -= iov[i++].iov_len;
+      if (w > 0) {
+        iov[i].iov_base = (uint8_t*)iov[i].iov_base + w;
+        iov[i].iov_len -= w;
+      }
+    }
+    base_ += done;
+    Clear();
+    return true;
+  }
+
+ private:
+  struct Frag {
+    const uint8_t* p;
+    uint32_t len;
+    bool owned;  // copied out of the caller's records (lives in Pending::stash)
+  };
+  struct Pending {
+    unixsock_msg msg;
+    uint32_t got = 0;
+    bool need_ctrl;
+    std::vector<uint8_t> ctrl;
+    std::vector<Frag> frags;
+    std::vector<std::unique_ptr<uint8_t[]>> stash;
+    explicit Pending(const unixsock_msg& m) : msg(m), need_ctrl(m.flags & UNIXSOCK_F_HAS_CTRL) {}
+  };
+  using PendingMap = std::unordered_map<uint32_t, std::unique_ptr<Pending>>;
+  // A piece of output: bytes in the caller's records (ring != nullptr) or in side_ at off.
+  struct Seg {
+    const uint8_t* ring;
+    size_t off;
+    size_t len;
+  };
+
+  void Clear() {
+    segs_.clear();
+    ring_segs_ = 0;
+    side_.Shrink(0);
+    queued_ = 0;
+  }
+
+  // Sends still waiting for records keep their fragments in their own memory.
+  void Detach() {
+    for (auto& kv : pending_) {
+      Pending& pe = *kv.second;
+      for (auto& f : pe.frags) {
+        if (f.owned) continue;
+        std::unique_ptr<uint8_t[]> copy(new uint8_t[f.len]);
+        memcpy(copy.get(), f.p, f.len);
+        f.p = copy.get();
+        f.owned = true;
+        pe.stash.push_back(std::move(copy));
+      }
+    }
+  }
+
+  // n bytes at the end of the side buffer, as output (valid until the next Side()).
+  uint8_t* Side(size_t n) {
+    size_t off = side_.size();
+    uint8_t* at = side_.Append(n);
+    if (!segs_.empty() && !segs_.back().ring && segs_.back().off + segs_.back().len == off)
+      segs_.back().len += n;
+    else
+      segs_.push_back({nullptr, off, n});
+    queued_ += n;
+    return at;
+  }
+
+  void Ring(const uint8_t* p, size_t n) {
+    segs_.push_back({p, 0, n});
+    queued_ += n;
+    ring_segs_++;
+  }
+
+  static uint8_t Dir(const unixsock_msg& m) {
+    if (m.sock_type != 2 && m.local_path_len) return 1;
+    if (m.local_path_len || m.peer_path_len) return 2;
+    return 0;
+  }
+
+  static uint32_t PathLen(uint8_t n) { return std::min<uint32_t>(n, UNIXSOCK_PATH_MAX); }
+
+  // Length of the link header's path TLVs.
+  static uint32_t PathTlvLen(const unixsock_msg& m) {
+    uint32_t n = 0;
+    if (m.local_path_len) n += 4 + Pad4(PathLen(m.local_path_len));
+    if (m.peer_path_len) n += 4 + Pad4(PathLen(m.peer_path_len));
+    return n;
+  }
+
+  static uint8_t* Tlv(uint8_t* o, uint16_t type, const uint8_t* v, uint32_t len) {
+    Be16(o, type);
+    Be16(o + 2, (uint16_t)len);
+    memcpy(o + 4, v, len);
+    memset(o + 4 + len, 0, Pad4(len) - len);
+    return o + 4 + Pad4(len);
+  }
+  // TLVs made from the raw cmsg list (x86_64: u64 len, i32 level, i32 type, data, 8-aligned).
+  static std::vector<uint8_t> ControlTlvs(const std::vector<uint8_t>& c, bool* malformed) {
+    std::vector<uint8_t> rights, creds, out;
+    std::vector<uint8_t> other;
+    size_t o = 0;
+    *malformed = false;
+    while (o + 16 <= c.size()) {
+      uint64_t len;
+      int32_t level, type;
+      memcpy(&len, &c[o], 8);
+      memcpy(&level, &c[o + 8], 4);
+      memcpy(&type, &c[o + 12], 4);
+      if (len < 16 || len > c.size() - o) {
+        *malformed = true;
+        break;
+      }
+      const uint8_t* data = &c[o + 16];
+      size_t dlen = len - 16;
+      if (level == 1 && type == 1) {  // SCM_RIGHTS
+        for (size_t i = 0; i + 4 <= dlen; i += 4) {
+          uint8_t b[4];
+          int32_t fd;
+          memcpy(&fd, data + i, 4);
+          Be32(b, (uint32_t)fd);
+          rights.insert(rights.end(), b, b + 4);
+        }
+      } else if (level == 1 && type == 2 && dlen >= 12) {  // SCM_CREDENTIALS: the last one counts
+        creds.assign(12, 0);
+        for (int k = 0; k < 3; k++) {
+          uint32_t v;
+          memcpy(&v, data + 4 * k, 4);
+          Be32(&creds[4 * k], v);
+        }
+      } else if (8 + dlen <= 0xffff) {
+        size_t at = other.size();
+        other.resize(at + 4 + Pad4(8 + dlen));
+        uint8_t* t = &other[at];
+        Be16(t, kTlvOther);
+        Be16(t + 2, (uint16_t)(8 + dlen));
+        Be32(t + 4, (uint32_t)level);
+        Be32(t + 8, (uint32_t)type);
+        memcpy(t + 12, data, dlen);
+        memset(t + 12 + dlen, 0, Pad4(8 + dlen) - (8 + dlen));
+      }
+      o += (len + 7) & ~uint64_t(7);
+    }
+    if (o < c.size() && c.size() - o < 16)
+      for (size_t i = o; i < c.size(); i++)
+        if (c[i]) *malformed = true;
+    auto add = [&out](uint16_t type, const std::vector<uint8_t>& v) {
+      if (v.empty() || v.size() > 0xffff) return;
+      size_t at = out.size();
+      out.resize(at + 4 + Pad4(v.size()));
+      Tlv(&out[at], type, v.data(), v.size());
+    };
+    add(kTlvRights, rights);
+    add(kTlvCreds, creds);
+    out.insert(out.end(), other.begin(), other.end());
+    return out;
+  }
+
+  // The link header at o (hdr_len bytes, TLVs included).
+  static void LinkHeader(uint8_t* o, const unixsock_msg& m, uint32_t hdr_len, uint16_t flags, uint32_t offset,
+                         const std::vector<uint8_t>* ctrl_tlvs) {
+    o[0] = 1;  // version
+    o[1] = m.sock_type;
+    Be16(o + 2, (uint16_t)hdr_len);
+    Be16(o + 4, flags);
+    o[6] = m.strategy;
+    o[7] = 0;
+    Be32(o + 8, m.pid);
+    Be32(o + 12, m.tid);
+    Be32(o + 16, m.uid);
+    Be32(o + 20, m.gid);
+    Be32(o + 24, m.peer_pid);
+    Be32(o + 28, m.syscall);
+    Be64(o + 32, m.ino);
+    Be64(o + 40, m.peer_ino);
+    Be32(o + 48, m.msg_len);
+    Be32(o + 52, offset);
+    Be32(o + 56, m.path_dev);
+    Be32(o + 60, 0);
+    Be64(o + 64, m.path_ino);
+    size_t cl = strnlen(m.comm, UNIXSOCK_COMM_LEN), pl = strnlen(m.peer_comm, UNIXSOCK_COMM_LEN);
+    memset(o + 72, 0, 32);
+    memcpy(o + 72, m.comm, cl);
+    memcpy(o + 88, m.peer_comm, pl);
+    uint8_t* t = o + kFixedLen;
+    if (m.local_path_len) t = Tlv(t, kTlvLocal, m.local_path, PathLen(m.local_path_len));
+    if (m.peer_path_len) t = Tlv(t, m.peer_path_dest == 1 ? kTlvDest : kTlvPeer, m.peer_path, PathLen(m.peer_path_len));
+    if (ctrl_tlvs && !ctrl_tlvs->empty()) memcpy(t, ctrl_tlvs->data(), ctrl_tlvs->size());
+  }
+
+  // EPB head at o: cap = bytes of packet data that follow.
+  void EpbHead(uint8_t* o, uint64_t ts_mono, uint32_t cap, uint32_t orig, uint8_t dir, uint32_t* block_len) const {
+    uint64_t wall = ts_mono + (uint64_t)offset_;
+    *block_len = 32 + Pad4(cap) + (dir ? 12 : 0);
+    Le32(o, 6);
+    Le32(o + 4, *block_len);
+    Le32(o + 8, 0);
+    Le32(o + 12, (uint32_t)(wall >> 32));
+    Le32(o + 16, (uint32_t)wall);
+    Le32(o + 20, cap);
+    Le32(o + 24, orig);
+  }
+
+  // Padding, the direction option and the trailing length at o.
+  static uint8_t* EpbTail(uint8_t* o, uint32_t cap, uint8_t dir, uint32_t block_len) {
+    uint32_t pad = Pad4(cap) - cap;
+    memset(o, 0, pad);
+    o += pad;
+    if (dir) {
+      Le32(o, 2 | (4u << 16));  // epb_flags, 4 bytes
+      Le32(o + 4, dir);
+      Le32(o + 8, 0);  // opt_endofopt
+      o += 12;
+    }
+    Le32(o, block_len);
+    return o + 4;
+  }
+
+  void Msg(const uint8_t* p, size_t size) {
+    if (size < UNIXSOCK_MSG_SIZE) {
+      c_.bad++;
+      return;
+    }
+    const auto* rec = reinterpret_cast<const unixsock_msg*>(p);
+    auto prev = pending_.find(rec->tid);
+    if (prev != pending_.end()) Finish(prev, true);
+    unixsock_msg m;
+    memcpy(&m, p, sizeof(m));
+    if (m.flags & UNIXSOCK_F_INLINE) {
+      m.flags &= ~UNIXSOCK_F_INLINE;
+      uint32_t n = std::min<uint32_t>(m.cap_len, UNIXSOCK_INLINE_MAX);
+      if (!(m.flags & UNIXSOCK_F_HAS_CTRL)) return Whole(m, rec->inline_data, n);
+      // ancillary data follows: wait for it with the payload at hand
+      m.cap_len = n;
+      auto pe = std::make_unique<Pending>(m);
+      if (n) pe->frags.push_back({rec->inline_data, n, false});
+      pe->got = n;
+      pending_[m.tid] = std::move(pe);
+      return;
+    }
+    if (m.cap_len == 0 && !(m.flags & UNIXSOCK_F_HAS_CTRL)) return Whole(m, nullptr, 0);
+    pending_[m.tid] = std::make_unique<Pending>(m);
+  }
+
+  // A send whose payload is at hand (at most UNIXSOCK_INLINE_MAX bytes): one block.
+  void Whole(const unixsock_msg& m, const uint8_t* payload, uint32_t n) {
+    uint32_t hdr = kFixedLen + PathTlvLen(m);
+    uint8_t dir = Dir(m);
+    uint32_t cap = hdr + n, block;
+    uint8_t* o = Side(32 + Pad4(cap) + (dir ? 12 : 0));
+    EpbHead(o, m.ts, cap, hdr + std::max(m.msg_len, n), dir, &block);
+    LinkHeader(o + kEpbHead, m, hdr, m.flags, 0, nullptr);
+    if (n) memcpy(o + kEpbHead + hdr, payload, n);
+    EpbTail(o + kEpbHead + cap, cap, dir, block);
+    c_.packets++;
+    c_.messages++;
+  }
+
+  // Output for payload bytes [off, off + n) of a send made of frags: pointed
+  // at where they are, or copied into the side buffer.
+  void Payload(const std::vector<Frag>& frags, uint32_t off, uint32_t n, bool copy) {
+    uint32_t at = 0;
+    for (const auto& f : frags) {
+      if (n == 0) break;
+      if (at + f.len <= off) {
+        at += f.len;
+        continue;
+      }
+      uint32_t skip = off > at ? off - at : 0;
+      uint32_t take = std::min(f.len - skip, n);
+      if (copy)
+        memcpy(Side(take), f.p + skip, take);
+      else
+        Ring(f.p + skip, take);
+      off += take;
+      n -= take;
+      at += f.len;
+    }
+  }
+
+  // One send, whole or with what arrived of it: as many blocks as it needs.
+  void Finish(PendingMap::iterator it, bool lost) {
+    std::unique_ptr<Pending> pe = std::move(it->second);
+    pending_.erase(it);
+    if (limit_reached()) return;
+    unixsock_msg& m = pe->msg;
+    uint16_t flags = m.flags;
+    if (lost || pe->got < m.cap_len) {
+      flags |= kFlagLost;
+      c_.incomplete++;
+    }
+    c_.messages++;
+    bool malformed = false;
+    std::vector<uint8_t> ctrl_tlvs;
+    if (!pe->ctrl.empty()) ctrl_tlvs = ControlTlvs(pe->ctrl, &malformed);
+    if (malformed) flags |= kFlagCtrlMalformed;
+    uint32_t plain = kFixedLen + PathTlvLen(m);
+    uint8_t dir = Dir(m);
+    uint32_t total = pe->got, off = 0;
+    do {
+      uint32_t hdr = off == 0 ? plain + (uint32_t)ctrl_tlvs.size() : plain;
+      uint32_t n = std::min(kMaxRecord - hdr, total - off);
+      bool more = off + n < total;
+      uint32_t cap = hdr + n, block;
+      // the bytes this record stands for: all that remains of the send on the last one
+      uint32_t orig = hdr + (more ? n : std::max(m.msg_len - std::min(m.msg_len, off), n));
+      uint8_t* o = Side(kEpbHead + hdr);
+      EpbHead(o, m.ts, cap, orig, dir, &block);
+      LinkHeader(o + kEpbHead, m, hdr, flags | (more ? kFlagMore : 0), off, off == 0 ? &ctrl_tlvs : nullptr);
+      // fragments copied out earlier (Detach) end with pe: theirs go in the side buffer
+      Payload(pe->frags, off, n, !pe->stash.empty());
+      EpbTail(Side(block - kEpbHead - cap), cap, dir, block);
+      c_.packets++;
+      off += n;
+    } while (off < total);
+  }
+
+  int fd_;
+  int64_t offset_;
+  uint64_t limit_;
+  bool regular_ = false;
+  off_t base_ = 0;  // file offset after the last whole write
+  int werr_ = 0;
+  Counters c_;
+  PendingMap pending_;
+  std::vector<Seg> segs_;
+  size_t ring_segs_ = 0;
+  Buf side_;
+  size_t queued_ = 0;
+};
+
+}  // namespace unixsock
+
+#endif  // UNIXSOCK_PCAPNG_OUT_H

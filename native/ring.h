@@ -1,0 +1,105 @@
+// A BPF ring buffer read in place. libbpf's ring_buffer__consume() gives the
+// space of each record back to the kernel as soon as its callback returns, so
+// a writer must copy every payload out first. Here the reader decides when
+// space goes back (Release()): the pcapng writer points writev() straight at
+// payloads in the ring and releases them once they are written, so a 64 KiB
+// payload is copied once in user space (by the kernel, into the file).
+//
+// Layout (kernel/bpf/ringbuf.c, the same that libbpf maps): one page holding
+// the consumer position (read-write), then one page with the producer
+// position followed by the data area mapped twice in a row (read-only), so a
+// record that wraps around the end is still contiguous in memory. Each record
+// has an 8-byte header: u32 length with BUSY (not yet submitted) and DISCARD
+// bits, u32 page offset; records are 8-byte aligned.
+#ifndef UNIXSOCK_RING_H
+#define UNIXSOCK_RING_H
+
+#include <errno.h>
+#include <linux/bpf.h>
+#include <poll.h>
+#include <stdint.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+namespace unixsock {
+
+class Ring {
+ public:
+  // map_fd: a BPF_MAP_TYPE_RINGBUF of size bytes (a power of two). Returns 0 or -errno.
+  int Open(int map_fd, size_t size) {
+    page_ = (size_t)sysconf(_SC_PAGESIZE);
+    fd_ = map_fd;
+    size_ = size;
+    void* c = mmap(nullptr, page_, PROT_READ | PROT_WRITE, MAP_SHARED, fd_, 0);
+    if (c == MAP_FAILED) return -errno;
+    cons_map_ = c;
+    // MAP_POPULATE: fault the pages in now, not one by one during the capture
+    void* p = mmap(nullptr, page_ + 2 * size_, PROT_READ, MAP_SHARED | MAP_POPULATE, fd_, page_);
+    if (p == MAP_FAILED) {
+      int e = -errno;
+      Close();
+      return e;
+    }
+    prod_map_ = p;
+    consumer_ = static_cast<unsigned long*>(cons_map_);
+    producer_ = static_cast<unsigned long*>(prod_map_);
+    data_ = static_cast<uint8_t*>(prod_map_) + page_;
+    read_ = __atomic_load_n(consumer_, __ATOMIC_ACQUIRE);
+    return 0;
+  }
+
+  void Close() {
+    if (cons_map_) munmap(cons_map_, page_);
+    if (prod_map_) munmap(prod_map_, page_ + 2 * size_);
+    cons_map_ = prod_map_ = nullptr;
+  }
+
+  ~Ring() { Close(); }
+
+  // Waits up to ms for the kernel's wakeup. Returns <0 (-errno) on failure.
+  int Wait(int ms) {
+    pollfd p = {fd_, POLLIN, 0};
+    int n = poll(&p, 1, ms);
+    return n < 0 && errno != EINTR ? -errno : 0;
+  }
+
+  // Calls fn(record, length) for every submitted record not read yet; the
+  // records stay valid until Release(). Returns how many were read.
+  template <typename Fn>
+  size_t Read(Fn&& fn) {
+    size_t n = 0;
+    unsigned long prod = __atomic_load_n(producer_, __ATOMIC_ACQUIRE);
+    while (read_ < prod) {
+      const uint8_t* hdr = data_ + (read_ & (size_ - 1));
+      uint32_t len = __atomic_load_n(reinterpret_cast<const uint32_t*>(hdr), __ATOMIC_ACQUIRE);
+      if (len & BPF_RINGBUF_BUSY_BIT) break;  // reserved, not submitted yet: records stay in order
+      uint32_t body = len & ~(uint32_t)(BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT);
+      if (!(len & BPF_RINGBUF_DISCARD_BIT)) {
+        fn(hdr + BPF_RINGBUF_HDR_SZ, (size_t)body);
+        n++;
+      }
+      read_ += (body + BPF_RINGBUF_HDR_SZ + 7) & ~7ul;
+    }
+    return n;
+  }
+
+  // Gives the kernel back the space of every record read so far.
+  void Release() { __atomic_store_n(consumer_, read_, __ATOMIC_RELEASE); }
+
+  // Bytes read and not released yet.
+  size_t Held() const { return read_ - __atomic_load_n(consumer_, __ATOMIC_RELAXED); }
+
+ private:
+  int fd_ = -1;
+  size_t page_ = 4096, size_ = 0;
+  void* cons_map_ = nullptr;
+  void* prod_map_ = nullptr;
+  unsigned long* consumer_ = nullptr;
+  unsigned long* producer_ = nullptr;
+  uint8_t* data_ = nullptr;
+  unsigned long read_ = 0;
+};
+
+}  // namespace unixsock
+
+#endif  // UNIXSOCK_RING_H
