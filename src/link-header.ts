@@ -38,7 +38,12 @@ function tlv(type: number, value: Buffer): Buffer {
   return b;
 }
 
-/** Encodes the header of one record: `offset` is where its payload starts in the message. */
+/**
+ * Encodes the header of one record: `offset` is where its payload starts in
+ * the message. Captures are written by the addon (native/pcapng_out.h); this
+ * is the reference it is tested against (test/unit/native-writer.test.ts) and
+ * what hand-built test vectors and the decode benchmark use.
+ */
 export function encodeLinkHeader(m: UnixMessage, offset: number, more: boolean): Buffer {
   const tlvs: Buffer[] = [];
   if (m.localPath.length) tlvs.push(tlv(TLV.LOCAL_PATH, m.localPath));
