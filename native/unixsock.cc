@@ -457,10 +457,12 @@ class Capture : public Napi::ObjectWrap<Capture> {
       if (out_) {
         // write before what we hold of the ring nears the kernel's wakeup threshold (ring/8)
         if (due || out_->pending_bytes() >= kWriteBytes || ring_.Held() >= ring_size_ / 16) {
-          out_->Write();
+          out_->Write();  // afterwards nothing refers to the ring (sends still waiting hold copies)
+          ring_.Release();
           last_flush_ = now;
+        } else if (!out_->holds_records()) {
+          ring_.Release();
         }
-        if (!out_->holds_records()) ring_.Release();
         Publish();
         if (out_->write_error()) break;
       } else {
