@@ -205,10 +205,12 @@ function decodeBench() {
   };
   const uRecs: Buffer[] = [];
   const tRecs: Buffer[] = [];
-  const seq = [1, 1];
   const conns = 100;
+  // running sequence numbers per connection and direction, as a real capture has them
+  const seqs = Array.from({ length: conns }, () => [1, 1]);
   for (let i = 0; i < pairs; i++) {
     const c = i % conns;
+    const seq = seqs[c];
     for (const [dir, payload] of [[0, req(i)], [1, resp(i)]] as const) {
       const m: UnixMessage = {
         ...base,

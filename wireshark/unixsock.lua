@@ -196,74 +196,51 @@ end
 -- Both directions of a connection must map to one key. A client's first
 -- sends can precede accept(), when the server's socket has no inode yet, so a
 -- connection to a named server is keyed by the client's socket inode alone.
+local ZERO64 = string.rep("\0", 8)
 local function conn_key(h)
   local stype, ino, peer_ino = h.stype, h.ino, h.peer_ino
   if stype ~= 2 then
-    if h.local_path ~= "" and peer_ino ~= UInt64(0) then return stype .. ":c" .. tostring(peer_ino) end
-    if h.local_path == "" and h.peer_path ~= "" then return stype .. ":c" .. tostring(ino) end
+    if h.local_path ~= "" and peer_ino ~= ZERO64 then return stype .. ":c" .. peer_ino end
+    if h.local_path == "" and h.peer_path ~= "" then return stype .. ":c" .. ino end
   end
-  if peer_ino == UInt64(0) then return stype .. ":" .. tostring(ino) end
-  if ino < peer_ino then return stype .. ":" .. tostring(ino) .. "-" .. tostring(peer_ino) end
-  return stype .. ":" .. tostring(peer_ino) .. "-" .. tostring(ino)
+  if peer_ino == ZERO64 then return stype .. ":" .. ino end
+  if ino < peer_ino then return stype .. ":" .. ino .. "-" .. peer_ino end
+  return stype .. ":" .. peer_ino .. "-" .. ino
 end
 
 -- Path helpers ----------------------------------------------------------------
 -- raw path bytes -> { display string, abstract }; a capture has few distinct paths
 local path_cache, path_cache_size = {}, 0
-local function path_string(tvb, off, len)
-  if len == 0 then return "" end
-  local raw = tvb:raw(off, len)
+local function path_string(raw)
+  if raw == "" then return "" end
   local hit = path_cache[raw]
   if hit then return hit[1], hit[2] end
+  local key = raw
   local abstract = raw:byte(1) == 0
   if abstract then raw = raw:sub(2) else raw = raw:match("^[^%z]*") end
   local s = raw:gsub("[^%w%p ]", function(c) return string.format("\\x%02x", c:byte()) end)
   s = (abstract and "@" or "") .. s
   if path_cache_size > 4096 then path_cache, path_cache_size = {}, 0 end
-  path_cache[tvb:raw(off, len)] = { s, abstract }
+  path_cache[key] = { s, abstract }
   path_cache_size = path_cache_size + 1
   return s, abstract
 end
 
 -- The header ------------------------------------------------------------------
-local function dissect_header(tvb, pinfo, tree)
-  local h = {}
-  local t = tree:add(unixsock, tvb(0, math.min(tvb:len(), FIXED_LEN)))
-  if tvb:len() < 4 then
-    t:add_proto_expert_info(E.malformed, "record shorter than the header")
-    return nil
-  end
-  local version = tvb(0, 1):uint()
-  t:add(F.version, tvb(0, 1))
-  if version ~= VERSION then
-    t:add_proto_expert_info(E.bad_version, "header version " .. version .. " (this dissector reads " .. VERSION .. ")")
-    return nil
-  end
-  local hlen = tvb(2, 2):uint()
-  if tvb:len() < FIXED_LEN or hlen < FIXED_LEN or hlen > tvb:len() then
-    t:add(F.hdr_len, tvb(2, 2))
-    t:add_proto_expert_info(E.malformed, "header length " .. hlen .. " does not fit the record (" .. tvb:len() .. " bytes)")
-    return nil
-  end
-  t:set_len(hlen)
-  h.hlen = hlen
-  h.stype = tvb(1, 1):uint()
-  h.flags = tvb(4, 2):uint()
-  h.pid = tvb(8, 4):uint()
-  h.peer_pid = tvb(24, 4):uint()
-  h.ino = tvb(32, 8):uint64()
-  h.peer_ino = tvb(40, 8):uint64()
-  h.len = tvb(48, 4):uint()
-  h.offset = tvb(52, 4):uint()
-  h.comm = tvb(72, 16):stringz()
-  h.peer_comm = tvb(88, 16):stringz()
+-- Values are read from one raw copy of the header (every Tvb call costs about
+-- half a microsecond from Lua); tree items are built only when Wireshark asked
+-- for a tree (shown, or filtered on): tshark reading a file needs none.
+local byte = string.byte
+local function u16(r, o) local a, b = byte(r, o + 1, o + 2) return a * 256 + b end
+local function u32(r, o) local a, b, c, d = byte(r, o + 1, o + 4) return ((a * 256 + b) * 256 + c) * 256 + d end
+local FLAG_FIELDS = { F.flags_truncated, F.flags_no_payload, F.flags_has_ctrl, F.flags_ctrl_trunc,
+  F.flags_peer_guess, F.flags_lost, F.flags_more, F.flags_ctrl_bad }
+
+local function header_tree(tvb, t, hlen)
   t:add(F.type, tvb(1, 1))
   t:add(F.hdr_len, tvb(2, 2))
   local ft = t:add(F.flags, tvb(4, 2))
-  for _, f in ipairs({ F.flags_truncated, F.flags_no_payload, F.flags_has_ctrl, F.flags_ctrl_trunc,
-    F.flags_peer_guess, F.flags_lost, F.flags_more, F.flags_ctrl_bad }) do
-    ft:add(f, tvb(4, 2))
-  end
+  for _, f in ipairs(FLAG_FIELDS) do ft:add(f, tvb(4, 2)) end
   t:add(F.strategy, tvb(6, 1))
   t:add(F.comm, tvb(72, 16))
   t:add(F.pid, tvb(8, 4))
@@ -279,45 +256,99 @@ local function dissect_header(tvb, pinfo, tree)
   t:add(F.offset, tvb(52, 4))
   t:add(F.path_dev, tvb(56, 4))
   t:add(F.path_inode, tvb(64, 8))
+end
+
+local function option_tree(tvb, t, ty, o, l, s, abstract)
+  local vt = tvb(o + 4, l)
+  if ty == 1 or ty == 2 or ty == 3 then
+    local field = (ty == 1 and F.local_path) or (ty == 2 and F.peer_path) or F.dest_path
+    local it = t:add(field, vt, s)
+    if abstract then it:add(F.abstract, vt(0, 1), true) end
+  elseif ty == 4 then
+    local n = math.floor(l / 4)
+    local st = t:add(F.rights_count, vt, n)
+    st:set_text("SCM_RIGHTS: " .. n .. " file descriptor(s)")
+    for i = 0, n - 1 do st:add(F.rights_fd, vt(i * 4, 4)) end
+    t:add_proto_expert_info(E.ancillary, "passes " .. n .. " file descriptor(s)")
+  elseif ty == 5 and l >= 12 then
+    local st = t:add(unixsock, vt, "SCM_CREDENTIALS")
+    st:set_text(string.format("SCM_CREDENTIALS: pid %d uid %d gid %d", vt(0, 4):int(), vt(4, 4):uint(), vt(8, 4):uint()))
+    st:add(F.creds_pid, vt(0, 4))
+    st:add(F.creds_uid, vt(4, 4))
+    st:add(F.creds_gid, vt(8, 4))
+  elseif ty == 6 and l >= 8 then
+    local st = t:add(F.tlv, tvb(o, 2))
+    st:add(F.cmsg_level, vt(0, 4))
+    st:add(F.cmsg_type, vt(4, 4))
+    if l > 8 then st:add(F.cmsg_data, vt(8, l - 8)) end
+  else
+    local st = t:add(F.tlv, tvb(o, 2))
+    st:add(F.tlv_len, tvb(o + 2, 2))
+  end
+end
+
+-- h: the header's values (ino and peer_ino as their 8 raw bytes: keys that
+-- compare like the numbers); nil when the record is malformed
+local function dissect_header(tvb, pinfo, tree, has_tree)
+  local h = {}
+  local n = tvb:len()
+  local t = has_tree and tree:add(unixsock, tvb(0, math.min(n, FIXED_LEN))) or nil
+  h.tree = t
+  -- expert info is recorded without a tree too (tshark -z expert)
+  local et = t or tree
+  if n < 4 then
+    et:add_proto_expert_info(E.malformed, "record shorter than the header")
+    return nil
+  end
+  local r = tvb:raw(0, math.min(n, 65535))
+  local version = byte(r, 1)
+  if t then t:add(F.version, tvb(0, 1)) end
+  if version ~= VERSION then
+    et:add_proto_expert_info(E.bad_version, "header version " .. version .. " (this dissector reads " .. VERSION .. ")")
+    return nil
+  end
+  local hlen = u16(r, 2)
+  if n < FIXED_LEN or hlen < FIXED_LEN or hlen > n then
+    if t then t:add(F.hdr_len, tvb(2, 2)) end
+    et:add_proto_expert_info(E.malformed, "header length " .. hlen .. " does not fit the record (" .. n .. " bytes)")
+    return nil
+  end
+  h.hlen = hlen
+  h.stype = byte(r, 2)
+  h.flags = u16(r, 4)
+  h.pid = u32(r, 8)
+  h.peer_pid = u32(r, 24)
+  h.ino = r:sub(33, 40)
+  h.peer_ino = r:sub(41, 48)
+  h.len = u32(r, 48)
+  h.offset = u32(r, 52)
+  h.comm = r:sub(73, 88):match("^[^%z]*")
+  h.peer_comm = r:sub(89, 104):match("^[^%z]*")
+  if t then
+    t:set_len(hlen)
+    header_tree(tvb, t, hlen)
+  end
 
   -- options
   local o = FIXED_LEN
   h.local_path, h.peer_path, h.dest_path = "", "", ""
   while o + 4 <= hlen do
-    local ty, l = tvb(o, 2):uint(), tvb(o + 2, 2):uint()
-    local padded = l + ((4 - l % 4) % 4)
+    local ty, l = u16(r, o), u16(r, o + 2)
     if o + 4 + l > hlen then
-      t:add_proto_expert_info(E.malformed, "option runs past the header")
+      et:add_proto_expert_info(E.malformed, "option runs past the header")
       break
     end
-    local vt = tvb(o + 4, l)
+    local s, abstract
     if ty == 1 or ty == 2 or ty == 3 then
-      local s, abstract = path_string(tvb, o + 4, l)
-      local field = (ty == 1 and F.local_path) or (ty == 2 and F.peer_path) or F.dest_path
-      local it = t:add(field, vt, s)
-      if abstract then it:add(F.abstract, vt(0, 1), true) end
+      s, abstract = path_string(r:sub(o + 5, o + 4 + l))
       if ty == 1 then h.local_path = s elseif ty == 2 then h.peer_path = s else h.dest_path = s end
-    elseif ty == 4 then
-      local st = t:add(F.rights_count, vt, math.floor(l / 4))
-      st:set_text("SCM_RIGHTS: " .. (math.floor(l / 4)) .. " file descriptor(s)")
-      for i = 0, math.floor(l / 4) - 1 do st:add(F.rights_fd, vt(i * 4, 4)) end
-      t:add_proto_expert_info(E.ancillary, "passes " .. (math.floor(l / 4)) .. " file descriptor(s)")
-    elseif ty == 5 and l >= 12 then
-      local st = t:add(unixsock, vt, "SCM_CREDENTIALS")
-      st:set_text(string.format("SCM_CREDENTIALS: pid %d uid %d gid %d", vt(0, 4):int(), vt(4, 4):uint(), vt(8, 4):uint()))
-      st:add(F.creds_pid, vt(0, 4))
-      st:add(F.creds_uid, vt(4, 4))
-      st:add(F.creds_gid, vt(8, 4))
-    elseif ty == 6 and l >= 8 then
-      local st = t:add(F.tlv, tvb(o, 2))
-      st:add(F.cmsg_level, vt(0, 4))
-      st:add(F.cmsg_type, vt(4, 4))
-      if l > 8 then st:add(F.cmsg_data, vt(8, l - 8)) end
-    else
-      local st = t:add(F.tlv, tvb(o, 2))
-      st:add(F.tlv_len, tvb(o + 2, 2))
     end
-    o = o + 4 + padded
+    if t then
+      option_tree(tvb, t, ty, o, l, s, abstract)
+    elseif ty == 4 then
+      et:add_proto_expert_info(E.ancillary, "passes " .. math.floor(l / 4) .. " file descriptor(s)")
+    end
+    o = o + 4 + l + ((4 - l % 4) % 4)
   end
   -- the conversation's name: the server's bound path
   if h.stype == 2 then
@@ -325,14 +356,15 @@ local function dissect_header(tvb, pinfo, tree)
   else
     h.path = (h.local_path ~= "" and h.local_path) or h.peer_path
   end
-  local pi = t:add(F.path, h.path)
-  pi:set_generated()
-  local capi = t:add(F.caplen, tvb:len() - hlen)
-  capi:set_generated()
-  if bit32.band(h.flags, 0x0001) ~= 0 then t:add_proto_expert_info(E.truncated) end
-  if bit32.band(h.flags, 0x0002) ~= 0 then t:add_proto_expert_info(E.no_payload) end
-  if bit32.band(h.flags, 0x0020) ~= 0 then t:add_proto_expert_info(E.lost) end
-  h.tree = t
+  if t then
+    t:add(F.path, h.path):set_generated()
+    t:add(F.caplen, n - hlen):set_generated()
+  end
+  if bit32.band(h.flags, 0x0023) ~= 0 then
+    if bit32.band(h.flags, 0x0001) ~= 0 then et:add_proto_expert_info(E.truncated) end
+    if bit32.band(h.flags, 0x0002) ~= 0 then et:add_proto_expert_info(E.no_payload) end
+    if bit32.band(h.flags, 0x0020) ~= 0 then et:add_proto_expert_info(E.lost) end
+  end
   return h
 end
 
@@ -353,12 +385,12 @@ end
 
 -- First pass: decide the connection, direction and sequence numbers of a frame
 -- (kept in the frame_* arrays, which later passes read).
-local function track(pinfo, h, payload)
+local function track(pinfo, h, tvb)
   local key = conn_key(h)
   local c = conns[key]
   if not c then
     local proto, display = proto_by_path(h.path)
-    if not proto and payload then proto = proto_by_content(payload) end
+    if not proto and tvb:len() > h.hlen then proto = proto_by_content(tvb(h.hlen):tvb()) end
     proto = proto or "data"
     local sport = PORTS[proto]
     if proto == "x11" then sport = 6000 + math.min(display or 0, 63) end
@@ -366,12 +398,12 @@ local function track(pinfo, h, payload)
     next_index = next_index + 1
     next_client_port = next_client_port + 1
     if next_client_port > 65000 then next_client_port = 10000 end
-    c.first_speaker = tostring(h.ino)
+    c.first_speaker = h.ino
     conns[key] = c
     conn_list[c.index] = c
     conns_by_port[c.client_port] = c
   end
-  local me = tostring(h.ino)
+  local me = h.ino
   -- the server is the end holding the conversation's bound path; for
   -- unnamed pairs, whoever did not speak first
   local from_server
@@ -380,7 +412,7 @@ local function track(pinfo, h, payload)
   else
     from_server = (me ~= c.first_speaker)
   end
-  local peer = tostring(h.peer_ino)
+  local peer = h.peer_ino
   local seq
   if h.offset == 0 then
     seq = c.next_seq[me] or 1
@@ -393,7 +425,8 @@ local function track(pinfo, h, payload)
   frame_conn[n], frame_seq[n], frame_ack[n], frame_server[n] = c.index, seq, c.next_seq[peer] or 1, from_server
 end
 
-local function synthetic_tvb(f, h, payload, stream)
+-- The synthetic TCP/UDP packet: its header, then the payload (raw bytes).
+local function synthetic_tvb(f, payload, stream)
   local c = f.conn
   local sport = f.from_server and c.server_port or c.client_port
   local dport = f.from_server and c.client_port or c.server_port
@@ -401,46 +434,46 @@ local function synthetic_tvb(f, h, payload, stream)
   if stream then
     hdr = be16(sport) .. be16(dport) .. be32(f.seq) .. be32(f.ack) .. "\80\24" .. be16(65535) .. "\0\0\0\0"
   else
-    local n = payload and payload:len() or 0
-    hdr = be16(sport) .. be16(dport) .. be16(math.min(8 + n, 65535)) .. "\0\0"
+    hdr = be16(sport) .. be16(dport) .. be16(math.min(8 + #payload, 65535)) .. "\0\0"
   end
-  local ba = ByteArray.new(hdr, true)
-  if payload and payload:len() > 0 then ba:append(payload:bytes()) end
-  return ba:tvb(stream and "Stream view (synthetic TCP)" or "Datagram view (synthetic UDP)")
+  return ByteArray.new(hdr .. payload, true):tvb(stream and "Stream view (synthetic TCP)" or "Datagram view (synthetic UDP)")
 end
 
 -- The dissector -------------------------------------------------------------------
 function unixsock.dissector(tvb, pinfo, tree)
-  pinfo.cols.protocol = "UNIXSOCK"
-  local h = dissect_header(tvb, pinfo, tree)
+  local cols = pinfo.cols -- (every pinfo.cols.X access allocates: fetched once)
+  local has_tree = tree.text ~= nil -- nil: no tree was asked for (nothing shown or filtered on)
+  local h = dissect_header(tvb, pinfo, tree, has_tree)
   if not h then
-    pinfo.cols.info = "Malformed unixsock record"
+    cols.protocol = "UNIXSOCK"
+    cols.info = "Malformed unixsock record"
     return tvb:len()
   end
-  local payload = nil
-  if tvb:len() > h.hlen then payload = tvb(h.hlen):tvb() end
-  if payload then h.tree:add(F.payload, tvb(h.hlen)) end
+  local n = tvb:len()
+  local t = h.tree
+  if t and n > h.hlen then t:add(F.payload, tvb(h.hlen)) end
 
-  local who = string.format("%s %d", h.comm, h.pid)
-  local peer = h.peer_pid ~= 0 and string.format("%s %d", h.peer_comm ~= "" and h.peer_comm or "?", h.peer_pid) or "?"
-  local summary = string.format("%s → %s %s", who, peer, h.path ~= "" and h.path or "(unnamed)")
+  local who = h.comm .. " " .. h.pid
+  local peer = h.peer_pid ~= 0 and ((h.peer_comm ~= "" and h.peer_comm or "?") .. " " .. h.peer_pid) or "?"
+  local summary = who .. " → " .. peer .. " " .. (h.path ~= "" and h.path or "(unnamed)")
 
-  local n = pinfo.number
-  if not frame_conn[n] then track(pinfo, h, payload) end
-  local f = { conn = conn_list[frame_conn[n]], seq = frame_seq[n], ack = frame_ack[n], from_server = frame_server[n] }
+  local num = pinfo.number
+  if not frame_conn[num] then track(pinfo, h, tvb) end
+  local f = { conn = conn_list[frame_conn[num]], seq = frame_seq[num], ack = frame_ack[num], from_server = frame_server[num] }
   local c = f.conn
-  local it = h.tree:add(F.stream, c.index)
-  it:set_generated()
-  local pit = h.tree:add(F.protocol, c.proto)
-  pit:set_generated()
+  if t then
+    t:add(F.stream, c.index):set_generated()
+    t:add(F.protocol, c.proto):set_generated()
+  end
 
-  if unixsock.prefs.stream_view and (payload or h.stype == 1) then
+  if unixsock.prefs.stream_view and (n > h.hlen or h.stype == 1) then
     local stream = (h.stype == 1)
-    local vtvb = synthetic_tvb(f, h, payload, stream)
-    local vi = h.tree:add(F.view, string.format("%s %d → %d, %s addresses 127.85.0.1 (client) / 127.85.0.2 (server)",
-      stream and "TCP" or "UDP", f.from_server and c.server_port or c.client_port,
-      f.from_server and c.client_port or c.server_port, "not network traffic:"))
-    vi:set_generated()
+    local vtvb = synthetic_tvb(f, n > h.hlen and tvb:raw(h.hlen, n - h.hlen) or "", stream)
+    if t then
+      t:add(F.view, string.format("%s %d → %d, %s addresses 127.85.0.1 (client) / 127.85.0.2 (server)",
+        stream and "TCP" or "UDP", f.from_server and c.server_port or c.client_port,
+        f.from_server and c.client_port or c.server_port, "not network traffic:")):set_generated()
+    end
     pinfo.src = f.from_server and SERVER_ADDR or CLIENT_ADDR
     pinfo.dst = f.from_server and CLIENT_ADDR or SERVER_ADDR
     if stream then
@@ -448,25 +481,26 @@ function unixsock.dissector(tvb, pinfo, tree)
     else
       udp_dissector:call(vtvb, pinfo, tree)
     end
-  elseif payload then
-    data_dissector:call(payload, pinfo, tree)
+  elseif n > h.hlen then
+    data_dissector:call(tvb(h.hlen):tvb(), pinfo, tree)
   end
 
-  local proto_col = tostring(pinfo.cols.protocol)
-  if proto_col == "TCP" or proto_col == "UDP" or proto_col == "" then pinfo.cols.protocol = "UNIXSOCK" end
-  pinfo.cols.src = who
-  pinfo.cols.dst = peer
-  local info = tostring(pinfo.cols.info)
+  local proto_col = tostring(cols.protocol)
+  if proto_col == "TCP" or proto_col == "UDP" or proto_col == "" or proto_col == "Data" then cols.protocol = "UNIXSOCK" end
+  cols.src = who
+  cols.dst = peer
+  local info = cols.info
+  local info_col = tostring(info)
+  local text = info_col
   if proto_col == "TCP" or proto_col == "UDP" then
-    local n = payload and payload:len() or 0
-    info = string.format("%s len %d", SOCK_TYPES[h.stype] or "?", h.len)
-    if h.offset > 0 then info = info .. " (part at " .. h.offset .. ")" end
-    if n > 0 and proto_col == "TCP" and tostring(pinfo.cols.info):find("reassembled PDU") then
-      info = info .. " [segment of a reassembled message]"
+    text = string.format("%s len %d", SOCK_TYPES[h.stype] or "?", h.len)
+    if h.offset > 0 then text = text .. " (part at " .. h.offset .. ")" end
+    if n > h.hlen and proto_col == "TCP" and info_col:find("reassembled PDU") then
+      text = text .. " [segment of a reassembled message]"
     end
   end
-  pinfo.cols.info:clear_fence()
-  pinfo.cols.info = summary .. "  " .. info
+  info:clear_fence()
+  info:set(summary .. "  " .. text)
   return tvb:len()
 end
 
