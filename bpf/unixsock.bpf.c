@@ -927,7 +927,13 @@ static __always_inline int on_recv(struct sock *sk, int ret)
 SEC("tp_btf/sock_recv_length")
 int BPF_PROG(recv_length, struct sock *sk, int ret, int flags)
 {
-	return on_recv(sk, ret);
+	struct sk_basics b;
+
+	/* runs on every receive of every socket: trusted BTF loads, no helper reads */
+	if (ret < 0 || !basics_btf(sk, &b))
+		return 0;
+	note_owner(b.ino, bpf_get_current_pid_tgid() >> 32);
+	return 0;
 }
 
 SEC("fexit/unix_stream_recvmsg")
