@@ -124,9 +124,6 @@ async function capture(a: Args, sink: () => Sink, filterText: string, extcap: bo
   for (const at of cap.attempts) {
     log.info(at.ok ? `strategy ${at.strategy}: attached${at.note ? ` (${at.note})` : ''}` : `strategy ${at.strategy}: rejected: ${at.error}`);
   }
-  if (!extcap && !a.quiet) {
-    stderrLine(`unixsock: capturing Unix socket messages with ${cap.strategy}${filterText ? ` (filter: ${filterText})` : ''}`);
-  }
   let failure: Error | undefined;
   let finish: (why: string) => void = () => {};
   const done = new Promise<string>((resolve) => {
@@ -151,6 +148,10 @@ async function capture(a: Args, sink: () => Sink, filterText: string, extcap: bo
     }, fail);
   } else {
     cap.startToFd(out.fd, out.what, count, fail);
+  }
+  // said once the reader runs too (mapping a large ring takes a moment)
+  if (!extcap && !a.quiet) {
+    stderrLine(`unixsock: capturing Unix socket messages with ${cap.strategy}${filterText ? ` (filter: ${filterText})` : ''}`);
   }
   // (SIGPIPE stays ignored, as Node sets it: a reader that went away shows as EPIPE)
   const onSignal = (sig: NodeJS.Signals) => finish(sig);
