@@ -300,7 +300,8 @@ local function dissect_header(tvb, pinfo, tree, has_tree)
     et:add_proto_expert_info(E.malformed, "record shorter than the header")
     return nil
   end
-  local r = tvb:raw(0, math.min(n, 65535))
+  local r = tvb:raw(0, n)
+  h.n, h.raw = n, r
   local version = byte(r, 1)
   if t then t:add(F.version, tvb(0, 1)) end
   if version ~= VERSION then
@@ -390,7 +391,7 @@ local function track(pinfo, h, tvb)
   local c = conns[key]
   if not c then
     local proto, display = proto_by_path(h.path)
-    if not proto and tvb:len() > h.hlen then proto = proto_by_content(tvb(h.hlen):tvb()) end
+    if not proto and h.n > h.hlen then proto = proto_by_content(tvb(h.hlen):tvb()) end
     proto = proto or "data"
     local sport = PORTS[proto]
     if proto == "x11" then sport = 6000 + math.min(display or 0, 63) end
@@ -449,7 +450,7 @@ function unixsock.dissector(tvb, pinfo, tree)
     cols.info = "Malformed unixsock record"
     return tvb:len()
   end
-  local n = tvb:len()
+  local n = h.n
   local t = h.tree
   if t and n > h.hlen then t:add(F.payload, tvb(h.hlen)) end
 
@@ -468,7 +469,7 @@ function unixsock.dissector(tvb, pinfo, tree)
 
   if unixsock.prefs.stream_view and (n > h.hlen or h.stype == 1) then
     local stream = (h.stype == 1)
-    local vtvb = synthetic_tvb(f, n > h.hlen and tvb:raw(h.hlen, n - h.hlen) or "", stream)
+    local vtvb = synthetic_tvb(f, h.raw:sub(h.hlen + 1), stream)
     if t then
       t:add(F.view, string.format("%s %d → %d, %s addresses 127.85.0.1 (client) / 127.85.0.2 (server)",
         stream and "TCP" or "UDP", f.from_server and c.server_port or c.client_port,
@@ -501,7 +502,7 @@ function unixsock.dissector(tvb, pinfo, tree)
   end
   info:clear_fence()
   info:set(summary .. "  " .. text)
-  return tvb:len()
+  return n
 end
 
 -- D-Bus over a stream: steps over the SASL handshake, frames messages and
