@@ -188,24 +188,29 @@ local function reset_state()
 end
 reset_state()
 
+local stream_view = defaults.stream_view -- the preference, read when it changes (not per record)
+
 function unixsock.init()
   reset_state()
   user_rules = parse_rules(unixsock.prefs.path_rules)
+  stream_view = unixsock.prefs.stream_view
 end
 
 -- Both directions of a connection must map to one key. A client's first
 -- sends can precede accept(), when the server's socket has no inode yet, so a
 -- connection to a named server is keyed by the client's socket inode alone.
 local ZERO64 = string.rep("\0", 8)
+-- key prefixes per socket type (no number-to-string conversion per record)
+local KEY_PREFIX = setmetatable({}, { __index = function(t, k) local v = tostring(k) .. ":" t[k] = v return v end })
 local function conn_key(h)
-  local stype, ino, peer_ino = h.stype, h.ino, h.peer_ino
-  if stype ~= 2 then
-    if h.local_path ~= "" and peer_ino ~= ZERO64 then return stype .. ":c" .. peer_ino end
-    if h.local_path == "" and h.peer_path ~= "" then return stype .. ":c" .. ino end
+  local pre, ino, peer_ino = KEY_PREFIX[h.stype], h.ino, h.peer_ino
+  if h.stype ~= 2 then
+    if h.local_path ~= "" and peer_ino ~= ZERO64 then return pre .. "c" .. peer_ino end
+    if h.local_path == "" and h.peer_path ~= "" then return pre .. "c" .. ino end
   end
-  if peer_ino == ZERO64 then return stype .. ":" .. ino end
-  if ino < peer_ino then return stype .. ":" .. ino .. "-" .. peer_ino end
-  return stype .. ":" .. peer_ino .. "-" .. ino
+  if peer_ino == ZERO64 then return pre .. ino end
+  if ino < peer_ino then return pre .. ino .. "-" .. peer_ino end
+  return pre .. peer_ino .. "-" .. ino
 end
 
 -- Path helpers ----------------------------------------------------------------
@@ -289,11 +294,21 @@ end
 
 -- h: the header's values (ino and peer_ino as their 8 raw bytes: keys that
 -- compare like the numbers); nil when the record is malformed
+-- comm fields (16 NUL-padded bytes) as strings; a capture has few distinct ones
+local comm_cache, comm_cache_size = {}, 0
+local function comm_string(raw16)
+  local s = comm_cache[raw16]
+  if s then return s end
+  s = raw16:match("^[^%z]*")
+  if comm_cache_size > 4096 then comm_cache, comm_cache_size = {}, 0 end
+  comm_cache[raw16] = s
+  comm_cache_size = comm_cache_size + 1
+  return s
+end
+
 local function dissect_header(tvb, pinfo, tree, has_tree)
-  local h = {}
   local n = tvb:len()
   local t = has_tree and tree:add(unixsock, tvb(0, math.min(n, FIXED_LEN))) or nil
-  h.tree = t
   -- expert info is recorded without a tree too (tshark -z expert)
   local et = t or tree
   if n < 4 then
@@ -301,7 +316,6 @@ local function dissect_header(tvb, pinfo, tree, has_tree)
     return nil
   end
   local r = tvb:raw(0, n)
-  h.n, h.raw = n, r
   local version = byte(r, 1)
   if t then t:add(F.version, tvb(0, 1)) end
   if version ~= VERSION then
@@ -314,17 +328,14 @@ local function dissect_header(tvb, pinfo, tree, has_tree)
     et:add_proto_expert_info(E.malformed, "header length " .. hlen .. " does not fit the record (" .. n .. " bytes)")
     return nil
   end
-  h.hlen = hlen
-  h.stype = byte(r, 2)
-  h.flags = u16(r, 4)
-  h.pid = u32(r, 8)
-  h.peer_pid = u32(r, 24)
-  h.ino = r:sub(33, 40)
-  h.peer_ino = r:sub(41, 48)
-  h.len = u32(r, 48)
-  h.offset = u32(r, 52)
-  h.comm = r:sub(73, 88):match("^[^%z]*")
-  h.peer_comm = r:sub(89, 104):match("^[^%z]*")
+  -- one constructor: the table is made at its final size
+  local h = {
+    tree = t, n = n, raw = r, hlen = hlen,
+    stype = byte(r, 2), flags = u16(r, 4), pid = u32(r, 8), peer_pid = u32(r, 24),
+    ino = r:sub(33, 40), peer_ino = r:sub(41, 48), len = u32(r, 48), offset = u32(r, 52),
+    comm = comm_string(r:sub(73, 88)), peer_comm = comm_string(r:sub(89, 104)),
+    local_path = "", peer_path = "", dest_path = "", path = "",
+  }
   if t then
     t:set_len(hlen)
     header_tree(tvb, t, hlen)
@@ -332,7 +343,6 @@ local function dissect_header(tvb, pinfo, tree, has_tree)
 
   -- options
   local o = FIXED_LEN
-  h.local_path, h.peer_path, h.dest_path = "", "", ""
   while o + 4 <= hlen do
     local ty, l = u16(r, o), u16(r, o + 2)
     if o + 4 + l > hlen then
@@ -386,7 +396,7 @@ end
 
 -- First pass: decide the connection, direction and sequence numbers of a frame
 -- (kept in the frame_* arrays, which later passes read).
-local function track(pinfo, h, tvb)
+local function track(n, h, tvb)
   local key = conn_key(h)
   local c = conns[key]
   if not c then
@@ -395,7 +405,8 @@ local function track(pinfo, h, tvb)
     proto = proto or "data"
     local sport = PORTS[proto]
     if proto == "x11" then sport = 6000 + math.min(display or 0, 63) end
-    c = { index = next_index, client_port = next_client_port, server_port = sport, proto = proto, next_seq = {} }
+    c = { index = next_index, client_port = next_client_port, server_port = sport, proto = proto, next_seq = {},
+      labels = {}, port_bytes = {} }
     next_index = next_index + 1
     next_client_port = next_client_port + 1
     if next_client_port > 65000 then next_client_port = 10000 end
@@ -422,22 +433,48 @@ local function track(pinfo, h, tvb)
   else
     seq = (c["msg_start_" .. me] or 1) + h.offset
   end
-  local n = pinfo.number
   frame_conn[n], frame_seq[n], frame_ack[n], frame_server[n] = c.index, seq, c.next_seq[peer] or 1, from_server
 end
 
 -- The synthetic TCP/UDP packet: its header, then the payload (raw bytes).
-local function synthetic_tvb(f, payload, stream)
-  local c = f.conn
-  local sport = f.from_server and c.server_port or c.client_port
-  local dport = f.from_server and c.client_port or c.server_port
+-- ports of the synthetic view per connection and direction, as 4 header bytes
+local function port_bytes(c, from_server)
+  local p = c.port_bytes[from_server]
+  if not p then
+    local sport = from_server and c.server_port or c.client_port
+    local dport = from_server and c.client_port or c.server_port
+    p = be16(sport) .. be16(dport)
+    c.port_bytes[from_server] = p
+  end
+  return p
+end
+
+local TCP_TAIL = "\80\24" .. be16(65535) .. "\0\0\0\0" -- offset 5, PSH|ACK, window, checksum, urgent
+
+local function synthetic_tvb(c, from_server, seq, ack, payload, stream)
   local hdr
   if stream then
-    hdr = be16(sport) .. be16(dport) .. be32(f.seq) .. be32(f.ack) .. "\80\24" .. be16(65535) .. "\0\0\0\0"
+    hdr = port_bytes(c, from_server) .. be32(seq) .. be32(ack) .. TCP_TAIL
   else
-    hdr = be16(sport) .. be16(dport) .. be16(math.min(8 + #payload, 65535)) .. "\0\0"
+    hdr = port_bytes(c, from_server) .. be16(math.min(8 + #payload, 65535)) .. "\0\0"
   end
   return ByteArray.new(hdr .. payload, true):tvb(stream and "Stream view (synthetic TCP)" or "Datagram view (synthetic UDP)")
+end
+
+-- "curl 4242", "dockerd 811" and the Info summary, made once per connection
+-- and direction while sender, peer and path stay the same
+local function labels(c, from_server, h)
+  local l = c.labels[from_server]
+  if l and l.pid == h.pid and l.peer_pid == h.peer_pid and l.comm == h.comm and l.peer_comm == h.peer_comm
+    and l.path == h.path then
+    return l.who, l.peer, l.summary
+  end
+  local who = h.comm .. " " .. h.pid
+  local peer = h.peer_pid ~= 0 and ((h.peer_comm ~= "" and h.peer_comm or "?") .. " " .. h.peer_pid) or "?"
+  local summary = who .. " → " .. peer .. " " .. (h.path ~= "" and h.path or "(unnamed)")
+  c.labels[from_server] = { pid = h.pid, peer_pid = h.peer_pid, comm = h.comm, peer_comm = h.peer_comm, path = h.path,
+    who = who, peer = peer, summary = summary }
+  return who, peer, summary
 end
 
 -- The dissector -------------------------------------------------------------------
@@ -454,29 +491,25 @@ function unixsock.dissector(tvb, pinfo, tree)
   local t = h.tree
   if t and n > h.hlen then t:add(F.payload, tvb(h.hlen)) end
 
-  local who = h.comm .. " " .. h.pid
-  local peer = h.peer_pid ~= 0 and ((h.peer_comm ~= "" and h.peer_comm or "?") .. " " .. h.peer_pid) or "?"
-  local summary = who .. " → " .. peer .. " " .. (h.path ~= "" and h.path or "(unnamed)")
-
   local num = pinfo.number
-  if not frame_conn[num] then track(pinfo, h, tvb) end
-  local f = { conn = conn_list[frame_conn[num]], seq = frame_seq[num], ack = frame_ack[num], from_server = frame_server[num] }
-  local c = f.conn
+  if not frame_conn[num] then track(num, h, tvb) end
+  local c, from_server = conn_list[frame_conn[num]], frame_server[num]
+  local who, peer, summary = labels(c, from_server, h)
   if t then
     t:add(F.stream, c.index):set_generated()
     t:add(F.protocol, c.proto):set_generated()
   end
 
-  if unixsock.prefs.stream_view and (n > h.hlen or h.stype == 1) then
+  if stream_view and (n > h.hlen or h.stype == 1) then
     local stream = (h.stype == 1)
-    local vtvb = synthetic_tvb(f, h.raw:sub(h.hlen + 1), stream)
+    local vtvb = synthetic_tvb(c, from_server, frame_seq[num], frame_ack[num], h.raw:sub(h.hlen + 1), stream)
     if t then
       t:add(F.view, string.format("%s %d → %d, %s addresses 127.85.0.1 (client) / 127.85.0.2 (server)",
-        stream and "TCP" or "UDP", f.from_server and c.server_port or c.client_port,
-        f.from_server and c.client_port or c.server_port, "not network traffic:")):set_generated()
+        stream and "TCP" or "UDP", from_server and c.server_port or c.client_port,
+        from_server and c.client_port or c.server_port, "not network traffic:")):set_generated()
     end
-    pinfo.src = f.from_server and SERVER_ADDR or CLIENT_ADDR
-    pinfo.dst = f.from_server and CLIENT_ADDR or SERVER_ADDR
+    pinfo.src = from_server and SERVER_ADDR or CLIENT_ADDR
+    pinfo.dst = from_server and CLIENT_ADDR or SERVER_ADDR
     if stream then
       tcp_dissector:call(vtvb, pinfo, tree)
     else
@@ -611,6 +644,7 @@ end
 
 function unixsock.prefs_changed()
   user_rules = parse_rules(unixsock.prefs.path_rules)
+  stream_view = unixsock.prefs.stream_view
   register_dlt()
 end
 
