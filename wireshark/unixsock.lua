@@ -524,17 +524,18 @@ function unixsock.dissector(tvb, pinfo, tree)
   cols.src = who
   cols.dst = peer
   local info = cols.info
-  local info_col = tostring(info)
-  local text = info_col
+  info:clear_fence()
   if proto_col == "TCP" or proto_col == "UDP" then
-    text = string.format("%s len %d", SOCK_TYPES[h.stype] or "?", h.len)
+    -- no protocol above the synthetic view: say what the record is instead of the view's own summary
+    local text = string.format("%s len %d", SOCK_TYPES[h.stype] or "?", h.len)
     if h.offset > 0 then text = text .. " (part at " .. h.offset .. ")" end
-    if n > h.hlen and proto_col == "TCP" and info_col:find("reassembled PDU") then
+    if n > h.hlen and proto_col == "TCP" and tostring(info):find("reassembled PDU") then
       text = text .. " [segment of a reassembled message]"
     end
+    info:set(summary .. "  " .. text)
+  else
+    info:prepend(summary .. "  ")
   end
-  info:clear_fence()
-  info:set(summary .. "  " .. text)
   return n
 end
 
