@@ -5,7 +5,7 @@ import * as util from 'node:util';
 import { CaptureError, UsageError } from './errors';
 import type { KernelFilter } from './filter';
 import { loadNative, type NativeAttempt, type NativeCapture, type NativeEnd, type NativeStats } from './native';
-import { WriteError } from './pcapng';
+import { writeError } from './pcapng';
 import { Assembler, type AssemblerStats, type UnixMessage } from './records';
 
 export const STRATEGIES = ['auto', 'fentry', 'kprobe', 'sock_send_length', 'syscalls'] as const;
@@ -153,7 +153,7 @@ export class UnixCapture {
         onBatch,
         (r: NativeEnd) => {
           if (r.pollError) onFailure(new CaptureError(`reading the kernel ring buffer failed (errno ${-r.pollError}): the capture stops here`));
-          if (r.writeError) onFailure(writeError(what, r.writeError));
+          if (r.writeError) onFailure(nativeWriteError(what, r.writeError));
           resolve();
         },
         flushMs,
@@ -193,10 +193,8 @@ export class UnixCapture {
   }
 }
 
-/** The write error of the addon's writer as the sentence the TypeScript writer used to give. */
-function writeError(what: string, errno: number): WriteError {
+/** The addon writer's errno as the same sentence the TypeScript writer gives. */
+function nativeWriteError(what: string, errno: number) {
   const [code, text] = util.getSystemErrorMap().get(-errno) ?? ['EIO', 'i/o error'];
-  if (code === 'EPIPE') return new WriteError(`${what}: the reader went away`, 'EPIPE');
-  if (code === 'ENOSPC') return new WriteError(`${what}: disk full`, 'ENOSPC');
-  return new WriteError(`${what}: ${code}: ${text}`, code);
+  return writeError(what, code, `${code}: ${text}`);
 }

@@ -142,6 +142,13 @@ export function statsBlock(s: StatsInfo): Buffer {
   return block(5, [fixed, opts]);
 }
 
+/** A failed write of `what` as the sentence users see (EPIPE and ENOSPC have their own). */
+export function writeError(what: string, code: string, detail: string): WriteError {
+  if (code === 'EPIPE') return new WriteError(`${what}: the reader went away`, 'EPIPE');
+  if (code === 'ENOSPC') return new WriteError(`${what}: disk full`, 'ENOSPC');
+  return new WriteError(`${what}: ${detail}`, code);
+}
+
 export class WriteError extends Error {
   constructor(
     message: string,
@@ -208,9 +215,7 @@ export class PcapngWriter {
             // the write error below says what matters
           }
         }
-        if (err.code === 'EPIPE') throw new WriteError(`${this.what}: the reader went away`, 'EPIPE');
-        if (err.code === 'ENOSPC') throw new WriteError(`${this.what}: disk full`, 'ENOSPC');
-        throw new WriteError(`${this.what}: ${err.message}`, err.code ?? 'EIO');
+        throw writeError(this.what, err.code ?? 'EIO', err.message);
       }
       done += n;
       let i = 0;
