@@ -56,7 +56,6 @@ inline void Le32(uint8_t* p, uint32_t v) { memcpy(p, &v, 4); }  // x86_64 only, 
 class Buf {
  public:
   Buf() = default;
-  explicit Buf(size_t cap) { Reserve(cap); }
   Buf(const Buf&) = delete;
   Buf& operator=(const Buf&) = delete;
   ~Buf() { free(p_); }

@@ -486,11 +486,8 @@ class Capture : public Napi::ObjectWrap<Capture> {
   // The writer's counters, where the JavaScript thread can read them.
   void Publish() {
     const auto& c = out_->counters();
-    pub_messages_.store(c.messages, std::memory_order_relaxed);
-    pub_packets_.store(c.packets, std::memory_order_relaxed);
-    pub_incomplete_.store(c.incomplete, std::memory_order_relaxed);
-    pub_orphans_.store(c.orphans, std::memory_order_relaxed);
-    pub_bad_.store(c.bad, std::memory_order_relaxed);
+    std::lock_guard<std::mutex> lock(pub_mu_);
+    pub_ = c;
   }
 
   Napi::Value Start(const Napi::CallbackInfo& info) {
@@ -575,11 +572,12 @@ class Capture : public Napi::ObjectWrap<Capture> {
       r.Set(names[k], Napi::Number::New(env, (double)sum));
     }
     if (out_) {
-      r.Set("messages", Napi::Number::New(env, (double)pub_messages_.load()));
-      r.Set("packets", Napi::Number::New(env, (double)pub_packets_.load()));
-      r.Set("incomplete", Napi::Number::New(env, (double)pub_incomplete_.load()));
-      r.Set("orphanRecords", Napi::Number::New(env, (double)pub_orphans_.load()));
-      r.Set("badRecords", Napi::Number::New(env, (double)pub_bad_.load()));
+      unixsock::Counters c;
+      {
+        std::lock_guard<std::mutex> lock(pub_mu_);
+        c = pub_;
+      }
+      SetCounters(r, c);
     }
     return r;
   }
@@ -632,6 +630,15 @@ class Capture : public Napi::ObjectWrap<Capture> {
     return Napi::Boolean::New(info.Env(), gone);
   }
 
+  // The writer's counters under the names src/native.ts (WriterStats) gives them.
+  static void SetCounters(Napi::Object r, const unixsock::Counters& c) {
+    r.Set("messages", (double)c.messages);
+    r.Set("packets", (double)c.packets);
+    r.Set("incomplete", (double)c.incomplete);
+    r.Set("orphanRecords", (double)c.orphans);
+    r.Set("badRecords", (double)c.bad);
+  }
+
   // writeRecords(fd, batch, clockOffset): the capture's pcapng writer run on
   // records given in the batch format (tests and benchmarks: the same code
   // that writes a live capture). Returns the writer's counters.
@@ -656,11 +663,7 @@ class Capture : public Napi::ObjectWrap<Capture> {
     out.Write();
     const auto& c = out.counters();
     Napi::Object r = Napi::Object::New(env);
-    r.Set("messages", (double)c.messages);
-    r.Set("packets", (double)c.packets);
-    r.Set("incomplete", (double)c.incomplete);
-    r.Set("orphanRecords", (double)c.orphans);
-    r.Set("badRecords", (double)c.bad);
+    SetCounters(r, c);
     r.Set("writeError", out.write_error());
     return r;
   }
@@ -694,7 +697,8 @@ class Capture : public Napi::ObjectWrap<Capture> {
   std::vector<uint8_t> batch_;
   std::chrono::steady_clock::time_point last_flush_;
   std::unique_ptr<unixsock::PcapngOut> out_;
-  std::atomic<uint64_t> pub_messages_{0}, pub_packets_{0}, pub_incomplete_{0}, pub_orphans_{0}, pub_bad_{0};
+  std::mutex pub_mu_;
+  unixsock::Counters pub_;  // the writer's counters as last published by the worker
 };
 
 Napi::Object InitAll(Napi::Env env, Napi::Object exports) { return Capture::Init(env, exports); }

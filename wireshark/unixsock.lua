@@ -241,7 +241,7 @@ local function u32(r, o) local a, b, c, d = byte(r, o + 1, o + 4) return ((a * 2
 local FLAG_FIELDS = { F.flags_truncated, F.flags_no_payload, F.flags_has_ctrl, F.flags_ctrl_trunc,
   F.flags_peer_guess, F.flags_lost, F.flags_more, F.flags_ctrl_bad }
 
-local function header_tree(tvb, t, hlen)
+local function header_tree(tvb, t)
   t:add(F.type, tvb(1, 1))
   t:add(F.hdr_len, tvb(2, 2))
   local ft = t:add(F.flags, tvb(4, 2))
@@ -338,7 +338,7 @@ local function dissect_header(tvb, pinfo, tree, has_tree)
   }
   if t then
     t:set_len(hlen)
-    header_tree(tvb, t, hlen)
+    header_tree(tvb, t)
   end
 
   -- options

@@ -63,8 +63,13 @@ interface Cell {
   detail?: string;
 }
 
+/** The guest's name of a case: the strategy, `!strategy` when it must be refused, or auto. */
+function caseName(k: Kernel, s: Strategy | 'auto'): string {
+  return s === 'auto' || k.expect[s] ? s : `!${s}`;
+}
+
 function casesFor(k: Kernel): string[] {
-  return [...STRATEGIES.map((s) => (k.expect[s] ? s : `!${s}`)), 'auto'];
+  return [...STRATEGIES, 'auto' as const].map((s) => caseName(k, s));
 }
 
 function parseConsole(text: string): Omit<Run, 'seconds'> {
@@ -212,7 +217,7 @@ function table(results: Map<string, Run>): string[] {
     const run = results.get(k.name)!;
     const cells = [...STRATEGIES, 'auto' as const].map((s) => {
       if (run.problem && !run.cases.size) return `✗ ${run.problem}`;
-      const cell = judge(run.cases.get(s === 'auto' || k.expect[s] ? s : `!${s}`), s, k);
+      const cell = judge(run.cases.get(caseName(k, s)), s, k);
       return `${cell.ok ? '✓' : '✗'} ${cell.text}`;
     });
     rows.push(`| ${k.name} ${run.release} (${run.seconds.toFixed(0)} s) | ${cells.join(' | ')} |`);
@@ -256,7 +261,7 @@ describe('kernel matrix (qemu: Debian 6.1 and 6.12, and the host kernel)', () =>
       const run = results.get(k.name)!;
       const bad: string[] = [];
       for (const s of [...STRATEGIES, 'auto' as const]) {
-        const cell = judge(run.cases.get(s === 'auto' || k.expect[s] ? s : `!${s}`), s, k);
+        const cell = judge(run.cases.get(caseName(k, s)), s, k);
         if (!cell.ok) bad.push(`${s}: ${cell.detail ?? cell.text}`);
       }
       if (run.problem) bad.unshift(run.problem);
