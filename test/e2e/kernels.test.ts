@@ -11,7 +11,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { before, describe, it } from 'node:test';
-import { checkAll, traffic, type Generated } from '../helpers/checks';
+import { GENERATORS, checkAll, traffic, type Generated } from '../helpers/checks';
 import { readPcapng } from '../helpers/pcapng-read';
 import { CI, EXE, ROOT, SOCKGEN, needBpf, need, records, type Gen } from '../helpers/harness';
 
@@ -68,6 +68,11 @@ function caseName(k: Kernel, s: Strategy | 'auto'): string {
   return s === 'auto' || k.expect[s] ? s : `!${s}`;
 }
 
+/** The traffic every case makes, for the guest: sockgen runs by commas, their arguments by colons. */
+const GENS = Object.entries(GENERATORS)
+  .map(([k, args]) => [...args, ...(k === 'dgram' ? [`unixsock-kernels-${process.pid}`] : [])].join(':'))
+  .join(',');
+
 function casesFor(k: Kernel): string[] {
   return [...STRATEGIES, 'auto' as const].map((s) => caseName(k, s));
 }
@@ -109,7 +114,7 @@ function bootGuest(k: Kernel): Promise<Run> {
     const args = [
       '-accel', 'tcg', '-m', '1536', '-smp', '1', '-nographic', '-no-reboot', '-net', 'none',
       '-kernel', k.vmlinuz!, '-initrd', INITRAMFS,
-      '-append', `console=ttyS0 quiet panic=-1 unixsock_cases=${casesFor(k).join(',')}`,
+      '-append', `console=ttyS0 quiet panic=-1 unixsock_cases=${casesFor(k).join(',')} unixsock_gens=${GENS}`,
     ];
     const q = spawn('qemu-system-x86_64', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
@@ -138,7 +143,7 @@ function runHost(k: Kernel): Promise<Run> {
   return new Promise((resolve) => {
     const p = spawn('sh', [path.join(KDIR, 'guest-init.sh'), '--host', ROOT], {
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, unixsock_cases: casesFor(k).join(',') },
+      env: { ...process.env, unixsock_cases: casesFor(k).join(','), unixsock_gens: GENS },
     });
     let out = '';
     p.stdout.on('data', (d) => (out += d));
@@ -152,17 +157,8 @@ function runHost(k: Kernel): Promise<Run> {
   });
 }
 
-const KEYS: Record<string, keyof Generated> = {
-  'stream-pair': 'stream',
-  'dgram-abstract': 'dgram',
-  seqpacket: 'seq',
-  writev: 'writev',
-  'sendmsg-iov': 'sendmsg',
-  sendmmsg: 'mmsg',
-  rights: 'rights',
-  creds: 'creds',
-  sendfile: 'sendfile',
-};
+/** sockgen's mode (first argument, echoed in its report) -> the key of Generated */
+const KEYS = Object.fromEntries(Object.entries(GENERATORS).map(([k, args]) => [args[0], k])) as Record<string, keyof Generated>;
 
 function generated(c: CaseOut): Generated {
   const g: Partial<Generated> = {};

@@ -56,10 +56,11 @@ run_case() {
     sleep 0.1
   done
   if kill -0 $cap 2>/dev/null; then
-    for g in "stream-pair" "dgram-abstract unixsock-kernels-$$" "seqpacket" "writev 200" "sendmsg-iov 300" \
-             "sendmmsg 5" "rights" "creds" "sendfile"; do
-      # shellcheck disable=SC2086
-      echo "@@gen $($GEN $g 2>&1 | tr -d '\n')"
+    # the traffic: $unixsock_gens, sockgen runs separated by commas, arguments by colons
+    # (the host passes test/helpers/checks.ts's GENERATORS)
+    for g in $(echo "$unixsock_gens" | tr ',' ' '); do
+      # shellcheck disable=SC2046
+      echo "@@gen $($GEN $(echo "$g" | tr ':' ' ') 2>&1 | tr -d '\n')"
     done
     kill -TERM $cap
   fi
