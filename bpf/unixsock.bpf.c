@@ -115,6 +115,21 @@ struct {
 	__type(value, struct sockinfo);
 } sockinfo_scratch SEC(".maps");
 
+/* The same two, kept in the socket itself where the program may use socket
+ * storage (tp_btf): no hashing, no eviction, freed with the socket. The info
+ * is valid while info.ino is the socket's inode and info.peer its peer. */
+struct sock_state {
+	struct owner ow;
+	struct sockinfo info;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct sock_state);
+} sock_states SEC(".maps");
+
 /* sendmmsg: index of the next message of the current call, per thread. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -485,9 +500,12 @@ static __always_inline void syscall_args(struct file *file, struct send_args *a,
 		a->readable = false;
 }
 
+/* in_sk: the socket pointers are BTF pointers the program may pass to socket
+ * storage helpers (tp_btf); otherwise the caches are hash maps. */
 static __always_inline int handle_send(struct sock *sk, struct sk_basics *b, int ret, __u8 strategy,
-				       struct send_args *args)
+				       struct send_args *args, const bool in_sk)
 {
+	struct sock_state *st = NULL;
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tgid = pid_tgid >> 32;
 	struct unix_sock *u, *pu;
@@ -511,9 +529,16 @@ static __always_inline int handle_send(struct sock *sk, struct sk_basics *b, int
 	pu = (struct unix_sock *)peer;
 	ino = b->ino;
 	__u64 skey = (__u64)sk;
-	struct sockinfo *si = bpf_map_lookup_elem(&sockinfos, &skey);
-	if (si && (si->ino != ino || si->peer != (__u64)peer))
-		si = NULL;
+	struct sockinfo *si = NULL;
+	if (in_sk) {
+		st = bpf_sk_storage_get(&sock_states, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+		if (st && ino && st->info.ino == ino && st->info.peer == (__u64)peer)
+			si = &st->info;
+	} else {
+		si = bpf_map_lookup_elem(&sockinfos, &skey);
+		if (si && (si->ino != ino || si->peer != (__u64)peer))
+			si = NULL;
+	}
 	peer_ino = si ? si->peer_ino : (peer ? sock_ino(peer) : 0);
 
 	m = bpf_ringbuf_reserve(&rb, sizeof(*m), 0);
@@ -560,9 +585,14 @@ static __always_inline int handle_send(struct sock *sk, struct sk_basics *b, int
 		m->path_dev = de ? BPF_CORE_READ(de, d_inode, i_sb, s_dev) : 0;
 		/* cache it once the connection is complete (the peer has its inode) */
 		__u32 zero = 0;
-		struct sockinfo *n = peer_ino ? bpf_map_lookup_elem(&sockinfo_scratch, &zero) : NULL;
+		struct sockinfo *n = NULL;
+		if (peer_ino && st)
+			n = &st->info;
+		else if (peer_ino && !in_sk)
+			n = bpf_map_lookup_elem(&sockinfo_scratch, &zero);
 		if (n) {
-			n->ino = ino;
+			n->ino = 0; /* invalid while it is written (a send on another CPU) */
+			barrier();
 			n->peer = (__u64)peer;
 			n->peer_ino = peer_ino;
 			n->path_ino = m->path_ino;
@@ -571,7 +601,10 @@ static __always_inline int handle_send(struct sock *sk, struct sk_basics *b, int
 			n->peer_path_len = m->peer_path_len;
 			__builtin_memcpy(n->local_path, m->local_path, UNIXSOCK_PATH_MAX);
 			__builtin_memcpy(n->peer_path, m->peer_path, UNIXSOCK_PATH_MAX);
-			bpf_map_update_elem(&sockinfos, &skey, n, BPF_ANY);
+			barrier();
+			n->ino = ino;
+			if (!st)
+				bpf_map_update_elem(&sockinfos, &skey, n, BPF_ANY);
 		}
 	}
 	if (!peer && args->readable && args->dest && args->destlen > 2) {
@@ -585,7 +618,13 @@ static __always_inline int handle_send(struct sock *sk, struct sk_basics *b, int
 
 	/* peer: whoever last used the peer socket, else who created it */
 	m->peer_pid = 0;
-	ow = peer_ino ? bpf_map_lookup_elem(&owners, &peer_ino) : NULL;
+	if (in_sk) {
+		struct sock_state *ps = peer ? bpf_sk_storage_get(&sock_states, peer, 0, 0) : NULL;
+
+		ow = ps && ps->ow.pid ? &ps->ow : NULL;
+	} else {
+		ow = peer_ino ? bpf_map_lookup_elem(&owners, &peer_ino) : NULL;
+	}
 	if (ow) {
 		m->peer_pid = ow->pid;
 		__builtin_memcpy(m->peer_comm, ow->comm, sizeof(m->peer_comm));
@@ -607,7 +646,12 @@ static __always_inline int handle_send(struct sock *sk, struct sk_basics *b, int
 		}
 	}
 
-	note_owner(ino, tgid);
+	if (!in_sk) {
+		note_owner(ino, tgid);
+	} else if (st && st->ow.pid != tgid) {
+		st->ow.pid = tgid;
+		__builtin_memcpy(st->ow.comm, m->comm, sizeof(st->ow.comm));
+	}
 
 	/* filters that need the metadata */
 	if (filt_path_on) {
@@ -718,7 +762,7 @@ int BPF_PROG(send_length, struct sock *sk, int ret, int flags)
 	if (ret < 0 || !basics_btf(sk, &b))
 		return 0;
 	syscall_args(b.file, &a, true, 0);
-	return handle_send(sk, &b, ret, UNIXSOCK_S_SOCK_SEND_LENGTH, &a);
+	return handle_send(sk, &b, ret, UNIXSOCK_S_SOCK_SEND_LENGTH, &a, true);
 }
 
 /* sendmmsg calls sock_sendmsg once per message: count them from the start of the call. */
@@ -742,7 +786,7 @@ static __always_inline int on_unix_sendmsg(struct sock *sk, int ret, __u8 strate
 	if (ret < 0 || !basics_probe(sk, &b))
 		return 0;
 	syscall_args(b.file, &a, true, 0);
-	return handle_send(sk, &b, ret, strategy, &a);
+	return handle_send(sk, &b, ret, strategy, &a, false);
 }
 
 SEC("fexit/unix_stream_sendmsg")
@@ -853,7 +897,7 @@ static __always_inline int sys_exit_send(long ret, int fd_arg)
 	if (!basics_probe(sk, &b))
 		return 0;
 	syscall_args(NULL, &a, false, 0);
-	return handle_send(sk, &b, ret, UNIXSOCK_S_SYSCALLS, &a);
+	return handle_send(sk, &b, ret, UNIXSOCK_S_SYSCALLS, &a, false);
 }
 
 struct exit_ctx {
@@ -900,7 +944,7 @@ static long sx_mmsg_step(__u32 i, void *ctx)
 	if (bpf_probe_read_user(&len, sizeof(len), (void *)(l->vec + (__u64)i * U_MMSGHDR_SIZE + 56)))
 		return 1;
 	syscall_args(NULL, &a, false, i);
-	handle_send(l->sk, &l->b, len, UNIXSOCK_S_SYSCALLS, &a);
+	handle_send(l->sk, &l->b, len, UNIXSOCK_S_SYSCALLS, &a, false);
 	return 0;
 }
 
@@ -937,12 +981,18 @@ static __always_inline int on_recv(struct sock *sk, int ret)
 SEC("tp_btf/sock_recv_length")
 int BPF_PROG(recv_length, struct sock *sk, int ret, int flags)
 {
-	struct sk_basics b;
+	struct sock_state *st;
+	__u32 tgid;
 
 	/* runs on every receive of every socket: trusted BTF loads, no helper reads */
-	if (ret < 0 || !basics_btf(sk, &b))
+	if (ret < 0 || !sk || sk->__sk_common.skc_family != AF_UNIX)
 		return 0;
-	note_owner(b.ino, bpf_get_current_pid_tgid() >> 32);
+	st = bpf_sk_storage_get(&sock_states, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	tgid = bpf_get_current_pid_tgid() >> 32;
+	if (st && st->ow.pid != tgid) {
+		st->ow.pid = tgid;
+		bpf_get_current_comm(st->ow.comm, sizeof(st->ow.comm));
+	}
 	return 0;
 }
 
