@@ -506,8 +506,9 @@ static __always_inline int handle_send(struct sock *sk, struct sk_basics *b, int
 				       struct send_args *args, const bool in_sk)
 {
 	struct sock_state *st = NULL;
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__u32 tgid = pid_tgid >> 32;
+	/* who sends: plain loads from the current task (cheaper than one helper call each) */
+	struct task_struct *task = bpf_get_current_task_btf();
+	__u32 tgid = task->tgid;
 	struct unix_sock *u, *pu;
 	struct sock *peer;
 	struct unixsock_msg *m;
@@ -553,24 +554,26 @@ static __always_inline int handle_send(struct sock *sk, struct sk_basics *b, int
 	m->flags = 0;
 	m->syscall = args->syscall;
 	m->pid = tgid;
-	m->tid = (__u32)pid_tgid;
-	__u64 ug = bpf_get_current_uid_gid();
-	m->uid = (__u32)ug;
-	m->gid = ug >> 32;
+	m->tid = task->pid;
+	const struct cred *cred = task->cred;
+	m->uid = cred->uid.val;
+	m->gid = cred->gid.val;
 	m->msg_len = ret;
 	m->ts = bpf_ktime_get_ns();
 	m->ino = ino;
 	m->peer_ino = peer_ino;
-	bpf_get_current_comm(m->comm, sizeof(m->comm));
+	__builtin_memcpy(m->comm, task->comm, sizeof(m->comm));
+	m->comm[sizeof(m->comm) - 1] = 0;
 	__builtin_memset(m->peer_comm, 0, sizeof(m->peer_comm));
-	__builtin_memset(m->local_path, 0, sizeof(m->local_path));
-	__builtin_memset(m->peer_path, 0, sizeof(m->peer_path));
 	m->peer_path_dest = 0;
+	/* path bytes past their length are never read: no zeroing, no copy of empty paths */
 	if (si) {
 		m->local_path_len = si->local_path_len;
 		m->peer_path_len = si->peer_path_len;
-		__builtin_memcpy(m->local_path, si->local_path, UNIXSOCK_PATH_MAX);
-		__builtin_memcpy(m->peer_path, si->peer_path, UNIXSOCK_PATH_MAX);
+		if (si->local_path_len)
+			__builtin_memcpy(m->local_path, si->local_path, UNIXSOCK_PATH_MAX);
+		if (si->peer_path_len)
+			__builtin_memcpy(m->peer_path, si->peer_path, UNIXSOCK_PATH_MAX);
 		m->path_ino = si->path_ino;
 		m->path_dev = si->path_dev;
 	} else {
