@@ -37,6 +37,7 @@ extern "C" {
 #include <linux/types.h>
 #include "unixsock.h"
 }
+#include "write_behind.h"
 
 namespace unixsock {
 
@@ -98,7 +99,10 @@ class PcapngOut {
   PcapngOut(int fd, int64_t clock_offset, uint64_t limit) : fd_(fd), offset_(clock_offset), limit_(limit) {
     struct stat st;
     regular_ = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
-    if (regular_) base_ = lseek(fd, 0, SEEK_CUR);
+    if (regular_) {
+      base_ = lseek(fd, 0, SEEK_CUR);
+      behind_ = std::make_unique<WriteBehind>(fd, base_);
+    }
     side_.Reserve(1 << 20);
   }
 
@@ -189,6 +193,7 @@ class PcapngOut {
     }
     base_ += done;
     Clear();
+    if (behind_) behind_->Written(base_);
     return true;
   }
 
@@ -503,6 +508,7 @@ class PcapngOut {
   uint64_t limit_;
   bool regular_ = false;
   off_t base_ = 0;  // file offset after the last whole write
+  std::unique_ptr<WriteBehind> behind_;  // regular files only
   int werr_ = 0;
   Counters c_;
   PendingMap pending_;
