@@ -63,13 +63,15 @@ class Ring {
     return n < 0 && errno != EINTR ? -errno : 0;
   }
 
-  // Calls fn(record, length) for every submitted record not read yet; the
-  // records stay valid until Release(). Returns how many were read.
+  // Calls fn(record, length) for the submitted records not read yet, up to
+  // about max_bytes of them; the records stay valid until Release(). Returns
+  // how many were read.
   template <typename Fn>
-  size_t Read(Fn&& fn) {
+  size_t Read(Fn&& fn, size_t max_bytes = SIZE_MAX) {
     size_t n = 0;
     unsigned long prod = __atomic_load_n(producer_, __ATOMIC_ACQUIRE);
-    while (read_ < prod) {
+    unsigned long stop = max_bytes < prod - read_ ? read_ + max_bytes : prod;
+    while (read_ < stop) {
       const uint8_t* hdr = data_ + (read_ & (size_ - 1));
       uint32_t len = __atomic_load_n(reinterpret_cast<const uint32_t*>(hdr), __ATOMIC_ACQUIRE);
       if (len & BPF_RINGBUF_BUSY_BIT) break;  // reserved, not submitted yet: records stay in order

@@ -444,14 +444,18 @@ class Capture : public Napi::ObjectWrap<Capture> {
   // ring and gives the ring its space back once they are written.
   void Run(int flush_ms) {
     last_flush_ = std::chrono::steady_clock::now();
-    auto read = [this] { ring_.Read([this](const uint8_t* p, size_t n) { OnRecord(this, (void*)p, n); }); };
+    auto read = [this](size_t max) {
+      return ring_.Read([this](const uint8_t* p, size_t n) { OnRecord(this, (void*)p, n); }, max);
+    };
     while (running_.load()) {
       int e = ring_.Wait(5);
       if (e < 0) {
         poll_error_ = e;
         break;
       }
-      read();  // also records submitted without a wakeup
+      // also records submitted without a wakeup; a backlog in steps, each
+      // written and given back to the kernel before the next is read
+      read(out_ ? kWriteBytes : SIZE_MAX);
       auto now = std::chrono::steady_clock::now();
       bool due = now - last_flush_ >= std::chrono::milliseconds(flush_ms);
       if (out_) {
@@ -470,7 +474,12 @@ class Capture : public Napi::ObjectWrap<Capture> {
         if (due) Flush();
       }
     }
-    read();
+    while (read(out_ ? kWriteBytes : SIZE_MAX) > 0) {
+      if (out_ && out_->pending_bytes() >= kWriteBytes) {
+        out_->Write();
+        ring_.Release();
+      }
+    }
     if (out_) {
       out_->FlushPending();
       out_->Write();
