@@ -756,8 +756,8 @@ discard:
 
 /* ---- strategy: tp_btf/sock_send_length (kernels >= 6.3) ---- */
 
-SEC("tp_btf/sock_send_length")
-int BPF_PROG(send_length, struct sock *sk, int ret, int flags)
+/* A send seen by a BTF program (tp_btf, fexit): sk is a BTF pointer. */
+static __always_inline int send_btf(struct sock *sk, int ret, __u8 strategy)
 {
 	struct send_args a = {};
 	struct sk_basics b;
@@ -765,7 +765,31 @@ int BPF_PROG(send_length, struct sock *sk, int ret, int flags)
 	if (ret < 0 || !basics_btf(sk, &b))
 		return 0;
 	syscall_args(b.file, &a, true, 0);
-	return handle_send(sk, &b, ret, UNIXSOCK_S_SOCK_SEND_LENGTH, &a, true);
+	return handle_send(sk, &b, ret, strategy, &a, true);
+}
+
+/* A receive seen by a BTF program: the reader now owns the socket. Runs on
+ * every receive of every socket: plain loads, one socket storage lookup. */
+static __always_inline int recv_btf(struct sock *sk, int ret)
+{
+	struct sock_state *st;
+	__u32 tgid;
+
+	if (ret < 0 || !sk || sk->__sk_common.skc_family != AF_UNIX)
+		return 0;
+	st = bpf_sk_storage_get(&sock_states, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	tgid = bpf_get_current_pid_tgid() >> 32;
+	if (st && st->ow.pid != tgid) {
+		st->ow.pid = tgid;
+		bpf_get_current_comm(st->ow.comm, sizeof(st->ow.comm));
+	}
+	return 0;
+}
+
+SEC("tp_btf/sock_send_length")
+int BPF_PROG(send_length, struct sock *sk, int ret, int flags)
+{
+	return send_btf(sk, ret, UNIXSOCK_S_SOCK_SEND_LENGTH);
 }
 
 /* sendmmsg calls sock_sendmsg once per message: count them from the start of the call. */
@@ -781,6 +805,7 @@ int enter_sendmmsg(void *ctx)
 
 /* ---- strategy: fentry (fexit on the unix sendmsg functions) ---- */
 
+/* A send seen through helper reads (kprobe): sk is a plain address, the caches hash maps. */
 static __always_inline int on_unix_sendmsg(struct sock *sk, int ret, __u8 strategy)
 {
 	struct send_args a = {};
@@ -795,13 +820,13 @@ static __always_inline int on_unix_sendmsg(struct sock *sk, int ret, __u8 strate
 SEC("fexit/unix_stream_sendmsg")
 int BPF_PROG(fx_stream_sendmsg, struct socket *sock, struct msghdr *msg, size_t len, int ret)
 {
-	return on_unix_sendmsg(BPF_CORE_READ(sock, sk), ret, UNIXSOCK_S_FENTRY);
+	return send_btf(sock->sk, ret, UNIXSOCK_S_FENTRY);
 }
 
 SEC("fexit/unix_dgram_sendmsg")
 int BPF_PROG(fx_dgram_sendmsg, struct socket *sock, struct msghdr *msg, size_t len, int ret)
 {
-	return on_unix_sendmsg(BPF_CORE_READ(sock, sk), ret, UNIXSOCK_S_FENTRY);
+	return send_btf(sock->sk, ret, UNIXSOCK_S_FENTRY);
 }
 
 /* sendfile/splice into a stream socket on kernels < 6.5 (later ones go through sendmsg) */
@@ -809,7 +834,7 @@ SEC("fexit/unix_stream_sendpage")
 int BPF_PROG(fx_stream_sendpage, struct socket *sock, struct page *page, int offset, size_t size, int flags,
 	     ssize_t ret)
 {
-	return on_unix_sendmsg(BPF_CORE_READ(sock, sk), ret, UNIXSOCK_S_FENTRY);
+	return send_btf(sock->sk, ret, UNIXSOCK_S_FENTRY);
 }
 
 /* ---- strategy: kprobe + kretprobe on the same functions ---- */
@@ -984,31 +1009,19 @@ static __always_inline int on_recv(struct sock *sk, int ret)
 SEC("tp_btf/sock_recv_length")
 int BPF_PROG(recv_length, struct sock *sk, int ret, int flags)
 {
-	struct sock_state *st;
-	__u32 tgid;
-
-	/* runs on every receive of every socket: trusted BTF loads, no helper reads */
-	if (ret < 0 || !sk || sk->__sk_common.skc_family != AF_UNIX)
-		return 0;
-	st = bpf_sk_storage_get(&sock_states, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-	tgid = bpf_get_current_pid_tgid() >> 32;
-	if (st && st->ow.pid != tgid) {
-		st->ow.pid = tgid;
-		bpf_get_current_comm(st->ow.comm, sizeof(st->ow.comm));
-	}
-	return 0;
+	return recv_btf(sk, ret);
 }
 
 SEC("fexit/unix_stream_recvmsg")
 int BPF_PROG(fx_stream_recvmsg, struct socket *sock, struct msghdr *msg, size_t size, int flags, int ret)
 {
-	return on_recv(BPF_CORE_READ(sock, sk), ret);
+	return recv_btf(sock->sk, ret);
 }
 
 SEC("fexit/unix_dgram_recvmsg")
 int BPF_PROG(fx_dgram_recvmsg, struct socket *sock, struct msghdr *msg, size_t size, int flags, int ret)
 {
-	return on_recv(BPF_CORE_READ(sock, sk), ret);
+	return recv_btf(sock->sk, ret);
 }
 
 /* kprobe strategy: the reader is known at entry (the result does not matter for who owns the socket) */
