@@ -26,8 +26,8 @@ namespace unixsock {
 
 class WriteBehind {
  public:
-  static constexpr off_t kChunk = 8 << 20;  // writeback started per call
-  static constexpr off_t kLag = 32 << 20;   // how far behind the written end pages are dropped
+  static constexpr off_t kChunk = 4 << 20;  // writeback started per call
+  static constexpr off_t kLag = 16 << 20;   // how far behind the written end pages are dropped
 
   // fd: a regular file; from: the offset the writer starts at.
   WriteBehind(int fd, off_t from) : fd_(fd), written_(from), started_seen_(from), started_(from), dropped_(from) {
