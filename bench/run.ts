@@ -284,7 +284,7 @@ function decodeBench() {
 
 async function main() {
   if (!fs.existsSync(EXE) || !fs.existsSync(BENCH)) throw new Error('build first: npm run build');
-  console.log(`# unixsock benchmarks (${os.cpus().length} CPUs, ${os.release()}, ${RUNS} run(s) each, medians)`);
+  console.log(`# unixsock benchmarks (${os.cpus().length} CPUs, ${os.release()}; medians of ${RUNS} run(s), ${CAPTURE_RUNS} for the capture overhead)`);
   try {
     if (!only || only === 'startup') startupBench();
     if (!only || only === 'capture') await captureBench();
