@@ -73,7 +73,9 @@ struct {
 	__type(value, __u64);
 } stats SEC(".maps");
 
-/* Who last used a socket (sent on it or read from it): the peer of a send. */
+/* Who last used a socket (sent on it or read from it): the peer of a send.
+ * This map and the next serve the kprobe and syscall strategies; BTF programs
+ * keep the same in socket storage (sock_states). */
 struct owner {
 	__u32 pid;
 	char comm[UNIXSOCK_COMM_LEN];
@@ -116,7 +118,7 @@ struct {
 } sockinfo_scratch SEC(".maps");
 
 /* The same two, kept in the socket itself where the program may use socket
- * storage (tp_btf): no hashing, no eviction, freed with the socket. The info
+ * storage (tp_btf, fexit): no hashing, no eviction, freed with the socket. The info
  * is valid while info.ino is the socket's inode and info.peer its peer. */
 struct sock_state {
 	struct owner ow;
@@ -501,7 +503,7 @@ static __always_inline void syscall_args(struct file *file, struct send_args *a,
 }
 
 /* in_sk: the socket pointers are BTF pointers the program may pass to socket
- * storage helpers (tp_btf); otherwise the caches are hash maps. */
+ * storage helpers (tp_btf, fexit); otherwise the caches are hash maps. */
 static __always_inline int handle_send(struct sock *sk, struct sk_basics *b, int ret, __u8 strategy,
 				       struct send_args *args, const bool in_sk)
 {
@@ -805,18 +807,6 @@ int enter_sendmmsg(void *ctx)
 
 /* ---- strategy: fentry (fexit on the unix sendmsg functions) ---- */
 
-/* A send seen through helper reads (kprobe): sk is a plain address, the caches hash maps. */
-static __always_inline int on_unix_sendmsg(struct sock *sk, int ret, __u8 strategy)
-{
-	struct send_args a = {};
-	struct sk_basics b;
-
-	if (ret < 0 || !basics_probe(sk, &b))
-		return 0;
-	syscall_args(b.file, &a, true, 0);
-	return handle_send(sk, &b, ret, strategy, &a, false);
-}
-
 SEC("fexit/unix_stream_sendmsg")
 int BPF_PROG(fx_stream_sendmsg, struct socket *sock, struct msghdr *msg, size_t len, int ret)
 {
@@ -838,6 +828,18 @@ int BPF_PROG(fx_stream_sendpage, struct socket *sock, struct page *page, int off
 }
 
 /* ---- strategy: kprobe + kretprobe on the same functions ---- */
+
+/* A send seen through helper reads (kprobe): sk is a plain address, the caches hash maps. */
+static __always_inline int on_unix_sendmsg(struct sock *sk, int ret, __u8 strategy)
+{
+	struct send_args a = {};
+	struct sk_basics b;
+
+	if (ret < 0 || !basics_probe(sk, &b))
+		return 0;
+	syscall_args(b.file, &a, true, 0);
+	return handle_send(sk, &b, ret, strategy, &a, false);
+}
 
 static __always_inline int kp_enter(struct socket *sock)
 {
