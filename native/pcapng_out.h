@@ -158,6 +158,9 @@ class PcapngOut {
     }
   }
 
+  // The last write is done: the write-behind thread ends (before the file is closed).
+  void EndWriteBehind() { behind_.reset(); }
+
   // Writes everything queued; afterwards no output refers to the records
   // given so far. Returns false (and remembers errno) on failure.
   bool Write() {

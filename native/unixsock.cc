@@ -483,6 +483,7 @@ class Capture : public Napi::ObjectWrap<Capture> {
     if (out_) {
       out_->FlushPending();
       out_->Write();
+      out_->EndWriteBehind();  // JavaScript closes the file after onEnd
       Publish();
     } else {
       Flush();
