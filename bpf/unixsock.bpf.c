@@ -758,16 +758,18 @@ discard:
 
 /* ---- strategy: tp_btf/sock_send_length (kernels >= 6.3) ---- */
 
-/* A send seen by a BTF program (tp_btf, fexit): sk is a BTF pointer. */
-static __always_inline int send_btf(struct sock *sk, int ret, __u8 strategy)
+/* A send seen in sock_sendmsg or the unix sendmsg functions. btf: sk is a BTF
+ * pointer (tp_btf, fexit: plain loads, socket storage); otherwise a plain
+ * address (kprobe: helper reads, hash maps). */
+static __always_inline int on_send(struct sock *sk, int ret, __u8 strategy, const bool btf)
 {
 	struct send_args a = {};
 	struct sk_basics b;
 
-	if (ret < 0 || !basics_btf(sk, &b))
+	if (ret < 0 || !(btf ? basics_btf(sk, &b) : basics_probe(sk, &b)))
 		return 0;
 	syscall_args(b.file, &a, true, 0);
-	return handle_send(sk, &b, ret, strategy, &a, true);
+	return handle_send(sk, &b, ret, strategy, &a, btf);
 }
 
 /* A receive seen by a BTF program: the reader now owns the socket. Runs on
@@ -791,7 +793,7 @@ static __always_inline int recv_btf(struct sock *sk, int ret)
 SEC("tp_btf/sock_send_length")
 int BPF_PROG(send_length, struct sock *sk, int ret, int flags)
 {
-	return send_btf(sk, ret, UNIXSOCK_S_SOCK_SEND_LENGTH);
+	return on_send(sk, ret, UNIXSOCK_S_SOCK_SEND_LENGTH, true);
 }
 
 /* sendmmsg calls sock_sendmsg once per message: count them from the start of the call. */
@@ -810,13 +812,13 @@ int enter_sendmmsg(void *ctx)
 SEC("fexit/unix_stream_sendmsg")
 int BPF_PROG(fx_stream_sendmsg, struct socket *sock, struct msghdr *msg, size_t len, int ret)
 {
-	return send_btf(sock->sk, ret, UNIXSOCK_S_FENTRY);
+	return on_send(sock->sk, ret, UNIXSOCK_S_FENTRY, true);
 }
 
 SEC("fexit/unix_dgram_sendmsg")
 int BPF_PROG(fx_dgram_sendmsg, struct socket *sock, struct msghdr *msg, size_t len, int ret)
 {
-	return send_btf(sock->sk, ret, UNIXSOCK_S_FENTRY);
+	return on_send(sock->sk, ret, UNIXSOCK_S_FENTRY, true);
 }
 
 /* sendfile/splice into a stream socket on kernels < 6.5 (later ones go through sendmsg) */
@@ -824,22 +826,10 @@ SEC("fexit/unix_stream_sendpage")
 int BPF_PROG(fx_stream_sendpage, struct socket *sock, struct page *page, int offset, size_t size, int flags,
 	     ssize_t ret)
 {
-	return send_btf(sock->sk, ret, UNIXSOCK_S_FENTRY);
+	return on_send(sock->sk, ret, UNIXSOCK_S_FENTRY, true);
 }
 
 /* ---- strategy: kprobe + kretprobe on the same functions ---- */
-
-/* A send seen through helper reads (kprobe): sk is a plain address, the caches hash maps. */
-static __always_inline int on_unix_sendmsg(struct sock *sk, int ret, __u8 strategy)
-{
-	struct send_args a = {};
-	struct sk_basics b;
-
-	if (ret < 0 || !basics_probe(sk, &b))
-		return 0;
-	syscall_args(b.file, &a, true, 0);
-	return handle_send(sk, &b, ret, strategy, &a, false);
-}
 
 static __always_inline int kp_enter(struct socket *sock)
 {
@@ -860,7 +850,7 @@ static __always_inline int kp_exit(int ret)
 		return 0;
 	sk = (struct sock *)*skp;
 	bpf_map_delete_elem(&inflight, &tid);
-	return on_unix_sendmsg(sk, ret, UNIXSOCK_S_KPROBE);
+	return on_send(sk, ret, UNIXSOCK_S_KPROBE, false);
 }
 
 SEC("kprobe/unix_stream_sendmsg")
