@@ -17,6 +17,8 @@
 #include <errno.h>
 #include <linux/bpf.h>
 #include <poll.h>
+
+#include <algorithm>
 #include <stdint.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -57,7 +59,14 @@ class Ring {
   ~Ring() { Close(); }
 
   // Waits up to ms for the kernel's wakeup. Returns <0 (-errno) on failure.
+  // The ring's poll says only "the kernel has records not given back", so
+  // while we hold records (or the next one is still being written) it would
+  // return at once and the caller would spin: then this sleeps a short while.
   int Wait(int ms) {
+    if (__atomic_load_n(producer_, __ATOMIC_ACQUIRE) != __atomic_load_n(consumer_, __ATOMIC_RELAXED)) {
+      poll(nullptr, 0, std::min(ms, 1));
+      return 0;
+    }
     pollfd p = {fd_, POLLIN, 0};
     int n = poll(&p, 1, ms);
     return n < 0 && errno != EINTR ? -errno : 0;
@@ -65,10 +74,10 @@ class Ring {
 
   // Calls fn(record, length) for the submitted records not read yet, up to
   // about max_bytes of them; the records stay valid until Release(). Returns
-  // how many were read.
+  // how many bytes of the ring it went past (discarded records included).
   template <typename Fn>
   size_t Read(Fn&& fn, size_t max_bytes = SIZE_MAX) {
-    size_t n = 0;
+    unsigned long start = read_;
     unsigned long prod = __atomic_load_n(producer_, __ATOMIC_ACQUIRE);
     unsigned long stop = max_bytes < prod - read_ ? read_ + max_bytes : prod;
     while (read_ < stop) {
@@ -76,13 +85,10 @@ class Ring {
       uint32_t len = __atomic_load_n(reinterpret_cast<const uint32_t*>(hdr), __ATOMIC_ACQUIRE);
       if (len & BPF_RINGBUF_BUSY_BIT) break;  // reserved, not submitted yet: records stay in order
       uint32_t body = len & ~(uint32_t)(BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT);
-      if (!(len & BPF_RINGBUF_DISCARD_BIT)) {
-        fn(hdr + BPF_RINGBUF_HDR_SZ, (size_t)body);
-        n++;
-      }
+      if (!(len & BPF_RINGBUF_DISCARD_BIT)) fn(hdr + BPF_RINGBUF_HDR_SZ, (size_t)body);
       read_ += (body + BPF_RINGBUF_HDR_SZ + 7) & ~7ul;
     }
-    return n;
+    return read_ - start;
   }
 
   // Gives the kernel back the space of every record read so far.

@@ -448,14 +448,9 @@ class Capture : public Napi::ObjectWrap<Capture> {
       return ring_.Read([this](const uint8_t* p, size_t n) { OnRecord(this, (void*)p, n); }, max);
     };
     while (running_.load()) {
-      int e = ring_.Wait(5);
-      if (e < 0) {
-        poll_error_ = e;
-        break;
-      }
       // also records submitted without a wakeup; a backlog in steps, each
       // written and given back to the kernel before the next is read
-      read(out_ ? kWriteBytes : SIZE_MAX);
+      size_t got = read(out_ ? kWriteBytes : SIZE_MAX);
       auto now = std::chrono::steady_clock::now();
       bool due = now - last_flush_ >= std::chrono::milliseconds(flush_ms);
       if (out_) {
@@ -472,6 +467,12 @@ class Capture : public Napi::ObjectWrap<Capture> {
       } else {
         ring_.Release();  // batches hold copies
         if (due) Flush();
+      }
+      if (got >= kWriteBytes / 2) continue;  // a backlog: on without waiting
+      int e = ring_.Wait(5);
+      if (e < 0) {
+        poll_error_ = e;
+        break;
       }
     }
     while (read(out_ ? kWriteBytes : SIZE_MAX) > 0) {
