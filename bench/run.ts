@@ -1,11 +1,12 @@
 // unixsock benchmarks: every figure is a ratio against a baseline measured in
 // the same run, side by side (this machine is noisy: medians of several runs).
 //
-//   npm run bench [-- --quick] [-- --only capture|peers|startup|decode]
+//   npm run bench [-- --quick] [-- --only capture|trickle|peers|startup|decode]
 //
 // capture:  two processes exchange 64 B and 64 KiB messages (stream, dgram,
 //           seqpacket) with and without `unixsock -w FILE`; slowdown, records
 //           and bytes captured vs sent, drops.
+// trickle:  the capture's own CPU use while 1000-byte messages come one per ms.
 // peers:    strace -e write=all, and a socat proxy with tcpdump, on the same load.
 // startup:  `unixsock --extcap-interfaces` (Wireshark runs it at every start)
 //           against bare `node -e 0`.
@@ -120,6 +121,52 @@ async function captureBench() {
       );
     }
   }
+}
+
+/** CPU seconds (user + system) a process has used so far, from /proc/PID/stat. */
+function processCpu(pid: number): number {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) / TICKS_PER_SECOND; // utime, stime (fields 14 and 15)
+}
+
+/** What the capture itself costs while traffic is light: 1000-byte messages, one per ms. */
+async function trickleBench() {
+  const n = quick ? 500 : 2000;
+  const script = `
+import os, socket, time
+a, b = socket.socketpair()
+if os.fork() == 0:
+    a.close()
+    while b.recv(65536): pass
+    os._exit(0)
+b.close()
+for i in range(${n}):
+    a.send(b'x' * 1000)
+    time.sleep(0.001)
+a.close()
+os.wait()`;
+  const file = path.join(tmp, 'trickle.pcapng');
+  const p = spawn(EXE, ['-w', file, 'comm', 'python3'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  p.stderr.on('data', (d) => (err += d));
+  while (!err.includes('capturing')) {
+    if (p.exitCode !== null) throw new Error(`unixsock failed: ${err}`);
+    await sleep(20);
+  }
+  const cpu0 = processCpu(p.pid!);
+  const t0 = process.hrtime.bigint();
+  execFileSync('python3', ['-c', script]);
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  const cpu = processCpu(p.pid!) - cpu0;
+  const done = new Promise((r) => p.on('exit', r));
+  p.kill('SIGTERM');
+  await done;
+  fs.rmSync(file, { force: true });
+  console.log(`\n## Light traffic (${n} messages of 1000 bytes, one per ms)\n`);
+  console.log('| capture | seconds of traffic | unixsock CPU seconds meanwhile | share of one CPU |');
+  console.log('|---|---|---|---|');
+  console.log(`| unixsock -w FILE | ${seconds.toFixed(2)} | ${cpu.toFixed(2)} | ${((100 * cpu) / seconds).toFixed(1)}% |`);
 }
 
 function have(cmd: string) {
@@ -288,6 +335,7 @@ async function main() {
   try {
     if (!only || only === 'startup') startupBench();
     if (!only || only === 'capture') await captureBench();
+    if (!only || only === 'capture' || only === 'trickle') await trickleBench();
     if (!only || only === 'peers') await peersBench();
     if (!only || only === 'decode') decodeBench();
   } finally {
