@@ -64,23 +64,35 @@ interface CaptureResult {
   dropped: number;
 }
 
-/** Runs the load under `unixsock -w FILE comm unixbench`; parses the exit summary. */
-async function underCapture(type: string, size: number, count: number, ring: number): Promise<CaptureResult> {
+/**
+ * Runs load(pid of unixsock) while `unixsock -w FILE ARGS...` captures, from
+ * the moment its probes are attached; stops it with SIGTERM (as Wireshark
+ * does) and returns what load returned and unixsock's stderr.
+ */
+async function whileCapturing<T>(args: string[], load: (pid: number) => T): Promise<{ result: T; stderr: string }> {
   const file = path.join(tmp, 'cap.pcapng');
-  const p = spawn(EXE, ['-w', file, '--ring-size', String(ring), 'comm', 'unixbench'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const p = spawn(EXE, ['-w', file, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   p.stderr.on('data', (d) => (err += d));
   while (!err.includes('capturing')) {
     if (p.exitCode !== null) throw new Error(`unixsock failed: ${err}`);
     await sleep(20);
   }
-  const bench = unixbench(type, size, count);
+  const result = load(p.pid!);
   const done = new Promise((r) => p.on('exit', r));
   p.kill('SIGTERM');
   await done;
-  const m = /unixsock: (\d+) messages \((\d+) of (\d+) bytes\) captured with \S+, (\d+) dropped/.exec(err);
-  if (!m) throw new Error(`no summary from unixsock: ${err}`);
   fs.rmSync(file, { force: true });
+  return { result, stderr: err };
+}
+
+/** Runs the load under `unixsock -w FILE comm unixbench`; parses the exit summary. */
+async function underCapture(type: string, size: number, count: number, ring: number): Promise<CaptureResult> {
+  const { result: bench, stderr } = await whileCapturing(['--ring-size', String(ring), 'comm', 'unixbench'], () =>
+    unixbench(type, size, count),
+  );
+  const m = /unixsock: (\d+) messages \((\d+) of (\d+) bytes\) captured with \S+, (\d+) dropped/.exec(stderr);
+  if (!m) throw new Error(`no summary from unixsock: ${stderr}`);
   return { bench, messages: +m[1], capturedBytes: +m[2], sentBytes: +m[3], dropped: +m[4] };
 }
 
@@ -146,23 +158,13 @@ for i in range(${n}):
     time.sleep(0.001)
 a.close()
 os.wait()`;
-  const file = path.join(tmp, 'trickle.pcapng');
-  const p = spawn(EXE, ['-w', file, 'comm', 'python3'], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let err = '';
-  p.stderr.on('data', (d) => (err += d));
-  while (!err.includes('capturing')) {
-    if (p.exitCode !== null) throw new Error(`unixsock failed: ${err}`);
-    await sleep(20);
-  }
-  const cpu0 = processCpu(p.pid!);
-  const t0 = process.hrtime.bigint();
-  execFileSync('python3', ['-c', script]);
-  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-  const cpu = processCpu(p.pid!) - cpu0;
-  const done = new Promise((r) => p.on('exit', r));
-  p.kill('SIGTERM');
-  await done;
-  fs.rmSync(file, { force: true });
+  const { result } = await whileCapturing(['comm', 'python3'], (pid) => {
+    const cpu0 = processCpu(pid);
+    const t0 = process.hrtime.bigint();
+    execFileSync('python3', ['-c', script]);
+    return { seconds: Number(process.hrtime.bigint() - t0) / 1e9, cpu: processCpu(pid) - cpu0 };
+  });
+  const { seconds, cpu } = result;
   console.log(`\n## Light traffic (${n} messages of 1000 bytes, one per ms)\n`);
   console.log('| capture | seconds of traffic | unixsock CPU seconds meanwhile | share of one CPU |');
   console.log('|---|---|---|---|');

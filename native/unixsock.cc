@@ -454,7 +454,7 @@ class Capture : public Napi::ObjectWrap<Capture> {
       auto now = std::chrono::steady_clock::now();
       bool due = now - last_flush_ >= std::chrono::milliseconds(flush_ms);
       if (out_) {
-        // write before what we hold of the ring nears the kernel's wakeup threshold (ring/8)
+        // write when due, when 2 MiB of output waits, or before what we hold of the ring passes 1/16 of it
         if (due || out_->pending_bytes() >= kWriteBytes || ring_.Held() >= ring_size_ / 16) {
           out_->Write();  // afterwards nothing refers to the ring (sends still waiting hold copies)
           ring_.Release();
