@@ -7,7 +7,7 @@ CLANG ?= clang
 BPFTOOL ?= $(shell command -v bpftool || ls /usr/sbin/bpftool 2>/dev/null)
 ARCH := x86
 
-all: extcap/unixsock $(B)/sockgen $(B)/unixbench
+all: extcap/unixsock $(B)/sockgen $(B)/kfeatures $(B)/unixbench
 
 # one run builds both libraries (a stamp, so that make -j runs it once)
 DEPS := $(B)/deps/.stamp
@@ -53,7 +53,12 @@ $(B)/sockgen: test/helpers/sockgen.c
 	@mkdir -p $(B)
 	$(CC) -O2 -Wall -o $@ $<
 
-test-helpers: $(B)/sockgen
+# what the running kernel offers each attach strategy, read independently of the loader (test/kernels/)
+$(B)/kfeatures: test/kernels/kfeatures.c $(DEPS)
+	@mkdir -p $(B)
+	$(CC) -O2 -Wall -I$(B)/deps/include -o $@ $< $(B)/deps/lib/libbpf.a $(B)/deps/lib/libelf.a -lz
+
+test-helpers: $(B)/sockgen $(B)/kfeatures
 .PHONY: test-helpers
 
 $(B)/unixbench: bench/unixbench.c

@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
 # Downloads the kernels of the test matrix as Debian packages and unpacks their
-# vmlinuz into a cache directory that survives between runs:
+# vmlinuz, and the modules a guest needs to mount this machine's root
+# filesystem over virtio-9p with an overlay (9p, 9pnet_virtio, overlay, and
+# virtio_pci where it is a module), into a cache directory that survives
+# between runs:
 #   debian-6.1   the current linux-image-amd64 of Debian 12 (bookworm, -security)
 #   debian-6.12  the linux-image-amd64 of bookworm-backports
 # A private apt configuration (its own sources and lists) is used, so the
 # system's apt setup is never touched. Prints one line per kernel:
 #   NAME VERSION PATH-TO-VMLINUZ
+# with the modules beside vmlinuz in modules/ (decompressed, for busybox
+# insmod) and modules/order: their names in the order they must be loaded.
 # Usage: fetch-kernels.sh [CACHE_DIR]   (default $UNIXSOCK_KERNEL_CACHE or ~/.cache/unixsock/kernels)
 set -euo pipefail
 cache=${1:-${UNIXSOCK_KERNEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/unixsock/kernels}}
@@ -52,6 +57,34 @@ resolve() {
     awk '$1=="Depends:" && $2 ~ /^linux-image-[0-9]/ && !p {p = $2} END {print p}'
 }
 
+# The modules the guest loads, decompressed into DIR/modules, and DIR/modules/order:
+# each after the modules its depends= names (read from the .modinfo strings; the
+# package has no modules.dep). A module built into the kernel has no file: skipped.
+modules() {
+  local dir=$1 m f
+  mkdir -p "$dir/modules"
+  declare -A seen=()
+  visit() {
+    local name=$1 dep
+    [[ -z ${seen[$name]:-} ]] || return 0
+    seen[$name]=1
+    f=$(find "$dir/lib/modules" -name "$name.ko" -o -name "$name.ko.xz" -o -name "$name.ko.zst" | head -1)
+    [[ -n $f ]] || return 0
+    case $f in
+      *.xz) xz -dc "$f" > "$dir/modules/$name.ko" ;;
+      *.zst) zstd -qdc "$f" > "$dir/modules/$name.ko" ;;
+      *) cp "$f" "$dir/modules/$name.ko" ;;
+    esac
+    for dep in $(tr '\0' '\n' < "$dir/modules/$name.ko" | sed -n 's/^depends=//p' | tr ',' ' '); do
+      visit "${dep//-/_}"
+    done
+    echo "$name" >> "$dir/modules/order"
+  }
+  : > "$dir/modules/order"
+  for m in virtio_pci 9pnet_virtio 9p overlay; do visit "$m"; done
+  grep -qx 9p "$dir/modules/order" || fail "no 9p module in the package"
+}
+
 fetch() {
   local name=$1 release=$2 pkg dir
   pkg=$(resolve "$release")
@@ -64,13 +97,15 @@ fetch() {
   fi
   local ver=${pkg#linux-image-}
   dir="$cache/$name/$ver"
-  if [[ ! -f $dir/vmlinuz ]]; then
+  if [[ ! -f $dir/vmlinuz || ! -f $dir/modules/order ]]; then
     rm -rf "$dir.tmp" && mkdir -p "$dir.tmp"
     (cd "$dir.tmp" && apt-get -q "${apt[@]}" -t "$release" download "$pkg" >download.log 2>&1) ||
       fail "apt-get download $pkg failed (see $dir.tmp/download.log)"
-    dpkg-deb --fsys-tarfile "$dir.tmp"/"${pkg}"_*.deb | tar -x -C "$dir.tmp" --wildcards './boot/vmlinuz-*'
+    dpkg-deb --fsys-tarfile "$dir.tmp"/"${pkg}"_*.deb | tar -x -C "$dir.tmp" --wildcards './boot/vmlinuz-*' \
+      './lib/modules/*/kernel/fs/*' './lib/modules/*/kernel/net/9p/*' './lib/modules/*/kernel/drivers/virtio/*'
     mv "$dir.tmp"/boot/vmlinuz-* "$dir.tmp/vmlinuz"
-    rm -rf "$dir.tmp"/boot "$dir.tmp"/*.deb
+    modules "$dir.tmp"
+    rm -rf "$dir.tmp"/boot "$dir.tmp"/lib "$dir.tmp"/*.deb
     rm -rf "$dir" && mv "$dir.tmp" "$dir"
     # keep only the newest version of each kernel
     for old in "$cache/$name"/*/; do [[ ${old%/} == "$dir" ]] || rm -rf "$old"; done

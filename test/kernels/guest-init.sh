@@ -1,87 +1,27 @@
 #!/bin/sh
-# /init of the test guest (busybox sh). Also runs on the host itself (as
-# `sh guest-init.sh --host`), so that the host kernel's cell of the matrix goes
-# through exactly the same steps.
-#
-# For each case in $unixsock_cases (from the kernel command line, comma
-# separated; on the host from the environment) it starts the unixsock
-# executable with that --strategy, generates known traffic with sockgen, stops
-# the capture with SIGTERM and prints everything the host-side checker needs on
-# the console between markers:
-#   @@case NAME              a case begins (NAME: a strategy, or !NAME = must be refused)
-#   @@gen JSON               what sockgen did (one line per traffic generator)
-#   @@rc N                   the capture's exit code
-#   @@stderr BASE64          the capture's stderr
-#   @@pcap BASE64...         the pcapng file, base64, ended by @@pcap-end
-#   @@end NAME
-# and @@done when all cases ran.
-PATH=/bin:/sbin:/usr/bin:/usr/sbin
-if [ "$1" = "--host" ]; then
-  ROOT=$2
-  EXE=$ROOT/extcap/unixsock
-  GEN=$ROOT/build/sockgen
-  WORK=$(mktemp -d /tmp/unixsock-kernels-XXXXXX)
-else
-  EXE=/unixsock
-  GEN=/sockgen
-  WORK=/tmp
-  mount -t devtmpfs dev /dev 2>/dev/null
-  exec </dev/console >/dev/console 2>&1
-  mount -t proc proc /proc
-  mount -t sysfs sys /sys
-  mount -t tmpfs tmp /tmp
-  mount -t bpf bpf /sys/fs/bpf
-  mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
-  mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
-  echo "@@kernel $(uname -r)"
-fi
-
-b64() { base64 "$1" | tr -d '\n'; echo; }
-
-run_case() {
-  name=$1
-  strat=${name#!}
-  out=$WORK/$strat.pcapng
-  err=$WORK/$strat.err
-  rm -f "$out" "$err"
-  echo "@@case $name"
-  "$EXE" -w "$out" --strategy "$strat" comm sockgen 2>"$err" &
-  cap=$!
-  # wait (up to 120 s under emulation) until the probes are attached, or the capture gave up
-  i=0
-  while ! grep -q capturing "$err" 2>/dev/null; do
-    if ! kill -0 $cap 2>/dev/null; then break; fi
-    i=$((i + 1))
-    if [ $i -gt 1200 ]; then echo "@@timeout attach"; kill -9 $cap; break; fi
-    sleep 0.1
-  done
-  if kill -0 $cap 2>/dev/null; then
-    # the traffic: $unixsock_gens, sockgen runs separated by commas, arguments by colons
-    # (the host passes test/helpers/checks.ts's GENERATORS)
-    for g in $(echo "$unixsock_gens" | tr ',' ' '); do
-      # shellcheck disable=SC2046
-      echo "@@gen $($GEN $(echo "$g" | tr ':' ' ') 2>&1 | tr -d '\n')"
-    done
-    kill -TERM $cap
-  fi
-  wait $cap
-  echo "@@rc $?"
-  echo "@@stderr $(b64 "$err")"
-  if [ -f "$out" ]; then
-    echo "@@pcap"
-    base64 "$out"
-    echo "@@pcap-end"
-  fi
-  echo "@@end $name"
-}
-
-for c in $(echo "$unixsock_cases" | tr ',' ' '); do
-  run_case "$c"
+# /init of the test guests (busybox sh, from make-initramfs.sh's initramfs).
+# Boots this machine's own userland on the guest kernel: loads the kernel's
+# 9p/virtio/overlay modules (/modules/RELEASE/order), mounts the host's root
+# filesystem (qemu -virtfs mount_tag=hostroot, read-only) under an overlay
+# whose upper layer is a tmpfs, and switches to it to run
+# $unixsock_root/test/kernels/guest-run.sh (unixsock_root= on the kernel
+# command line: the checkout). Any failure here prints @@problem and powers off.
+PATH=/bin
+mount -t devtmpfs dev /dev
+exec </dev/console >/dev/console 2>&1
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+die() { echo "@@problem $*"; poweroff -f; }
+rel=$(uname -r)
+[ -f "/modules/$rel/order" ] || die "no modules for $rel in the initramfs"
+for m in $(cat "/modules/$rel/order"); do
+  insmod "/modules/$rel/$m.ko" || die "insmod $m failed"
 done
-echo "@@done"
-if [ "$1" = "--host" ]; then
-  rm -rf "$WORK"
-else
-  sync
-  poweroff -f
-fi
+# msize 512 KiB: fewer round trips per read (the 8 KiB default makes node's start-up crawl)
+mount -t 9p -o ro,trans=virtio,version=9p2000.L,msize=512000,cache=loose hostroot /lower || die "mounting the host root over 9p failed"
+mount -t tmpfs -o size=1536m rw /rw
+mkdir -p /rw/upper /rw/work
+mount -t overlay overlay -o lowerdir=/lower,upperdir=/rw/upper,workdir=/rw/work /newroot || die "overlay mount failed"
+[ -f "/newroot$unixsock_root/test/kernels/guest-run.sh" ] || die "no checkout at $unixsock_root"
+umount /proc /sys
+exec switch_root /newroot /bin/bash "$unixsock_root/test/kernels/guest-run.sh"
