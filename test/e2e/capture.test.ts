@@ -8,7 +8,7 @@ import { describe, it, type TestContext } from 'node:test';
 import { HFLAG } from '../../src/link-header';
 import { readPcapng } from './../helpers/pcapng-read';
 import { checkAll, GENERATORS, STREAM, traffic, type Generated } from '../helpers/checks';
-import { EXE, ROOT, exited, need, needBpf, records, sleep, sockgen, startCapture, tmpdir, waitForSocket, type Rec } from '../helpers/harness';
+import { EXE, ROOT, SLOWDOWN, exited, need, needBpf, records, sleep, sockgen, startCapture, tmpdir, waitForSocket, type Rec } from '../helpers/harness';
 import { STRATEGY_NUMBER, thisKernel } from '../helpers/kernel';
 
 /** The GENERATORS traffic, each sockgen run in turn. */
@@ -30,7 +30,7 @@ async function captureSockgen(t: TestContext, strategy: string) {
   const g = generate('test');
   const before = Date.now();
   const { code, stderr } = await cap.stop();
-  assert.ok(Date.now() - before < 1500, 'SIGTERM ends the capture within a second');
+  assert.ok(Date.now() - before < 1500 * SLOWDOWN, 'SIGTERM ends the capture within a second');
   assert.equal(code, 0, stderr);
   return { g, recs: records(cap.file), file: cap.file, stderr };
 }
@@ -231,7 +231,7 @@ print(os.getpid())`;
     assert.ok(g, `the capture ended before writing anything: ${err}`);
     await sleep(200);
     p.kill('SIGTERM');
-    assert.equal(await exited(p), 0, err);
+    assert.equal(await exited(p), 0, `exit code (null: killed by the signal, before its handler was set) ${err}`);
     await drained;
     const cap = readPcapng(Buffer.concat(chunks));
     assert.equal(cap.blocks.at(-1)!.type, 5, 'closed with the statistics block');

@@ -130,8 +130,17 @@ function parseTap(text: string): E2e {
     // the failing tests themselves (indented: inside their describe), with their error line
     const m = /^\s+not ok \d+ - (.*)$/.exec(l);
     if (!m) return;
-    const err = lines.slice(i + 1, i + 12).find((x) => /^\s+error: /.test(x));
-    failures.push(`${m[1]}${err ? `: ${err.trim().slice(7, 200)}` : ''}`);
+    const at = lines.slice(i + 1, i + 12).findIndex((x) => /^\s+error: /.test(x));
+    let err = at < 0 ? '' : lines[i + 1 + at].trim().slice(7);
+    // a multi-line error (YAML block): its first two non-empty lines
+    if (/^[|>]-?$/.test(err))
+      err = lines
+        .slice(i + 2 + at, i + 12 + at)
+        .map((x) => x.trim())
+        .filter(Boolean)
+        .slice(0, 2)
+        .join(' ');
+    failures.push(`${m[1]}${err ? `: ${err.slice(0, 200)}` : ''}`);
   });
   return { tests: n('tests'), pass: n('pass'), fail: n('fail'), other: n('cancelled') + n('skipped') + n('todo'), failures };
 }
