@@ -18,12 +18,18 @@ mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
 mount -t tracefs tracefs /sys/kernel/tracing
 # writable places on plain tmpfs: a socket made on the overlay reports the upper
 # layer's st_dev to stat() while the kernel sees the overlay's, so a socket-file
-# filter would match nothing; the host's /root would bring its own Wireshark setup
-for d in /tmp /run /root /var/tmp; do mount -t tmpfs tmpfs "$d"; done
+# filter would match nothing; the host's /root would bring its own Wireshark
+# setup. TMPDIR and HOME are fresh directories (the checkout may itself live
+# under /tmp or /root); /tmp gets a tmpfs too unless the checkout is there.
+mkdir -p /unixsock-tmp /unixsock-home
+for d in /unixsock-tmp /unixsock-home /tmp /var/tmp; do
+  case "$unixsock_root/" in "$d"/*) continue ;; esac
+  mount -t tmpfs tmpfs "$d"
+done
 mkdir -p /results
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 results /results || { echo "@@problem no results share"; busybox poweroff -f; }
 # emulation: the tests scale their timeouts (test/helpers/harness.ts)
-export HOME=/root TMPDIR=/tmp CI=true UNIXSOCK_TEST_SLOWDOWN=10
+export HOME=/unixsock-home TMPDIR=/unixsock-tmp CI=true UNIXSOCK_TEST_SLOWDOWN=10
 cd "$unixsock_root" || exit 1
 stamp() { echo "$1 $(cut -d' ' -f1 /proc/uptime)" >> /results/times; echo "@@step $1"; }
 stamp userland
