@@ -257,7 +257,7 @@ function judge(c: CaseOut | undefined, strategy: Strategy | 'auto', p: Predictio
     const lines = stderr.split('\n');
     const re =
       strategy === 'auto'
-        ? /^unixsock: (no attach strategy works on this kernel: .+)$/
+        ? /^unixsock: (no attach strategy works on this kernel .+)$/
         : new RegExp(`^unixsock: attach strategy "${strategy}" does not work on this kernel: (.+); use --strategy auto$`);
     const m = re.exec(lines[0]);
     if (c.rc !== 1 || lines.length !== 1 || !m) return { ok: false, text: `should be refused with one sentence, got rc ${c.rc}: ${stderr.slice(0, 160)}` };
