@@ -6,7 +6,8 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
-import { ROOT, exited, need, needBpf, sleep, startCapture, tmpdir, tshark, waitForSocket } from '../helpers/harness';
+import { ROOT, exited, need, needBpf, sleep, startCapture, tmpdir, waitForSocket } from '../helpers/harness';
+import { forEachWireshark } from '../helpers/wireshark';
 
 const lines = (s: string) => s.split('\n').filter(Boolean);
 
@@ -31,44 +32,45 @@ describe('unixsock.lua on captures of real programs', () => {
     assert.equal(code, 0);
 
     const f = cap.file;
-    const reqs = lines(tshark(['-r', f, '-Y', 'http.request', '-T', 'fields', '-e', 'http.request.uri', '-e', 'tcp.stream', '-e', 'unixsock.comm', '-e', 'unixsock.peer.comm']));
-    assert.deepEqual(reqs.map((l) => l.split('\t')[0]), ['/big', '/chunked', '/a', '/b', '/c']);
-    const streams = reqs.map((l) => l.split('\t')[1]);
-    assert.equal(new Set(streams).size, 3, 'three connections');
-    assert.equal(streams[2], streams[3], 'keep-alive requests share a stream');
-    assert.equal(streams[3], streams[4]);
-    for (const l of reqs) assert.deepEqual(l.split('\t').slice(2), ['curl', 'node']);
+    await forEachWireshark(t, ({ tshark }) => {
+      const reqs = lines(tshark(['-r', f, '-Y', 'http.request', '-T', 'fields', '-e', 'http.request.uri', '-e', 'tcp.stream', '-e', 'unixsock.comm', '-e', 'unixsock.peer.comm']));
+      assert.deepEqual(reqs.map((l) => l.split('\t')[0]), ['/big', '/chunked', '/a', '/b', '/c']);
+      const streams = reqs.map((l) => l.split('\t')[1]);
+      assert.equal(new Set(streams).size, 3, 'three connections');
+      assert.equal(streams[2], streams[3], 'keep-alive requests share a stream');
+      assert.equal(streams[3], streams[4]);
+      for (const l of reqs) assert.deepEqual(l.split('\t').slice(2), ['curl', 'node']);
 
-    const resps = lines(tshark(['-r', f, '-Y', 'http.response', '-T', 'fields', '-e', 'http.response.code', '-e', 'http.response_for.uri', '-e', 'http.transfer_encoding']));
-    assert.equal(resps.length, 5);
-    for (const r of resps) assert.equal(r.split('\t')[0], '200');
-    assert.deepEqual(resps.map((r) => r.split('\t')[1]), ['/big', '/chunked', '/a', '/b', '/c'].map((u) => `http://unixsock${u}`));
-    assert.equal(resps[1].split('\t')[2], 'chunked');
+      const resps = lines(tshark(['-r', f, '-Y', 'http.response', '-T', 'fields', '-e', 'http.response.code', '-e', 'http.response_for.uri', '-e', 'http.transfer_encoding']));
+      assert.equal(resps.length, 5);
+      for (const r of resps) assert.equal(r.split('\t')[0], '200');
+      assert.deepEqual(resps.map((r) => r.split('\t')[1]), ['/big', '/chunked', '/a', '/b', '/c'].map((u) => `http://unixsock${u}`));
+      assert.equal(resps[1].split('\t')[2], 'chunked');
 
-    // the 1 MiB body, reassembled from many writes, byte for byte
-    const objs = path.join(dir, 'objects');
-    fs.mkdirSync(objs);
-    tshark(['-r', f, '-q', '--export-objects', `http,${objs}`]);
-    const big = fs.readFileSync(path.join(objs, 'big'));
-    assert.equal(big.length, body.length);
-    assert.equal(Buffer.compare(big, body), 0);
-    const chunked = fs.readFileSync(path.join(objs, 'chunked')).toString();
-    assert.equal(chunked, Array.from({ length: 10 }, (_, i) => `chunk-${i};`.repeat(100)).join(''));
+      // the 1 MiB body, reassembled from many writes, byte for byte
+      const objs = fs.mkdtempSync(path.join(dir, 'objects-'));
+      tshark(['-r', f, '-q', '--export-objects', `http,${objs}`]);
+      const big = fs.readFileSync(path.join(objs, 'big'));
+      assert.equal(big.length, body.length);
+      assert.equal(Buffer.compare(big, body), 0);
+      const chunked = fs.readFileSync(path.join(objs, 'chunked')).toString();
+      assert.equal(chunked, Array.from({ length: 10 }, (_, i) => `chunk-${i};`.repeat(100)).join(''));
 
-    // Follow TCP Stream on the keep-alive connection
-    const follow = tshark(['-r', f, '-q', '-z', `follow,tcp,ascii,${streams[2]}`]);
-    for (const u of ['a', 'b', 'c']) {
-      assert.match(follow, new RegExp(`GET /${u} HTTP/1.1`));
-      assert.match(follow, new RegExp(`hello /${u}`));
-    }
-    // conversations: one per curl connection
-    const conv = tshark(['-r', f, '-q', '-z', 'conv,tcp']);
-    assert.equal((conv.match(/127\.85\.0\.1:\d+\s+<->\s+127\.85\.0\.2:80\b/g) ?? []).length, 3);
-    // the header fields, and no expert warnings from the synthetic TCP
-    const hdr = lines(tshark(['-r', f, '-Y', 'http.request.uri == "/a"', '-T', 'fields', '-e', 'unixsock.path', '-e', 'unixsock.type', '-e', 'unixsock.peer.pid']));
-    assert.deepEqual(hdr[0].split('\t'), [sock, '1', String(server.pid)]);
-    const warn = tshark(['-r', f, '-q', '-z', 'expert,warn']);
-    assert.doesNotMatch(warn, /Warning/, warn);
+      // Follow TCP Stream on the keep-alive connection
+      const follow = tshark(['-r', f, '-q', '-z', `follow,tcp,ascii,${streams[2]}`]);
+      for (const u of ['a', 'b', 'c']) {
+        assert.match(follow, new RegExp(`GET /${u} HTTP/1.1`));
+        assert.match(follow, new RegExp(`hello /${u}`));
+      }
+      // conversations: one per curl connection
+      const conv = tshark(['-r', f, '-q', '-z', 'conv,tcp']);
+      assert.equal((conv.match(/127\.85\.0\.1:\d+\s+<->\s+127\.85\.0\.2:80\b/g) ?? []).length, 3);
+      // the header fields, and no expert warnings from the synthetic TCP
+      const hdr = lines(tshark(['-r', f, '-Y', 'http.request.uri == "/a"', '-T', 'fields', '-e', 'unixsock.path', '-e', 'unixsock.type', '-e', 'unixsock.peer.pid']));
+      assert.deepEqual(hdr[0].split('\t'), [sock, '1', String(server.pid)]);
+      const warn = tshark(['-r', f, '-q', '-z', 'expert,warn']);
+      assert.doesNotMatch(warn, /Warning/, warn);
+    });
   });
 
   it('X11: Xvfb with xdpyinfo and xwininfo at the same time: setup, requests, replies, events', async (t) => {
@@ -90,24 +92,26 @@ describe('unixsock.lua on captures of real programs', () => {
     await sleep(100);
     await cap.stop();
     const f = cap.file;
-    const setup = lines(tshark(['-r', f, '-Y', 'x11', '-T', 'fields', '-e', '_ws.col.Info']));
-    assert.equal(setup.filter((l) => /Initial connection request/.test(l)).length, 2, setup.join('\n'));
-    assert.equal(setup.filter((l) => /Initial connection reply/.test(l)).length, 2);
-    const replies = lines(tshark(['-r', f, '-Y', 'x11.reply', '-T', 'fields', '-e', 'unixsock.comm']));
-    assert.ok(replies.length >= 10, `replies decoded: ${replies.length}`);
-    for (const r of replies) assert.equal(r, 'Xvfb');
-    const ops = tshark(['-r', f, '-T', 'fields', '-e', 'x11.opcode']);
-    assert.match(ops, /\b98\b/, 'QueryExtension (98) from xdpyinfo');
-    assert.match(ops, /\b15\b/, 'QueryTree (15) from xwininfo');
-    // replies matched to their requests: "Reply: <request name>"
-    const info = tshark(['-r', f, '-Y', 'x11.reply', '-T', 'fields', '-e', '_ws.col.Info']);
-    assert.match(info, /Reply: QueryExtension/);
-    assert.match(info, /Reply: QueryTree/);
-    // the connection reply spans thousands of bytes: reassembled into one PDU
-    const big = lines(tshark(['-r', f, '-Y', 'x11 && frame.len > 4000', '-T', 'fields', '-e', 'frame.number']));
-    assert.ok(big.length >= 1);
-    const conv = tshark(['-r', f, '-q', '-z', 'conv,tcp']);
-    assert.equal((conv.match(/<->\s+127\.85\.0\.2:60\d\d\b/g) ?? []).length, 2, 'two X11 connections');
+    await forEachWireshark(t, ({ tshark }) => {
+      const setup = lines(tshark(['-r', f, '-Y', 'x11', '-T', 'fields', '-e', '_ws.col.Info']));
+      assert.equal(setup.filter((l) => /Initial connection request/.test(l)).length, 2, setup.join('\n'));
+      assert.equal(setup.filter((l) => /Initial connection reply/.test(l)).length, 2);
+      const replies = lines(tshark(['-r', f, '-Y', 'x11.reply', '-T', 'fields', '-e', 'unixsock.comm']));
+      assert.ok(replies.length >= 10, `replies decoded: ${replies.length}`);
+      for (const r of replies) assert.equal(r, 'Xvfb');
+      const ops = tshark(['-r', f, '-T', 'fields', '-e', 'x11.opcode']);
+      assert.match(ops, /\b98\b/, 'QueryExtension (98) from xdpyinfo');
+      assert.match(ops, /\b15\b/, 'QueryTree (15) from xwininfo');
+      // replies matched to their requests: "Reply: <request name>"
+      const info = tshark(['-r', f, '-Y', 'x11.reply', '-T', 'fields', '-e', '_ws.col.Info']);
+      assert.match(info, /Reply: QueryExtension/);
+      assert.match(info, /Reply: QueryTree/);
+      // the connection reply spans thousands of bytes: reassembled into one PDU
+      const big = lines(tshark(['-r', f, '-Y', 'x11 && frame.len > 4000', '-T', 'fields', '-e', 'frame.number']));
+      assert.ok(big.length >= 1);
+      const conv = tshark(['-r', f, '-q', '-z', 'conv,tcp']);
+      assert.equal((conv.match(/<->\s+127\.85\.0\.2:60\d\d\b/g) ?? []).length, 2, 'two X11 connections');
+    });
   });
 
   it('D-Bus: dbus-daemon with dbus-send calls and replies (SASL stepped over)', async (t) => {
@@ -130,17 +134,19 @@ describe('unixsock.lua on captures of real programs', () => {
     await sleep(100);
     await cap.stop();
     const f = cap.file;
-    const members = lines(tshark(['-r', f, '-Y', 'dbus', '-T', 'fields', '-e', 'dbus.member']));
-    const flat = members.join(',');
-    assert.match(flat, /Hello/);
-    assert.match(flat, /ListNames/);
-    assert.match(flat, /GetId/);
-    const types = tshark(['-r', f, '-Y', 'dbus', '-T', 'fields', '-e', 'dbus.message_type']);
-    assert.match(types, /^1$/m, 'method calls');
-    assert.match(types, /^2$/m, 'method returns');
-    const sasl = tshark(['-r', f, '-Y', 'unixsock_dbus.sasl', '-T', 'fields', '-e', 'unixsock_dbus.sasl']);
-    assert.match(sasl, /AUTH EXTERNAL/);
-    assert.match(sasl, /BEGIN/);
+    await forEachWireshark(t, ({ tshark }) => {
+      const members = lines(tshark(['-r', f, '-Y', 'dbus', '-T', 'fields', '-e', 'dbus.member']));
+      const flat = members.join(',');
+      assert.match(flat, /Hello/);
+      assert.match(flat, /ListNames/);
+      assert.match(flat, /GetId/);
+      const types = tshark(['-r', f, '-Y', 'dbus', '-T', 'fields', '-e', 'dbus.message_type']);
+      assert.match(types, /^1$/m, 'method calls');
+      assert.match(types, /^2$/m, 'method returns');
+      const sasl = tshark(['-r', f, '-Y', 'unixsock_dbus.sasl', '-T', 'fields', '-e', 'unixsock_dbus.sasl']);
+      assert.match(sasl, /AUTH EXTERNAL/);
+      assert.match(sasl, /BEGIN/);
+    });
   });
 
   it('PostgreSQL: psql and postgres over the Unix socket: startup, query, row data', async (t) => {
@@ -171,14 +177,16 @@ describe('unixsock.lua on captures of real programs', () => {
     await sleep(100);
     await cap.stop();
     const f = cap.file;
-    const types = tshark(['-r', f, '-Y', 'pgsql', '-T', 'fields', '-e', 'pgsql.type']);
-    assert.match(types, /Startup message/);
-    assert.match(types, /Simple query/);
-    assert.match(types, /Data row/);
-    const q = tshark(['-r', f, '-Y', 'pgsql.query', '-T', 'fields', '-e', 'pgsql.query']);
-    assert.match(q, /select 'unixsock-row', 40 \+ 2/);
-    const row = tshark(['-r', f, '-Y', 'pgsql.type == "Data row"', '-T', 'fields', '-e', 'pgsql.val.data']);
-    assert.ok(row.includes(Buffer.from('unixsock-row').toString('hex').replace(/(..)(?!$)/g, '$1:')) || row.includes('756e6978736f636b2d726f77'), row);
+    await forEachWireshark(t, ({ tshark }) => {
+      const types = tshark(['-r', f, '-Y', 'pgsql', '-T', 'fields', '-e', 'pgsql.type']);
+      assert.match(types, /Startup message/);
+      assert.match(types, /Simple query/);
+      assert.match(types, /Data row/);
+      const q = tshark(['-r', f, '-Y', 'pgsql.query', '-T', 'fields', '-e', 'pgsql.query']);
+      assert.match(q, /select 'unixsock-row', 40 \+ 2/);
+      const row = tshark(['-r', f, '-Y', 'pgsql.type == "Data row"', '-T', 'fields', '-e', 'pgsql.val.data']);
+      assert.ok(row.includes(Buffer.from('unixsock-row').toString('hex').replace(/(..)(?!$)/g, '$1:')) || row.includes('756e6978736f636b2d726f77'), row);
+    });
   });
 
   it('HTTP/2: a gRPC-style exchange with Node http2 on a Unix socket', async (t) => {
@@ -195,12 +203,14 @@ describe('unixsock.lua on captures of real programs', () => {
     await sleep(100);
     await cap.stop();
     const f = cap.file;
-    const types = tshark(['-r', f, '-Y', 'http2', '-T', 'fields', '-e', 'http2.type']);
-    assert.match(types, /\b1\b/, 'HEADERS');
-    assert.match(types, /\b0\b/, 'DATA');
-    assert.match(types, /\b4\b/, 'SETTINGS');
-    const hdrs = tshark(['-r', f, '-Y', 'http2.header', '-T', 'fields', '-e', 'http2.header.value']);
-    assert.match(hdrs, /\/unixsock\.Test\/Ping/);
-    assert.match(hdrs, /application\/grpc/);
+    await forEachWireshark(t, ({ tshark }) => {
+      const types = tshark(['-r', f, '-Y', 'http2', '-T', 'fields', '-e', 'http2.type']);
+      assert.match(types, /\b1\b/, 'HEADERS');
+      assert.match(types, /\b0\b/, 'DATA');
+      assert.match(types, /\b4\b/, 'SETTINGS');
+      const hdrs = tshark(['-r', f, '-Y', 'http2.header', '-T', 'fields', '-e', 'http2.header.value']);
+      assert.match(hdrs, /\/unixsock\.Test\/Ping/);
+      assert.match(hdrs, /application\/grpc/);
+    });
   });
 });
