@@ -25,7 +25,8 @@ command -v tshark >/dev/null || die "tshark is not installed (apt-get install ts
 if [[ $mode == system && $(id -u) -ne 0 ]]; then die "--system needs root (sudo $0 $*)"; fi
 
 folders=$(tshark -G folders 2>/dev/null)
-field() { printf '%s\n' "$folders" | awk -F'\t' -v k="$1" 'index($1, k) == 1 {print $2; exit}'; }
+# (no pipe into awk: awk leaving at the first match could kill the writer with SIGPIPE, fatal under pipefail)
+field() { awk -F'\t' -v k="$1" 'index($1, k) == 1 {print $2; exit}' <<<"$folders"; }
 personal_conf=$(field "Personal configuration:")
 if [[ $mode == system ]]; then
   extcap_dir=$(field "Global Extcap path:"); [[ -n $extcap_dir ]] || extcap_dir=$(field "Extcap path:")
@@ -74,5 +75,19 @@ else
   echo "installed $exe"
   [[ $(id -u) -eq 0 ]] || echo "note: capturing needs root or a --system install (file capabilities)"
 fi
-echo "installed $lua"
+# Wireshark run as root skips personal Lua plugins from 4.4 on (Debian's 4.0
+# sets run_user_scripts_when_superuser in its init.lua; 4.4+ ship none), with
+# no message: ask this Wireshark whether it loads the copy just installed, and
+# if not, put it in the global Lua plugin folder, which root's Wireshark reads.
+if [[ $mode == user && $(id -u) -eq 0 ]] && ! grep -qF "$lua" <<<"$(tshark -G plugins 2>/dev/null)"; then
+  global_lua=$(field "Global Lua Plugins:")
+  [[ -n $global_lua ]] || die "this Wireshark skips personal Lua plugins for root and 'tshark -G folders' names no global one"
+  rm -f "$lua"
+  lua="$global_lua/unixsock.lua"
+  mkdir -p "$global_lua"
+  install -m 0644 "$root/wireshark/unixsock.lua" "$lua"
+  echo "installed $lua (the global Lua plugin folder: this Wireshark, run as root, skips personal Lua plugins)"
+else
+  echo "installed $lua"
+fi
 printf '%s\n%s\n' "$exe" "$lua" > "$manifest"

@@ -41,7 +41,7 @@ describe('unixsock.lua on hand-built records', () => {
       'unixsock.scm.creds.gid', 'unixsock.flags.peer_from_creator', 'unixsock.strategy', 'http.request.method',
     ];
     await forEachWireshark(t, ({ tshark }) => {
-      // a true boolean prints as 1 up to 4.0, as True from 4.2: read how this tshark prints a false one
+      // a true boolean prints as 1 in 4.0, as True in 4.4 and 4.6: read how this tshark prints a false one
       const no = tshark(['-r', file, '-T', 'fields', '-e', 'frame.marked']).trim();
       const yes = { '0': '1', False: 'True' }[no];
       assert.ok(yes, `frame.marked printed as ${no}`);
