@@ -99,10 +99,13 @@ describe('unixsock in every Wireshark version', () => {
     t.after(() => srv.kill());
     await waitForSocket(sock);
     await forEachWireshark(t, async (ws) => {
-      const h = home(t, 'root');
-      ok(ws, ['bash', INSTALL, '--no-build'], { home: h });
+      // installed as root: on 4.4+ the dissector goes to the global Lua folder, a folder of this test's inside a root
+      const opts: ExecOptions = { home: home(t, 'root'), binds: [[tmpdir(t), ws.folders().get('Global Lua Plugins')!]] };
+      ok(ws, ['bash', INSTALL, '--no-build'], opts);
       const out = path.join(tmpdir(t), 'live.pcapng');
-      const ts = ws.spawn(['tshark', '-i', 'unixsock', '-a', 'duration:8', '-o', `extcap.unixsock.path:${sock}`, '-o', 'extcap.unixsock.ringsize:16', '-w', out], { home: h });
+      const log = path.join(path.dirname(out), 'extcap.log');
+      const opt = (k: string, v: string) => ['-o', `extcap.unixsock.${k}:${v}`];
+      const ts = ws.spawn(['tshark', '-i', 'unixsock', '-a', 'duration:8', ...opt('path', sock), ...opt('ringsize', '16'), ...opt('logfile', log), '-w', out], { ...opts, home: opts.home! });
       let err = '';
       ts.stderr!.on('data', (d) => (err += d));
       const done = exited(ts);
@@ -120,14 +123,15 @@ describe('unixsock in every Wireshark version', () => {
       const pings = records(out)
         .filter((r) => r.payload.toString().startsWith('live-ping-'))
         .map((r) => r.payload.toString());
-      assert.ok(pings.length >= 5, `${pings.length} pings captured of ${sent.length}: ${err}`);
+      const extcapLog = () => (fs.existsSync(log) ? fs.readFileSync(log, 'utf8') : '(no extcap log)');
+      assert.ok(pings.length >= 5, `${pings.length} pings captured of ${sent.length}: ${err}\n${extcapLog()}`);
       const first = sent.indexOf(pings[0]);
       const last = sent.indexOf(pings.at(-1)!);
       assert.deepEqual(pings, sent.slice(first, last + 1), 'no message lost once the capture runs');
       // the installed dissector (no -X) reads what this version captured
-      const comms = ok(ws, ['tshark', '-r', out, '-Y', `unixsock.peer.path == "${sock}"`, '-T', 'fields', '-e', 'unixsock.comm'], { home: h });
+      const comms = ok(ws, ['tshark', '-r', out, '-Y', `unixsock.peer.path == "${sock}"`, '-T', 'fields', '-e', 'unixsock.comm'], opts);
       assert.ok(comms.split('\n').filter((c) => c === 'sockgen').length >= pings.length, comms);
-      ok(ws, ['bash', INSTALL, '--uninstall'], { home: h });
+      ok(ws, ['bash', INSTALL, '--uninstall'], opts);
     });
   });
 });

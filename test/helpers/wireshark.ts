@@ -145,6 +145,7 @@ function chrootWireshark(spec: RootSpec): Wireshark | string {
   const made = spawnSync('bash', [MAKE_ROOT, spec.name, spec.suite, ...ROOT_PACKAGES], { encoding: 'utf8', timeout: 15 * 60 * 1000 });
   if (made.status !== 0) return `cannot build the Debian ${spec.suite} root: ${(made.stderr || String(made.error ?? '')).trim()}`;
   const root = made.stdout.trim();
+  let globalLua = ''; // read below, once tshark runs there
   const runIn = (argv: string[], opts: ExecOptions, home: string, lua: boolean): string[] => {
     const binds: string[] = ['--bind', TMP, '--bind', ROOT];
     if (lua) binds.push('--bind', `${path.dirname(LUA)}:${globalLua}/${LUA_MOUNT}`);
@@ -152,14 +153,27 @@ function chrootWireshark(spec: RootSpec): Wireshark | string {
     const envs = Object.entries({ HOME: home, ...opts.env }).flatMap(([k, v]) => ['--env', `${k}=${v}`]);
     return [RUN_IN, root, ...binds, ...envs, '--', ...asUser(argv, opts.user)];
   };
+  // Commands other than the decoding tshark get a fresh, empty global Lua plugin folder unless the
+  // caller mounts one: an install as root puts the dissector there on 4.4+, and the root must stay as cached.
+  const scratchLua = (opts: ExecOptions): { opts: ExecOptions; dir?: string } => {
+    if (!globalLua || (opts.binds ?? []).some(([, dst]) => dst === globalLua)) return { opts };
+    const dir = fs.mkdtempSync(path.join(TMP, 'unixsock-global-lua-'));
+    return { opts: { ...opts, binds: [...(opts.binds ?? []), [dir, globalLua]] }, dir };
+  };
   const run = (argv: string[], opts: ExecOptions = {}, lua = false) =>
-    withHome(opts, (home) => spawnSync('bash', runIn(argv, opts, home, lua), { encoding: 'utf8', maxBuffer: 1 << 28, timeout: opts.timeout }));
-  let globalLua = '';
+    withHome(opts, (home) => {
+      const s = lua ? { opts } : scratchLua(opts);
+      try {
+        return spawnSync('bash', runIn(argv, s.opts, home, lua), { encoding: 'utf8', maxBuffer: 1 << 28, timeout: opts.timeout });
+      } finally {
+        if (s.dir) fs.rmSync(s.dir, { recursive: true, force: true });
+      }
+    });
   const v = run(['tshark', '--version']);
   if (v.status !== 0) return `tshark does not run in the Debian ${spec.suite} root: ${v.stderr.trim()}`;
   const version = versionOf(v.stdout);
   const folders = (opts: ExecOptions = {}) => parseFolders(run(['tshark', '-G', 'folders'], opts).stdout);
-  // Wireshark 4.4+ run as root skips personal Lua plugins and -X lua_script (FINDINGS):
+  // Wireshark 4.4+ run as root skips personal Lua plugins and -X lua_script without a word:
   // the dissector under test is mounted into the global Lua plugin folder instead
   globalLua = folders().get('Global Lua Plugins') ?? '';
   if (!globalLua) return `tshark -G folders in the Debian ${spec.suite} root names no global Lua plugin folder`;
@@ -169,7 +183,12 @@ function chrootWireshark(spec: RootSpec): Wireshark | string {
     host: false,
     tshark: (args, opts = {}) => checkTshark(args, run(['tshark', ...args], {}, true), opts),
     exec: (argv, opts = {}) => run(argv, opts),
-    spawn: (argv, opts) => spawn('bash', runIn(argv, opts, opts.home, false), { stdio: ['ignore', 'pipe', 'pipe'] }),
+    spawn: (argv, opts) => {
+      const s = scratchLua(opts);
+      const child = spawn('bash', runIn(argv, s.opts, opts.home, false), { stdio: ['ignore', 'pipe', 'pipe'] });
+      child.on('exit', () => s.dir && fs.rmSync(s.dir, { recursive: true, force: true }));
+      return child;
+    },
     folders,
   };
 }
