@@ -8,17 +8,17 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { describe, it } from 'node:test';
+import { describe, it, type TestContext } from 'node:test';
 import { encodeLinkHeader } from '../../src/link-header';
 import { writePcapngFile } from '../../src/pcapng';
-import { EXE, ROOT, SOCKGEN, exited, need, needBpf, records, sleep, tmpdir, waitForSocket } from '../helpers/harness';
+import { CI, EXE, ROOT, SOCKGEN, exited, need, needBpf, records, sleep, tmpdir, waitForSocket } from '../helpers/harness';
 import { message } from '../helpers/messages';
 import { forEachWireshark, type ExecOptions, type Wireshark } from '../helpers/wireshark';
 
 const INSTALL = path.join(ROOT, 'scripts/install-extcap.sh');
 
 /** A home folder the given user owns, under the temporary folder every root sees. */
-function home(t: Parameters<typeof tmpdir>[0], user: string): string {
+function home(t: TestContext, user: string): string {
   const h = tmpdir(t);
   if (user !== 'root') execFileSync('chown', [`${user}:`, h]);
   return h;
@@ -37,12 +37,10 @@ function ok(ws: Wireshark, argv: string[], opts: ExecOptions): string {
 
 describe('unixsock in every Wireshark version', () => {
   it('install-extcap.sh, for root and for an ordinary user: tshark -D lists it, the dissector loads once, --uninstall removes both', async (t) => {
-    if (!need(t, 'tshark', 'setpriv') || !fs.existsSync(EXE)) {
-      if (!fs.existsSync(EXE)) throw new Error('extcap/unixsock is not built');
-      return;
-    }
+    if (!fs.existsSync(EXE)) throw new Error('extcap/unixsock is not built');
+    if (!need(t, 'tshark', 'setpriv')) return;
     if (process.geteuid?.() !== 0) {
-      if (process.env.CI === 'true') throw new Error('the install test runs as root (it also installs for nobody)');
+      if (CI) throw new Error('the install test runs as root (it also installs for nobody)');
       t.skip('not root');
       return;
     }
