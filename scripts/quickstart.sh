@@ -23,7 +23,7 @@ sleep 1.5
 curl -s --unix-socket "$sock" http://unixsock/containers/json >/dev/null
 curl -s --unix-socket "$sock" http://unixsock/version >/dev/null
 wait $cap
-# install-extcap.sh put unixsock.lua among this user's Wireshark plugins
+# install-extcap.sh put unixsock.lua where this Wireshark loads it (for root on 4.4+: the global plugin folder)
 tshark -r "$work/first.pcapng" 2>/dev/null
 echo
 echo "Done. In Wireshark, pick the \"Unix sockets\" interface; from a shell: tshark -i unixsock"
