@@ -52,6 +52,9 @@ describe('unixsock.lua on hand-built records', () => {
       ]);
       const info = tshark(['-r', file, '-T', 'fields', '-e', '_ws.col.Info', '-e', '_ws.col.Protocol']).trim();
       assert.match(info, /^curl 4242 → dockerd 811 @abstract-name  GET \/ HTTP\/1\.1\s*\tHTTP$/);
+      // custom columns, the packet list's only view of the fields (no tree shown)
+      const cols = tshark(['-r', file, '-o', 'gui.column.format:"Comm","%Cus:unixsock.comm","Peer","%Cus:unixsock.peer.pid"']).trim();
+      assert.equal(cols, 'curl 811');
     });
   });
 
