@@ -1,0 +1,144 @@
+// End-to-end: live captures read by Wireshark's own reader (dumpcap), as a
+// user runs them: `unixsock -w - | tshark -i -` and the extcap fifo
+// (`tshark -i unixsock`, the GUI's path). A multi-megabyte send must not end
+// the capture (dumpcap refuses blocks over 262,144 bytes), and the pieces must
+// decode back into the bytes sent. Also start-up: the capture is running when
+// its first header byte appears, and a stop at any moment of start-up ends
+// with exit 0 and a readable pcapng.
+import assert from 'node:assert/strict';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, it, type TestContext } from 'node:test';
+import { HFLAG, MAX_BLOCK } from '../../src/link-header';
+import { parseBlocks, readPcapng } from '../helpers/pcapng-read';
+import { EXE, ROOT, SOCKGEN, exited, need, needBpf, records, sleep, tmpdir, tshark, type Gen } from '../helpers/harness';
+
+const BIG = 4_000_000;
+
+/** The bytes `sockgen big N` sends. */
+function bigPattern(n: number): Buffer {
+  const b = Buffer.alloc(n);
+  for (let i = 0; i < n; i++) b[i] = (i * 131 + (i >> 12)) & 255;
+  return b;
+}
+
+function sockgenJson(...args: string[]): Gen {
+  return JSON.parse(execFileSync(SOCKGEN, args, { encoding: 'utf8', maxBuffer: 1 << 20 }));
+}
+
+/** The records of sockgen's big send in file are within dumpcap's limit and make the send back; so does the Lua's stream. */
+function checkBig(file: string, g: Gen): void {
+  const want = bigPattern(BIG);
+  const blocks = parseBlocks(fs.readFileSync(file));
+  for (const b of blocks) assert.ok(b.body.length + 12 <= MAX_BLOCK, `a block of ${b.body.length + 12} bytes`);
+  const pieces = records(file).filter((r) => r.pid === g.pid && r.msgLen === BIG);
+  assert.ok(pieces.length >= Math.ceil(BIG / MAX_BLOCK), `${pieces.length} records`);
+  assert.equal(Buffer.compare(Buffer.concat(pieces.map((r) => r.payload)), want), 0, 'the records hold the send, in order');
+  assert.deepEqual(
+    pieces.map((r) => r.offset),
+    pieces.map((_, i) => pieces.slice(0, i).reduce((s, p) => s + p.payload.length, 0)),
+  );
+  assert.ok(pieces.slice(0, -1).every((r) => r.flags & HFLAG.MORE) && !(pieces.at(-1)!.flags & HFLAG.MORE));
+  // decoded: the Lua's synthetic TCP stream of that connection, followed, is the send byte for byte
+  const stream = tshark(['-r', file, '-Y', `unixsock.pid == ${g.pid} && unixsock.len == ${BIG}`, '-T', 'fields', '-e', 'tcp.stream'])
+    .trim()
+    .split('\n')[0];
+  assert.match(stream, /^\d+$/);
+  const follow = tshark(['-r', file, '-q', '-z', `follow,tcp,raw,${stream}`]);
+  const hex = follow
+    .split('\n')
+    .filter((l) => /^[0-9a-f]+$/.test(l)) // the first speaker's lines (the reply side is indented)
+    .join('');
+  assert.equal(hex.length / 2, BIG, 'followed stream length');
+  assert.equal(Buffer.compare(Buffer.from(hex, 'hex'), want), 0, 'followed stream bytes');
+}
+
+/** Waits until text(): string matches re, or the process exits, or ms pass. */
+async function waitFor(what: string, text: () => string, re: RegExp, alive: () => boolean, ms = 30000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!re.test(text())) {
+    if (!alive()) throw new Error(`${what} exited early: ${text()}`);
+    if (Date.now() > end) throw new Error(`${what}: no ${re} after ${ms} ms: ${text()}`);
+    await sleep(20);
+  }
+}
+
+function installed(t: TestContext) {
+  const home = tmpdir(t);
+  const env = { ...process.env, HOME: home, XDG_DATA_HOME: path.join(home, 'share') };
+  execFileSync('bash', [path.join(ROOT, 'scripts/install-extcap.sh'), '--no-build'], { env, stdio: 'pipe' });
+  return env;
+}
+
+describe('live capture through Wireshark\'s reader', () => {
+  it('unixsock -w - | tshark -i -: a 4 MB send goes through whole, and decodes byte for byte', async (t) => {
+    if (!needBpf(t) || !need(t, 'tshark')) return;
+    const dir = tmpdir(t);
+    const out = path.join(dir, 'pipe.pcapng');
+    const ts = spawn('tshark', ['-i', '-', '-w', out], { stdio: ['pipe', 'ignore', 'pipe'] });
+    let tsErr = '';
+    ts.stderr.on('data', (d) => (tsErr += d));
+    const u = spawn(EXE, ['-w', '-', 'comm', 'sockgen'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    t.after(() => {
+      for (const p of [u, ts]) if (p.exitCode === null) p.kill('SIGKILL');
+    });
+    u.stdout.pipe(ts.stdin);
+    let err = '';
+    u.stderr.on('data', (d) => (err += d));
+    await waitFor('unixsock', () => err, /capturing/, () => u.exitCode === null);
+    const g = sockgenJson('big', String(BIG));
+    const after = sockgenJson('stream-pair');
+    // everything is in once the message sent after the big one is
+    await waitFor('tshark', () => String(holds(out, after.pid)), /true/, () => ts.exitCode === null);
+    u.kill('SIGTERM');
+    assert.equal(await exited(u), 0, err);
+    assert.equal(await exited(ts), 0, tsErr);
+    assert.doesNotMatch(tsErr, /too long/);
+    checkBig(out, g);
+    assert.equal(readPcapng(out).blocks.at(-1)!.type, 5, 'the statistics block came through too');
+  });
+
+  it('tshark -i unixsock (the extcap fifo, as the GUI runs it): a 4 MB send goes through whole, and decodes byte for byte', async (t) => {
+    if (!needBpf(t) || !need(t, 'tshark')) return;
+    const env = installed(t);
+    const dir = tmpdir(t);
+    const out = path.join(dir, 'fifo.pcapng');
+    const log = path.join(dir, 'log');
+    const ts = spawn('tshark', ['-i', 'unixsock', '-o', 'extcap.unixsock.comm:sockgen', '-o', `extcap.unixsock.logfile:${log}`, '-w', out], {
+      env,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    t.after(() => {
+      if (ts.exitCode === null) ts.kill('SIGKILL');
+    });
+    let tsErr = '';
+    ts.stderr.on('data', (d) => (tsErr += d));
+    const logText = () => (fs.existsSync(log) ? fs.readFileSync(log, 'utf8') : '');
+    await waitFor('tshark', logText, /capturing: probes attached/, () => ts.exitCode === null);
+    const g = sockgenJson('big', String(BIG));
+    const after = sockgenJson('stream-pair');
+    await waitFor('tshark', () => String(holds(out, after.pid)), /true/, () => ts.exitCode === null);
+    ts.kill('SIGINT');
+    assert.equal(await exited(ts), 0, tsErr);
+    assert.doesNotMatch(tsErr, /too long/);
+    assert.match(logText(), /stopping: SIGTERM/, 'tshark stopped unixsock');
+    checkBig(out, g);
+  });
+});
+
+/** Whether a capture file that is still being written holds a record of pid yet (its whole blocks only). */
+function holds(file: string, pid: number): boolean {
+  try {
+    const buf = fs.readFileSync(file);
+    let o = 0;
+    while (o + 12 <= buf.length) {
+      const len = buf.readUInt32LE(o + 4);
+      if (len < 12 || o + len > buf.length) break;
+      o += len;
+    }
+    return records(readPcapng(buf.subarray(0, o))).some((r) => r.pid === pid);
+  } catch {
+    return false;
+  }
+}
