@@ -194,6 +194,18 @@ class Capture : public Napi::ObjectWrap<Capture> {
     if (names_) unixsock_bpf__destroy(names_);
     names_ = nullptr;
     attempts_ = Napi::Persistent(attempts);
+    if (skel_) {
+      // mapped here, not in start(): JavaScript writes the pcapng headers
+      // between the two, and the capture must be ready to read when they
+      // go out (MAP_POPULATE of a 1 GiB ring takes a while)
+      ring_size_ = bpf_map__max_entries(skel_->maps.rb);
+      int re = ring_.Open(bpf_map__fd(skel_->maps.rb), ring_size_);
+      if (re < 0) {
+        Teardown();
+        Napi::Error::New(env, std::string("cannot map the ring buffer: ") + strerror(-re)).ThrowAsJavaScriptException();
+        return;
+      }
+    }
     if (!skel_) {
       std::string msg = "no attach strategy works on this kernel:";
       for (uint32_t i = 0; i < attempts.Length(); i++) {
@@ -526,12 +538,6 @@ class Capture : public Napi::ObjectWrap<Capture> {
       double limit = o.Get("limit").IsNumber() ? o.Get("limit").As<Napi::Number>().DoubleValue() : 0;
       out_.reset(new unixsock::PcapngOut(o.Get("fd").As<Napi::Number>().Int32Value(), offset,
                                          limit > 0 ? (uint64_t)limit : 0));
-    }
-    ring_size_ = bpf_map__max_entries(skel_->maps.rb);
-    int re = ring_.Open(bpf_map__fd(skel_->maps.rb), ring_size_);
-    if (re < 0) {
-      Napi::Error::New(env, std::string("cannot map the ring buffer: ") + strerror(-re)).ThrowAsJavaScriptException();
-      return env.Undefined();
     }
     Napi::Function on_end = info[1].As<Napi::Function>();
     end_cb_ = Napi::Persistent(on_end);

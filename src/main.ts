@@ -1,5 +1,6 @@
 // unixsock: the command line and the Wireshark extcap front end. Thin: it
 // parses arguments and hands off to the capture engine and the sinks.
+import { onStop, stopRequested } from './signals'; // first: catches a stop during start-up
 import * as fs from 'node:fs';
 import yargs from 'yargs/yargs';
 import { STRATEGIES, UnixCapture, ringBytesFromMiB, type CaptureSummary, type Strategy } from './capture';
@@ -111,8 +112,13 @@ async function capture(a: Args, sink: () => Sink, filterText: string, extcap: bo
   if (a.duration !== undefined && !(a.duration > 0)) throw new UsageError('--duration: expected a positive number of seconds');
   const filter = toKernelFilter(filterTerms(a, filterText));
   const ringBytes = ringBytesFromMiB(a['ring-size']);
-  // the output first: Wireshark waits for the headers, and a bad output fails before any probe loads
-  const out = sink();
+  // The probes first, the pcapng headers after: Wireshark (and any reader of
+  // -w -) shows the capture as running once the section header arrives, so it
+  // is written only when the probes are attached and the ring is mapped. The
+  // other way round, messages sent in the first 0.15-0.2 s (2 s with
+  // --ring-size 1024) were missing from a capture that looked started. The
+  // output itself was opened (and checked) before: a bad one still fails first.
+  const t0 = process.hrtime.bigint();
   const cap = UnixCapture.open({
     filter,
     strategy,
@@ -124,6 +130,14 @@ async function capture(a: Args, sink: () => Sink, filterText: string, extcap: bo
   for (const at of cap.attempts) {
     log.info(at.ok ? `strategy ${at.strategy}: attached${at.note ? ` (${at.note})` : ''}` : `strategy ${at.strategy}: rejected: ${at.error}`);
   }
+  let out: Sink;
+  try {
+    out = sink();
+  } catch (e) {
+    await cap.stop();
+    throw e;
+  }
+  log.info(`capturing: probes attached and ring mapped in ${Number((process.hrtime.bigint() - t0) / 1_000_000n)} ms, then the headers written`);
   let failure: Error | undefined;
   let finish: (why: string) => void = () => {};
   const done = new Promise<string>((resolve) => {
@@ -154,9 +168,8 @@ async function capture(a: Args, sink: () => Sink, filterText: string, extcap: bo
     stderrLine(`unixsock: capturing Unix socket messages with ${cap.strategy}${filterText ? ` (filter: ${filterText})` : ''}`);
   }
   // (SIGPIPE stays ignored, as Node sets it: a reader that went away shows as EPIPE)
-  const onSignal = (sig: NodeJS.Signals) => finish(sig);
-  const signals = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
-  for (const s of signals) process.on(s, onSignal);
+  // a stop that came during start-up (src/signals.ts) ends the capture at once
+  onStop((sig) => finish(sig));
   const showStats = !extcap && !a.quiet && process.stderr.isTTY;
   let lastStats = Date.now();
   const native = loadNative();
@@ -190,7 +203,7 @@ async function capture(a: Args, sink: () => Sink, filterText: string, extcap: bo
       failure = e as Error;
     }
   }
-  for (const s of signals) process.off(s, onSignal);
+  onStop(undefined);
   log.info(summaryLine(summary));
   if (!a.quiet && !extcap) stderrLine(summaryLine(summary));
   if (failure) throw failure;
@@ -203,6 +216,54 @@ function openOutput(target: string): { fd: number; what: string } {
     return { fd: fs.openSync(target, 'w', 0o644), what: target };
   } catch (e) {
     throw new UsageError(`cannot write "${target}": ${(e as NodeJS.ErrnoException).code}`);
+  }
+}
+
+/**
+ * Opens Wireshark's --fifo for writing. A path that does not exist is created
+ * as a plain file, as Wireshark's own extcaps do (handy for scripts and
+ * tests). The executable may run as root or with capabilities, with a path
+ * chosen by someone else: it never follows a symlink there (O_NOFOLLOW),
+ * creates only with O_EXCL, and never truncates or writes into a file that
+ * already holds data. A fifo is opened without blocking, tried every 10 ms
+ * until its reader (dumpcap) has it open, so that a stop meanwhile still ends
+ * the process; undefined when a stop came first.
+ */
+async function openFifo(p: string): Promise<number | undefined> {
+  const { O_WRONLY, O_NONBLOCK, O_NOFOLLOW, O_CREAT, O_EXCL } = fs.constants;
+  const refuse = (code: string) => new UsageError(`cannot open fifo "${p}": ${code}`);
+  for (;;) {
+    if (stopRequested()) return undefined;
+    let fd: number;
+    try {
+      fd = fs.openSync(p, O_WRONLY | O_NONBLOCK | O_NOFOLLOW);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code ?? 'EIO';
+      if (code === 'ENXIO' && fs.lstatSync(p, { throwIfNoEntry: false })?.isFIFO()) {
+        await new Promise((r) => setTimeout(r, 10)); // nobody reads it yet
+        continue;
+      }
+      if (code !== 'ENOENT') throw refuse(code);
+      try {
+        return fs.openSync(p, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
+      } catch (e2) {
+        const c2 = (e2 as NodeJS.ErrnoException).code ?? 'EIO';
+        if (c2 === 'EEXIST') continue; // made meanwhile: look again
+        throw refuse(c2);
+      }
+    }
+    const st = fs.fstatSync(fd);
+    if (st.isFile() && st.size > 0) {
+      fs.closeSync(fd);
+      throw refuse('the file exists and holds data');
+    }
+    if (!st.isFIFO()) return fd; // an empty file, written from its start; a character device
+    // the fifo has its reader: a blocking descriptor (the writers expect one), which opens at once
+    try {
+      return fs.openSync(p, O_WRONLY | O_NOFOLLOW);
+    } finally {
+      fs.closeSync(fd);
+    }
   }
 }
 
@@ -248,10 +309,10 @@ export async function main(argv: string[]): Promise<number> {
     const linktype = number(a.linktype, 'linktype', 147, 162) ?? DEFAULT_LINKTYPE;
     if (a.capture) {
       if (!a.fifo) throw new UsageError('--capture needs --fifo PATH');
-      try {
-        fifoFd = fs.openSync(a.fifo, fs.constants.O_WRONLY);
-      } catch (e) {
-        throw new UsageError(`cannot open fifo "${a.fifo}": ${(e as NodeJS.ErrnoException).code}`);
+      fifoFd = await openFifo(a.fifo);
+      if (fifoFd === undefined) {
+        log.info(`stopping: ${stopRequested()} before Wireshark opened the fifo`);
+        return 0;
       }
       const fd = fifoFd;
       return await capture(a, () => new PcapngSink(fd, 'fifo', linktype, filterText), filterText, true);
