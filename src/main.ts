@@ -119,14 +119,27 @@ async function capture(a: Args, sink: () => Sink, filterText: string, extcap: bo
   // --ring-size 1024) were missing from a capture that looked started. The
   // output itself was opened (and checked) before: a bad one still fails first.
   const t0 = process.hrtime.bigint();
-  const cap = UnixCapture.open({
-    filter,
-    strategy,
-    ringBytes,
-    snaplen,
-    payload: !a['metadata-only'],
-    libbpfLog: a.debug ? a['log-file'] : undefined,
-  });
+  let cap: UnixCapture;
+  try {
+    cap = UnixCapture.open({
+      filter,
+      strategy,
+      ringBytes,
+      snaplen,
+      payload: !a['metadata-only'],
+      libbpfLog: a.debug ? a['log-file'] : undefined,
+    });
+  } catch (e) {
+    // the headers all the same, then the error: dumpcap reading a fifo or
+    // pipe that ends before any header adds an error of its own (tshark 4.0
+    // prints an empty "tshark:" line and the GUI an empty dialog)
+    try {
+      sink();
+    } catch {
+      // the first error is the one reported
+    }
+    throw e;
+  }
   for (const at of cap.attempts) {
     log.info(at.ok ? `strategy ${at.strategy}: attached${at.note ? ` (${at.note})` : ''}` : `strategy ${at.strategy}: rejected: ${at.error}`);
   }

@@ -142,3 +142,90 @@ function holds(file: string, pid: number): boolean {
     return false;
   }
 }
+
+/** Starts unixsock as Wireshark does (--capture --fifo); collects what it writes. */
+function extcapCapture(t: TestContext, dir: string, extra: string[] = []) {
+  const fifo = path.join(dir, `fifo-${Math.random().toString(36).slice(2)}`);
+  execFileSync('mkfifo', [fifo]);
+  const p = spawn(EXE, ['--capture', '--extcap-interface', 'unixsock', '--fifo', fifo, '--extcap-capture-filter', 'comm sockgen', ...extra], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  t.after(() => {
+    if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
+  });
+  let err = '';
+  p.stderr.on('data', (d) => (err += d));
+  const chunks: Buffer[] = [];
+  let firstByte: (() => void) | undefined;
+  const gotFirst = new Promise<void>((r) => (firstByte = r));
+  let opened: (() => void) | undefined;
+  const isOpen = new Promise<void>((r) => (opened = r));
+  // the reader's open returns once unixsock has opened the fifo: its own code runs by then
+  const rs = fs.createReadStream(fifo);
+  rs.on('open', () => opened!());
+  rs.on('data', (d) => {
+    chunks.push(d as Buffer);
+    firstByte!();
+  });
+  const closed = new Promise<void>((r) => rs.on('close', r));
+  return {
+    proc: p,
+    isOpen,
+    gotFirst,
+    stderr: () => err,
+    async end(): Promise<{ code: number | null; signal: string | null; data: Buffer }> {
+      const [code, signal] = await new Promise<[number | null, string | null]>((r) => {
+        if (p.exitCode !== null || p.signalCode !== null) r([p.exitCode, p.signalCode]);
+        else p.once('exit', (c, s) => r([c, s]));
+      });
+      await closed;
+      return { code, signal, data: Buffer.concat(chunks) };
+    },
+  };
+}
+
+describe('start-up', () => {
+  it('traffic sent the moment the first header byte reaches the fifo is all in the capture', async (t) => {
+    if (!needBpf(t)) return;
+    const dir = tmpdir(t);
+    const c = extcapCapture(t, dir);
+    await c.gotFirst;
+    const g = sockgenJson('burst', '500'); // no settling pause in this mode
+    await sleep(300);
+    c.proc.kill('SIGTERM');
+    const { code, data } = await c.end();
+    assert.equal(code, 0, c.stderr());
+    // (sockgen's JSON on stdout is captured too: Node gives children socket pairs)
+    const got = records(readPcapng(data))
+      .filter((r) => r.pid === g.pid && r.payload.toString().startsWith('MARK-burst-'))
+      .map((r) => r.payload.toString())
+      .join('')
+      .match(/MARK-burst-\d{6}/g);
+    const want = Array.from({ length: 500 }, (_, i) => `MARK-burst-${String(i).padStart(6, '0')}`);
+    assert.equal(got?.length, want.length, 'messages captured');
+    assert.deepEqual(got, want);
+  });
+
+  it('SIGTERM or SIGINT at any moment of start-up: exit 0, nothing on stderr, a whole pcapng ending with its statistics block', async (t) => {
+    if (!needBpf(t)) return;
+    const dir = tmpdir(t);
+    // from the moment unixsock's code runs (it has opened the fifo) until it captures
+    const delays = [0, 1, 5, 10, 20, 30, 50, 75, 100, 150, 200, 300, 500];
+    let sawCapturing = false;
+    for (const [i, ms] of delays.entries()) {
+      const c = extcapCapture(t, dir, ['--log-file', path.join(dir, `log${ms}`)]);
+      await c.isOpen;
+      await sleep(ms);
+      c.proc.kill(i % 2 ? 'SIGINT' : 'SIGTERM');
+      const { code, signal, data } = await c.end();
+      const what = `stop ${ms} ms after the fifo opened`;
+      assert.deepEqual([code, signal], [0, null], `${what}: ${c.stderr()}`);
+      assert.equal(c.stderr(), '', what);
+      const cap = readPcapng(data);
+      assert.equal(cap.linktype, 147, what);
+      assert.equal(cap.blocks.at(-1)!.type, 5, `${what}: the statistics block ends it`);
+      if (/capturing: probes attached/.test(fs.readFileSync(path.join(dir, `log${ms}`), 'utf8'))) sawCapturing = true;
+    }
+    assert.ok(sawCapturing, 'the schedule reached a running capture');
+  });
+});
