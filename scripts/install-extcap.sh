@@ -32,12 +32,14 @@ if [[ $mode == system ]]; then
   extcap_dir=$(field "Global Extcap path:"); [[ -n $extcap_dir ]] || extcap_dir=$(field "Extcap path:")
   lua_dir=$(field "Global Lua Plugins:")
   manifest=/var/lib/unixsock/installed
+  doc_dir=/usr/share/doc/unixsock
 else
   extcap_dir=$(field "Personal Extcap path:")
   # Wireshark 4.0 has no personal extcap entry: it reads <personal configuration>/extcap
   [[ -n $extcap_dir ]] || extcap_dir="$personal_conf/extcap"
   lua_dir=$(field "Personal Lua Plugins:")
   manifest="${XDG_DATA_HOME:-$HOME/.local/share}/unixsock/installed"
+  doc_dir=$(dirname "$manifest")
 fi
 [[ -n $extcap_dir && -n $lua_dir ]] || die "cannot read the extcap and Lua plugin folders from 'tshark -G folders'"
 
@@ -56,8 +58,10 @@ if [[ $build == 1 ]]; then
 fi
 [[ -x $root/extcap/unixsock ]] || die "extcap/unixsock is not built (run 'npm run build')"
 
-mkdir -p "$extcap_dir" "$lua_dir" "$(dirname "$manifest")"
-exe="$extcap_dir/unixsock" lua="$lua_dir/unixsock.lua"
+mkdir -p "$extcap_dir" "$lua_dir" "$(dirname "$manifest")" "$doc_dir"
+exe="$extcap_dir/unixsock" lua="$lua_dir/unixsock.lua" readme="$doc_dir/README.md"
+# the README is what Wireshark's Help button on the interface opens (src/extcap.ts helpFile)
+install -m 0644 "$root/README.md" "$readme"
 install -m 0755 "$root/extcap/unixsock" "$exe.new" && mv -f "$exe.new" "$exe"
 install -m 0644 "$root/wireshark/unixsock.lua" "$lua"
 if [[ $mode == system ]]; then
@@ -90,4 +94,4 @@ if [[ $mode == user && $(id -u) -eq 0 ]] && ! grep -qF "$lua" <<<"$(tshark -G pl
 else
   echo "installed $lua"
 fi
-printf '%s\n%s\n' "$exe" "$lua" > "$manifest"
+printf '%s\n%s\n%s\n' "$exe" "$lua" "$readme" > "$manifest"

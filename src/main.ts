@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import yargs from 'yargs/yargs';
 import { STRATEGIES, UnixCapture, ringBytesFromMiB, type CaptureSummary, type Strategy } from './capture';
 import { CaptureError, UsageError } from './errors';
-import { DEFAULT_LINKTYPE, IFACE, configText, dltsText, interfacesText } from './extcap';
+import { DEFAULT_LINKTYPE, IFACE, configText, dltsText, interfacesText, wiresharkVersion } from './extcap';
 import { parseFilter, toKernelFilter, type Term } from './filter';
 import { loadNative } from './native';
 import { closeLog, log, openLog } from './log';
@@ -51,6 +51,7 @@ function parser(argv: string[]) {
       debug: { type: 'boolean', describe: 'verbose log (libbpf included)', group: 'Capture:' },
       'extcap-interfaces': { type: 'boolean', hidden: true },
       'extcap-version': { type: 'string', hidden: true },
+      'extcap-cleanup-postkill': { type: 'boolean', hidden: true },
       'extcap-interface': { type: 'string', hidden: true },
       'extcap-dlts': { type: 'boolean', hidden: true },
       'extcap-config': { type: 'boolean', hidden: true },
@@ -293,6 +294,8 @@ export async function main(argv: string[]): Promise<number> {
       process.stdout.write(`unixsock ${VERSION}\n`);
       return 0;
     }
+    // Wireshark 4.6 may call this after killing a capture: nothing is left to clean up
+    if (a['extcap-cleanup-postkill']) return 0;
     if (a['extcap-interfaces']) {
       process.stdout.write(interfacesText() + '\n');
       return 0;
@@ -319,6 +322,8 @@ export async function main(argv: string[]): Promise<number> {
     }
     openLog(a['log-file'], !!a.debug);
     log.info(`unixsock ${VERSION} started: ${argv.join(' ')}`);
+    const ws = wiresharkVersion(a['extcap-version']);
+    if (ws) log.info(`called by Wireshark ${ws.text}`);
     const linktype = number(a.linktype, 'linktype', 147, 162) ?? DEFAULT_LINKTYPE;
     if (a.capture) {
       if (!a.fifo) throw new UsageError('--capture needs --fifo PATH');
