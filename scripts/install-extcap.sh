@@ -10,7 +10,7 @@
 # `tshark -G folders` where this Wireshark looks for extcaps and Lua plugins.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-mode=user action=install build=1
+mode=user action=install build=1 link=
 for a in "$@"; do
   case $a in
     --system) mode=system ;;
@@ -75,6 +75,9 @@ if [[ $mode == system ]]; then
   command -v setcap >/dev/null || die "setcap is missing (apt-get install libcap2-bin)"
   setcap "$caps+ep" "$exe" || die "setcap $caps on $exe failed (does the filesystem support file capabilities?)"
   echo "installed $exe (group wireshark, 0750, $caps): members of 'wireshark' can capture (usermod -aG wireshark USER)"
+  # one path for every Wireshark version (the global extcap folder moved in 4.6): sshdump's remote command
+  link=/usr/local/bin/unixsock
+  ln -sfn "$exe" "$link" && echo "linked $link -> $exe"
 else
   echo "installed $exe"
   [[ $(id -u) -eq 0 ]] || echo "note: capturing needs root or a --system install (file capabilities)"
@@ -94,4 +97,4 @@ if [[ $mode == user && $(id -u) -eq 0 ]] && ! grep -qF "$lua" <<<"$(tshark -G pl
 else
   echo "installed $lua"
 fi
-printf '%s\n%s\n%s\n' "$exe" "$lua" "$readme" > "$manifest"
+printf '%s\n' "$exe" "$lua" "$readme" ${link:+"$link"} > "$manifest"

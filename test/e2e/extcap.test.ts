@@ -117,6 +117,7 @@ describe('Wireshark integration', () => {
     assert.ok(exe, out);
     const st = fs.statSync(exe);
     assert.equal(st.mode & 0o777, 0o750);
+    assert.equal(fs.readlinkSync('/usr/local/bin/unixsock'), exe, 'the stable path for sshdump');
     assert.match(execFileSync('getcap', [exe], { encoding: 'utf8' }), /cap_perfmon,cap_bpf=ep|cap_bpf,cap_perfmon=ep/);
     // not yet in the group: cannot even run it
     const denied = spawnSync('runuser', ['-u', user, '--', exe, '--duration', '1'], { encoding: 'utf8' });

@@ -229,3 +229,106 @@ describe('start-up', () => {
     assert.ok(sawCapturing, 'the schedule reached a running capture');
   });
 });
+
+/** A port nobody listens on now. */
+async function freePort(): Promise<number> {
+  const net = await import('node:net');
+  const srv = net.createServer().listen(0, '127.0.0.1');
+  await new Promise((r) => srv.once('listening', r));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise((r) => srv.close(r));
+  return port;
+}
+
+describe('remote capture', () => {
+  it("the README's sshdump command, run for real: Wireshark's sshdump over ssh to 127.0.0.1, decoded with the Lua", async (t) => {
+    if (!needBpf(t) || !need(t, 'tshark', 'ssh-keygen')) return;
+    const sshd = '/usr/sbin/sshd';
+    if (!fs.existsSync(sshd)) {
+      if (process.env.CI === 'true') throw new Error('sshd is not installed (scripts/deps.sh installs openssh-server)');
+      t.skip('sshd is not installed');
+      return;
+    }
+    // sshdump is in this Wireshark's global extcap folder (4.0/4.4: /usr/lib/…/extcap, 4.6: /usr/libexec/…)
+    const folders = execFileSync('tshark', ['-G', 'folders'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    const global = /^(?:Global )?Extcap path:\s*(.+)$/m.exec(folders)?.[1].trim();
+    assert.ok(global && fs.existsSync(path.join(global, 'sshdump')), `sshdump in ${global}`);
+    // the command as the README gives it
+    const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+    const block = /```sh\n(tshark -i sshdump[\s\S]*?)```/.exec(readme)?.[1];
+    assert.ok(block, 'the README has the sshdump command');
+    const opts = [...block.matchAll(/-o (?:"([^"]+)"|(\S+))/g)].map((m) => {
+      const o = m[1] ?? m[2];
+      return [o.slice(0, o.indexOf(':')), o.slice(o.indexOf(':') + 1)] as const;
+    });
+    const opt = new Map(opts);
+    assert.equal(opt.get('extcap.sshdump.remotecapturecommandselect'), 'other');
+    const command = opt.get('extcap.sshdump.remotecapturecommand');
+    assert.equal(command, "unixsock -w - -q 'comm psql'");
+
+    const dir = tmpdir(t);
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', path.join(dir, 'host')]);
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', path.join(dir, 'user')]);
+    fs.copyFileSync(path.join(dir, 'user.pub'), path.join(dir, 'authorized_keys'));
+    const port = await freePort();
+    fs.writeFileSync(
+      path.join(dir, 'sshd_config'),
+      [
+        `Port ${port}`,
+        'ListenAddress 127.0.0.1',
+        `HostKey ${dir}/host`,
+        `AuthorizedKeysFile ${dir}/authorized_keys`,
+        `PidFile ${dir}/sshd.pid`,
+        'PermitRootLogin prohibit-password',
+        'PasswordAuthentication no',
+        'KbdInteractiveAuthentication no',
+        'UsePAM no',
+        'StrictModes no',
+        '',
+      ].join('\n'),
+    );
+    fs.mkdirSync('/run/sshd', { recursive: true }); // sshd's privilege separation folder
+    const d = spawn(sshd, ['-D', '-e', '-f', path.join(dir, 'sshd_config')], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let dErr = '';
+    d.stderr.on('data', (x) => (dErr += x));
+    t.after(() => d.kill());
+    await waitFor('sshd', () => dErr, /Server listening on 127\.0\.0\.1/, () => d.exitCode === null);
+
+    const home = tmpdir(t); // sshdump's known_hosts and Wireshark's preferences: nothing of the machine's
+    const out = path.join(dir, 'remote.pcapng');
+    const log = path.join(dir, 'sshdump.log');
+    // the README's command with this host, this test's key, the checkout's unixsock, and sockgen for psql
+    const remote = command!.replace(/^unixsock /, `${EXE} `).replace("'comm psql'", "'comm sockgen'");
+    const args = ['-i', 'sshdump'];
+    for (const [k, v] of opts) {
+      const value =
+        k === 'extcap.sshdump.remotehost' ? '127.0.0.1'
+        : k === 'extcap.sshdump.remoteusername' ? 'root'
+        : k === 'extcap.sshdump.sshkey' ? path.join(dir, 'user')
+        : k === 'extcap.sshdump.remotecapturecommand' ? remote
+        : v;
+      args.push('-o', `${k}:${value}`);
+    }
+    args.push('-o', `extcap.sshdump.remoteport:${port}`, '-o', `extcap.sshdump.logfile:${log}`, '-o', 'extcap.sshdump.loglevel:debug', '-w', out);
+    const ts = spawn('tshark', args, { env: { ...process.env, HOME: home }, stdio: ['ignore', 'ignore', 'pipe'] });
+    t.after(() => {
+      if (ts.exitCode === null) ts.kill('SIGKILL');
+    });
+    let tsErr = '';
+    ts.stderr.on('data', (x) => (tsErr += x));
+    // the remote unixsock's section header has reached tshark's file: it captures
+    await waitFor('tshark', () => (fs.existsSync(out) && fs.statSync(out).size > 0 ? 'started' : ''), /started/, () => ts.exitCode === null);
+    const g = sockgenJson('stream-pair');
+    await waitFor('tshark', () => String(holds(out, g.pid)), /true/, () => ts.exitCode === null);
+    ts.kill('SIGINT');
+    assert.equal(await exited(ts), 0, tsErr);
+    assert.match(fs.readFileSync(log, 'utf8'), new RegExp(`Running: ${EXE.replace(/[.]/g, '\\.')} -w - -q 'comm sockgen'`));
+    // decoded by the Lua: sender, peer and payload of both directions
+    const lines = tshark(['-r', out, '-Y', `unixsock.pid == ${g.pid} || unixsock.pid == ${g.child}`, '-T', 'fields', '-e', 'unixsock.comm', '-e', 'unixsock.pid', '-e', 'tcp.payload'])
+      .trim()
+      .split('\n');
+    const seen = lines.map((l) => l.split('\t')).map(([comm, pid, hex]) => `${comm} ${pid} ${Buffer.from(hex.replace(/:/g, ''), 'hex').toString()}`);
+    assert.ok(seen.includes(`sockgen ${g.pid} ${g.payload}`), seen.join('\n'));
+    assert.ok(seen.includes(`sockgen ${g.child} ${g.reply}`), seen.join('\n'));
+  });
+});
