@@ -1,6 +1,5 @@
 // unixsock: the command line and the Wireshark extcap front end. Thin: it
 // parses arguments and hands off to the capture engine and the sinks.
-import { onStop, stopRequested } from './signals'; // first: catches a stop during start-up
 import * as fs from 'node:fs';
 import yargs from 'yargs/yargs';
 import { STRATEGIES, UnixCapture, ringBytesFromMiB, type CaptureSummary, type Strategy } from './capture';
@@ -10,6 +9,7 @@ import { parseFilter, toKernelFilter, type Term } from './filter';
 import { loadNative } from './native';
 import { closeLog, log, openLog } from './log';
 import { WriteError } from './pcapng';
+import { catchStops, onStop, stopRequested } from './signals';
 import { PcapngSink, TextSink, VERSION, type Sink } from './sinks';
 
 function parser(argv: string[]) {
@@ -113,6 +113,7 @@ async function capture(a: Args, sink: () => Sink, filterText: string, extcap: bo
   if (a.duration !== undefined && !(a.duration > 0)) throw new UsageError('--duration: expected a positive number of seconds');
   const filter = toKernelFilter(filterTerms(a, filterText));
   const ringBytes = ringBytesFromMiB(a['ring-size']);
+  catchStops(); // the output is open: a stop from now on ends with a whole pcapng
   // The probes first, the pcapng headers after: Wireshark (and any reader of
   // -w -) shows the capture as running once the section header arrives, so it
   // is written only when the probes are attached and the ring is mapped. The
@@ -327,6 +328,7 @@ export async function main(argv: string[]): Promise<number> {
     const linktype = number(a.linktype, 'linktype', 147, 162) ?? DEFAULT_LINKTYPE;
     if (a.capture) {
       if (!a.fifo) throw new UsageError('--capture needs --fifo PATH');
+      catchStops(); // a stop while waiting for Wireshark's reader ends the wait
       fifoFd = await openFifo(a.fifo);
       if (fifoFd === undefined) {
         log.info(`stopping: ${stopRequested()} before Wireshark opened the fifo`);
