@@ -47,6 +47,7 @@ if [[ $action == uninstall ]]; then
   if [[ -f $manifest ]]; then
     while IFS= read -r f; do [[ -n $f ]] && rm -f -- "$f" && echo "removed $f"; done < "$manifest"
     rm -f "$manifest"
+    rmdir "$doc_dir" 2>/dev/null || true
   else
     echo "install-extcap: nothing recorded in $manifest; nothing to remove"
   fi
