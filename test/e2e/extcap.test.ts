@@ -369,7 +369,7 @@ describe('errors a user can meet', () => {
     );
     const dir = tmpdir(t);
     const log = path.join(dir, 'log');
-    const auto = spawnSync('unshare', ['-m', 'sh', '-c', `${hide} exec capsh --drop=cap_sys_admin -- -c "exec '${EXE}' -q --duration 1 --log-file '${log}'"`], {
+    const auto = spawnSync('unshare', ['-m', 'sh', '-c', `${hide} exec capsh --drop=cap_sys_admin -- -c "exec '${EXE}' -q --duration 1 --log-file '${log}' comm unixsock-none"`], {
       encoding: 'utf8',
       timeout: 20000,
     });
