@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as util from 'node:util';
 import { CaptureError, UsageError } from './errors';
 import type { KernelFilter } from './filter';
-import { loadNative, type NativeAttempt, type NativeCapture, type NativeEnd, type NativeStats } from './native';
+import { loadNative, type NativeModule, type NativeAttempt, type NativeCapture, type NativeEnd, type NativeStats } from './native';
 import { writeError } from './pcapng';
 import { Assembler, type AssemblerStats, type UnixMessage } from './records';
 
@@ -22,7 +22,10 @@ export interface CaptureOptions {
   payload: boolean;
   /** how often the addon hands over a batch, in ms */
   flushMs?: number;
-  libbpfLog?: string;
+  /** an open file for libbpf's output */
+  libbpfLogFd?: number;
+  /** see only sends where the sender or the peer runs as this uid */
+  ownUid?: number;
 }
 
 export interface CaptureSummary extends NativeStats {
@@ -34,6 +37,18 @@ export interface CaptureSummary extends NativeStats {
   packets: number;
   startNs: bigint;
   endNs: bigint;
+}
+
+/**
+ * Loads the addon. It clears the effective capabilities of an executable with
+ * file capabilities as it loads, so call this before opening any path a user gave.
+ */
+export function loadEngine(): NativeModule {
+  try {
+    return loadNative();
+  } catch (e) {
+    throw new CaptureError(`cannot load the capture engine: ${(e as Error).message}`);
+  }
 }
 
 /** Turns the native loader's failure into one sentence that says what to do. */
@@ -97,12 +112,7 @@ export class UnixCapture {
   }
 
   static open(o: CaptureOptions): UnixCapture {
-    let mod;
-    try {
-      mod = loadNative();
-    } catch (e) {
-      throw new CaptureError(`cannot load the capture engine: ${(e as Error).message}`);
-    }
+    const mod = loadEngine();
     try {
       const native = new mod.Capture({
         ...o.filter,
@@ -111,7 +121,8 @@ export class UnixCapture {
         snaplen: o.snaplen,
         payload: o.payload,
         selfTgid: process.pid,
-        libbpfLog: o.libbpfLog,
+        libbpfLogFd: o.libbpfLogFd,
+        ownUid: o.ownUid,
       });
       return new UnixCapture(native, mod.clockOffsetNs());
     } catch (e) {
