@@ -13,10 +13,10 @@
 //              non-dumpable.
 //
 // Capabilities belong to threads, not processes, and Node has threads of its
-// own (V8's platform workers, libuv's pool) that were started with the file's
-// capabilities before the addon was loaded. DropAll() asks each of them, with a
-// real-time signal whose handler calls capset(), then reads every thread's
-// /proc/self/task/TID/status to check that none holds anything.
+// own (V8's platform workers, the inspector's signal watchdog) that were
+// started with the file's capabilities before the addon was loaded. DropAll()
+// makes each of them call capset() from a signal handler, then reads every
+// thread's /proc/self/task/TID/status to check that none holds anything.
 //
 // root (uid 0) is left as it is: dropping capabilities would not make uid 0 an
 // ordinary user (it still owns the system's files).
@@ -160,6 +160,7 @@ inline std::string HeldByAnyThread() {
         held = std::string("thread ") + e->d_name + " " + std::string(line, 6);
         break;
       }
+
     }
     fclose(f);
     if (!held.empty()) break;
@@ -168,31 +169,42 @@ inline std::string HeldByAnyThread() {
   return held;
 }
 
+// The kernel's struct sigaction (rt_sigaction(2) on x86_64 and arm64).
+struct KernelSigaction {
+  void (*handler)(int);
+  unsigned long flags;
+  void (*restorer)(void);
+  uint64_t mask;
+};
+
+// glibc's SIGSETXID (the signal its set*id() wrappers use to run the same
+// system call in every thread): glibc never lets a thread block it, and Node
+// has a thread that blocks every other signal (the inspector's SIGUSR1
+// watchdog, measured: SigBlk fffffffe7ffbfeff).
+constexpr int kSetxidSignal = 33;
+constexpr unsigned long kSaRestorer = 0x04000000;  // SA_RESTORER (not exported by glibc's headers)
+
 // Empties every capability set of every thread and keeps the process
 // non-dumpable. Returns "" or why it failed (the caller must not go on).
+// The signal's handler is borrowed from glibc for the broadcast and given back
+// (nothing in this process calls set*id() meanwhile: no setuid() anywhere).
 inline std::string DropAll() {
   State& s = St();
   if (!s.managed || s.dropped) return "";
   s.dropped = true;
-  // a real-time signal nobody else handles here
-  int sig = 0;
-  struct sigaction old;
-  for (int i = SIGRTMIN; i <= SIGRTMAX; i++) {
-    if (sigaction(i, nullptr, &old) == 0 && old.sa_handler == SIG_DFL && !(old.sa_flags & SA_SIGINFO)) {
-      sig = i;
-      break;
-    }
-  }
-  if (!sig) return "no free real-time signal to reach every thread";
-  struct sigaction sa = {};
-  sa.sa_handler = OnDropSignal;
-  sa.sa_flags = SA_RESTART;
-  sigfillset(&sa.sa_mask);
-  sigaction(sig, &sa, nullptr);
+  KernelSigaction glibc = {}, ours = {};
+  if (syscall(SYS_rt_sigaction, kSetxidSignal, nullptr, &glibc, 8) != 0 || !(glibc.flags & kSaRestorer))
+    return "cannot reach every thread to drop capabilities (no SIGSETXID handler)";
+  ours.handler = OnDropSignal;
+  ours.flags = kSaRestorer | SA_RESTART;
+  ours.restorer = glibc.restorer;  // the kernel returns from a handler through it
+  ours.mask = ~0ull;
+  syscall(SYS_rt_sigaction, kSetxidSignal, &ours, nullptr, 8);
   DropInThisThread();
   pid_t self = (pid_t)syscall(SYS_gettid), pid = getpid();
   std::set<long> asked;
-  // threads may start while we ask: list again until no new one appears
+  // threads may start while we ask (from a thread that still holds them):
+  // list again until no new one appears
   for (int round = 0; round < 20; round++) {
     int sent = 0;
     DIR* d = opendir("/proc/self/task");
@@ -202,14 +214,17 @@ inline std::string DropAll() {
       long tid = atol(e->d_name);
       if (tid == self || asked.count(tid)) continue;
       asked.insert(tid);
-      if (syscall(SYS_tgkill, pid, tid, sig) == 0) sent++;
+      if (syscall(SYS_tgkill, pid, tid, kSetxidSignal) == 0) sent++;
+      else Handled().fetch_add(1);  // ended meanwhile
     }
     closedir(d);
     if (!sent) break;
     for (int i = 0; i < 2000 && Handled().load() < (int)asked.size(); i++) usleep(1000);
   }
-  // late or blocked deliveries are discarded: an ignored signal is never queued
-  signal(sig, SIG_IGN);
+  bool all = Handled().load() >= (int)asked.size();
+  if (all) syscall(SYS_rt_sigaction, kSetxidSignal, &glibc, nullptr, 8);
+  // (if a thread never answered, our handler stays: a late delivery then drops
+  // that thread's capabilities instead of reaching glibc's with no request)
   prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   std::string held = HeldByAnyThread();
   if (!held.empty()) return "capabilities remain after dropping them (" + held + ")";

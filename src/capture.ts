@@ -6,6 +6,7 @@ import { CaptureError, UsageError } from './errors';
 import type { KernelFilter } from './filter';
 import { loadNative, type NativeModule, type NativeAttempt, type NativeCapture, type NativeEnd, type NativeStats } from './native';
 import { writeError } from './pcapng';
+import { capsAtStart } from './privilege';
 import { Assembler, type AssemblerStats, type UnixMessage } from './records';
 
 export const STRATEGIES = ['auto', 'fentry', 'kprobe', 'sock_send_length', 'syscalls'] as const;
@@ -73,17 +74,14 @@ export function explainOpenError(e: unknown, attempts: NativeAttempt[] | undefin
   );
 }
 
-/** Whether this process may load BPF programs at all: root, CAP_BPF or CAP_SYS_ADMIN. */
+/**
+ * Whether this process could load BPF programs at all: root, CAP_BPF or
+ * CAP_SYS_ADMIN, as it started (the addon clears the capabilities as it works).
+ */
 function canLoadBpf(): boolean {
   if (process.geteuid?.() === 0) return true;
-  try {
-    const eff = /^CapEff:\s*([0-9a-f]+)$/m.exec(fs.readFileSync('/proc/self/status', 'utf8'))?.[1];
-    if (!eff) return true;
-    const caps = BigInt(`0x${eff}`);
-    return ((caps >> 39n) & 1n) === 1n || ((caps >> 21n) & 1n) === 1n;
-  } catch {
-    return true;
-  }
+  const caps = capsAtStart();
+  return ((caps >> 39n) & 1n) === 1n || ((caps >> 21n) & 1n) === 1n;
 }
 
 export function ringBytesFromMiB(mib: number): number {

@@ -25,6 +25,12 @@ function atSecure(): boolean {
   return false;
 }
 
+/** The capabilities (effective and permitted) as this module was first loaded, before the addon cleared them. */
+const startCaps = heldCaps();
+export function capsAtStart(): bigint {
+  return startCaps;
+}
+
 function heldCaps(): bigint {
   try {
     const st = fs.readFileSync('/proc/self/status', 'utf8');
