@@ -6,6 +6,7 @@ import { CaptureError, UsageError } from './errors';
 import type { KernelFilter } from './filter';
 import { loadNative, type NativeModule, type NativeAttempt, type NativeCapture, type NativeEnd, type NativeStats } from './native';
 import { writeError } from './pcapng';
+import { refuseDebugger } from './guard';
 import { capsAtStart } from './privilege';
 import { Assembler, type AssemblerStats, type UnixMessage } from './records';
 
@@ -111,6 +112,7 @@ export class UnixCapture {
 
   static open(o: CaptureOptions): UnixCapture {
     const mod = loadEngine();
+    refuseDebugger(); // the probes load next, with capabilities
     try {
       const native = new mod.Capture({
         ...o.filter,

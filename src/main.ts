@@ -1,5 +1,6 @@
 // unixsock: the command line and the Wireshark extcap front end. Thin: it
 // parses arguments and hands off to the capture engine and the sinks.
+import { refuseDebugger } from './guard'; // first: see guard.ts
 import * as fs from 'node:fs';
 import yargs from 'yargs/yargs';
 import { STRATEGIES, UnixCapture, loadEngine, ringBytesFromMiB, type CaptureSummary, type Strategy } from './capture';
@@ -244,6 +245,7 @@ export async function main(argv: string[]): Promise<number> {
     // a capture from here on. The addon is loaded first: in an executable with
     // capabilities it clears the effective set as it loads, so that no path
     // given by the user is opened with a capability in effect.
+    refuseDebugger();
     loadEngine();
     openLog(a['log-file'], !!a.debug);
     log.info(`unixsock ${VERSION} started: ${argv.join(' ')}`);

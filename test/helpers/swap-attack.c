@@ -15,6 +15,9 @@
 //
 // Prints one line per step on stderr; exits with the capture's exit status.
 // "swapped" on stdout when it replaced the file, "nothing to swap" otherwise.
+//
+//   swap-attack --ptrace PID   PTRACE_ATTACH: prints "attached" or the errno name
+//   swap-attack --mem PID      open /proc/PID/mem for reading and writing: "opened" or the error
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
@@ -24,7 +27,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/inotify.h>
+#include <sys/ptrace.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -48,6 +53,28 @@ static int copy(const char *from, const char *to)
 
 int main(int argc, char **argv)
 {
+	if (argc == 3 && !strcmp(argv[1], "--ptrace")) {
+		pid_t t = atoi(argv[2]);
+		if (ptrace(PTRACE_ATTACH, t, 0, 0) == 0) {
+			waitpid(t, NULL, __WALL);
+			ptrace(PTRACE_DETACH, t, 0, 0);
+			printf("attached\n");
+			return 0;
+		}
+		printf("%s\n", strerrorname_np(errno));
+		return 1;
+	}
+	if (argc == 3 && !strcmp(argv[1], "--mem")) {
+		char f[64];
+		snprintf(f, sizeof f, "/proc/%s/mem", argv[2]);
+		int fd = open(f, O_RDWR);
+		if (fd >= 0) {
+			printf("opened\n");
+			return 0;
+		}
+		printf("%s\n", strerrorname_np(errno));
+		return 1;
+	}
 	if (argc < 5 || strcmp(argv[3], "--")) {
 		fprintf(stderr, "usage: swap-attack WATCH_DIR EVIL.so -- CAPTURE ARGS...\n");
 		return 2;
