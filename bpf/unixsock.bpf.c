@@ -177,8 +177,13 @@ static __always_inline void stat_add(__u32 idx, __u64 v)
 {
 	__u32 cpu = bpf_get_smp_processor_id();
 
-	if (cpu < UNIXSOCK_STAT_CPUS && idx < UNIXSOCK_STAT_MAX)
-		stat_lines[cpu].v[idx] += v;
+	if (cpu >= UNIXSOCK_STAT_CPUS || idx >= UNIXSOCK_STAT_MAX)
+		return;
+	/* the mask, kept by barrier_var, is the bound older verifiers see (6.1
+	 * lost the comparison's bound on the register clang indexed with) */
+	barrier_var(cpu);
+	cpu &= UNIXSOCK_STAT_CPUS - 1;
+	stat_lines[cpu].v[idx] += v;
 }
 
 /* The policy's test: the sender runs as own_uid (real and effective uid), or

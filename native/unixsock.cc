@@ -216,7 +216,9 @@ class Capture : public Napi::ObjectWrap<Capture> {
     std::string held = unixsock::priv::DropAll();
     if (!held.empty()) {
       Teardown();
-      Napi::Error::New(env, "internal error: " + held).ThrowAsJavaScriptException();
+      Napi::Error e = Napi::Error::New(env, held + ": the capture stops here");
+      e.Set("code", "EPRIVILEGE");
+      e.ThrowAsJavaScriptException();
       return;
     }
     attempts_ = Napi::Persistent(attempts);

@@ -56,6 +56,7 @@ export function loadEngine(): NativeModule {
 /** Turns the native loader's failure into one sentence that says what to do. */
 export function explainOpenError(e: unknown, attempts: NativeAttempt[] | undefined, forced: string): CaptureError {
   const msg = e instanceof Error ? e.message : String(e);
+  if ((e as { code?: string }).code === 'EPRIVILEGE') return new CaptureError(msg);
   if (!fs.existsSync('/sys/kernel/btf/vmlinux')) {
     return new CaptureError(
       'this kernel has no BTF (/sys/kernel/btf/vmlinux is missing): unixsock needs a kernel built with CONFIG_DEBUG_INFO_BTF=y (Debian, Ubuntu and Fedora kernels have it)',

@@ -10,6 +10,9 @@
 //    was the one that starts the inspector);
 //  - if the inspector already runs (SIGUSR1 came during Node's own start-up,
 //    before this code), the capture refuses to run.
+// Also the environment goes (TZ aside): glibc and Node already ignore what is
+// dangerous in secure execution (LD_*, NODE_OPTIONS, TMPDIR...), but the
+// bundled yargs builds a file name from LANG/LC_* and reads it as JSON.
 // What remains (docs/threat-model.md): a SIGUSR1 during Node's start-up, and
 // a debugger that connects and sends code before this module runs.
 import * as inspector from 'node:inspector';
@@ -32,5 +35,6 @@ export function refuseDebugger(): void {
 
 if (PRIVILEGED) {
   process.on('SIGUSR1', () => {});
+  for (const k of Object.keys(process.env)) if (k !== 'TZ') delete process.env[k];
   refuseDebugger();
 }
