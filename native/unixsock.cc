@@ -160,7 +160,7 @@ class Capture : public Napi::ObjectWrap<Capture> {
     f_.comm_neg = u32("commNeg", 0);
     f_.comm = str("comm");
     f_.ring_bytes = u32("ringBytes", 64u << 20);
-    // the administrator's policy (src/policy.ts reads it from a root-owned file)
+    // the administrator's policy (src/privilege.ts reads it from a root-owned file)
     f_.own_uid_on = o.Get("ownUid").IsNumber() ? 1 : 0;
     f_.own_uid = u32("ownUid", 0);
     // the worker looks every 5 ms anyway: the kernel wakes it early only when the ring fills up
@@ -180,8 +180,8 @@ class Capture : public Napi::ObjectWrap<Capture> {
     }
     libbpf_set_print(LibbpfPrint);
     Napi::Array attempts = Napi::Array::New(env);
-    {
-    unixsock::priv::Raised raised;  // CAP_BPF, CAP_PERFMON from here to the ring's mapping
+    // CAP_BPF, CAP_PERFMON in effect from here to the ring's mapping (see privilege.h)
+    auto raised = std::make_unique<unixsock::priv::Raised>();
     std::string tracefs_why;
     bool tracefs = TracefsReady(&tracefs_why);
     for (const char* name : kStrategies) {
@@ -210,7 +210,7 @@ class Capture : public Napi::ObjectWrap<Capture> {
       ring_size_ = bpf_map__max_entries(skel_->maps.rb);
       ring_error_ = ring_.Open(bpf_map__fd(skel_->maps.rb), ring_size_);
     }
-    }
+    raised.reset();
     // nothing after this point needs a capability: links are closed, the ring
     // and the counters (.bss) are read through mappings made above
     std::string held = unixsock::priv::DropAll();

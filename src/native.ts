@@ -129,7 +129,7 @@ function fromSea(): NativeModule | undefined {
   try {
     const fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o500);
     try {
-      fs.writeSync(fd, Buffer.from(asset));
+      fs.writeFileSync(fd, Buffer.from(asset));
     } finally {
       fs.closeSync(fd);
     }
