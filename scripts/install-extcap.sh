@@ -22,7 +22,7 @@ while (($#)); do
     --extcap-dir) dest=${2:?--extcap-dir needs a folder}; shift ;;
     --uninstall) action=uninstall ;;
     --no-build) build=0 ;;
-    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "install-extcap: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift

@@ -13,8 +13,8 @@ import * as path from 'node:path';
 import { after, describe, it, type TestContext } from 'node:test';
 import { EXE, ROOT, SOCKGEN, need, needBpf, records, sleep, tshark } from '../helpers/harness';
 
-const MEMBER = 'unixsock-ci';
-const OTHER = 'unixsock-ci2';
+const MEMBER = 'unixsock-priv';
+const OTHER = 'unixsock-priv2';
 
 interface Setup {
   /** the installed executable and its folder (root's, 0755 up to /) */
