@@ -184,16 +184,22 @@ describe('privileges of a --system install', () => {
     assert.ok(fs.statSync(cap).size > 0);
     // The control: the same attack against the same executable without
     // capabilities (it then extracts its addon into /tmp as before) swaps the
-    // file and its code runs, with no capability at all.
+    // file and its code runs, with no capability at all. It is a race the
+    // attacker nearly always wins (5 of 5 on a quiet machine); under heavy load
+    // it may take a few tries.
     const plain = path.join(s.tools, 'unixsock-nocaps');
     fs.copyFileSync(EXE, plain);
     fs.chmodSync(plain, 0o755);
-    const c = spawnSync(path.join(s.tools, 'swap-attack'), ['/tmp', path.join(s.tools, 'evil.so'), '--', plain, '--duration', '1', '-q', '-w', cap], {
-      ...asMember(s),
-      encoding: 'utf8',
-      timeout: 60000,
-    });
-    assert.equal(c.stdout.trim(), 'swapped', c.stderr);
+    let tries = 0;
+    while (!fs.existsSync(marker) && tries < 10) {
+      tries++;
+      spawnSync(path.join(s.tools, 'swap-attack'), ['/tmp', path.join(s.tools, 'evil.so'), '--', plain, '--duration', '1', '-q', '-w', cap], {
+        ...asMember(s),
+        encoding: 'utf8',
+        timeout: 60000,
+      });
+    }
+    assert.ok(fs.existsSync(marker), `the control attack never won in ${tries} tries`);
     const ran = fs.readFileSync(marker, 'utf8');
     assert.match(ran, /^CapEff:\s*0+$/m);
     assert.match(ran, /^CapPrm:\s*0+$/m);
@@ -204,7 +210,8 @@ describe('privileges of a --system install', () => {
     const s = prepare(t);
     if (!s) return;
     const file = path.join(s.work, 'member.pcapng');
-    const live = await memberCapture(t, s, ['-w', file, '--log-file', path.join(s.work, 'member.log')]);
+    // (only sockgen: the machine's other traffic, other tests' X11 for one, is not this test's to decode)
+    const live = await memberCapture(t, s, ['-w', file, '--log-file', path.join(s.work, 'member.log'), 'comm', 'sockgen']);
     const pid = live.proc.pid!;
     assert.deepEqual(capsOf(pid), [], 'capabilities after attach');
     // every executable mapping: a file neither owned nor writable by the member
@@ -301,16 +308,22 @@ describe('privileges of a --system install', () => {
     }
   });
 
-  it('--own-uid-only: a member sees their own processes\' messages and none of another user\'s, whatever the options; root sees everything', async (t) => {
+  it('--own-uid-only: a member sees their own processes\' messages and root\'s answers to them, none of another user\'s, whatever the options; root sees everything', async (t) => {
     const s = prepare(t);
-    if (!s) return;
+    if (!s || !need(t, 'socat')) return;
+    // a server of root's that echoes: its answer to the member is the member's
+    // (the peer's SO_PEERCRED), its answer to the other user is not
+    const sock = path.join(s.dir, 'echo.sock');
+    const srv = spawn('socat', [`UNIX-LISTEN:${sock},fork,mode=777`, 'EXEC:cat'], { stdio: 'ignore' });
+    t.after(() => srv.kill());
+    for (let i = 0; i < 500 && !fs.existsSync(sock); i++) await sleep(20);
     assert.match(install(['--own-uid-only']), /members = own-uid/);
     t.after(() => install());
     const file = path.join(s.work, 'own.pcapng');
     // options that would widen the view if anything could: none can
-    const live = await memberCapture(t, s, ['-w', file, '--comm', 'sockgen']);
+    const live = await memberCapture(t, s, ['-w', file, 'not', 'comm', 'nothing-here']);
     const rootFile = path.join(s.work, 'root.pcapng');
-    const rootCap = spawn(s.exe, ['-w', rootFile, '--comm', 'sockgen'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const rootCap = spawn(s.exe, ['-w', rootFile, 'not', 'comm', 'nothing-here'], { stdio: ['ignore', 'ignore', 'pipe'] });
     let rootErr = '';
     rootCap.stderr!.on('data', (d) => (rootErr += d));
     t.after(() => {
@@ -323,6 +336,11 @@ describe('privileges of a --system install', () => {
     const mine = sockgenAs(s, 'member');
     const other = sockgenAs(s, 'other');
     const root = sockgenAs(s, 'root');
+    const connect = (who: 'member' | 'other', text: string) =>
+      execFileSync(path.join(s.tools, 'sockgen'), ['connect', sock, text], { ...(who === 'member' ? asMember(s) : asOther(s)), encoding: 'utf8' });
+    const tag = `MARK-${process.pid}`;
+    connect('member', `${tag}-member-asks`);
+    connect('other', `${tag}-other-asks`);
     await sleep(1000);
     assert.equal(await live.stop(), 0, live.err());
     rootCap.kill('SIGTERM');
@@ -334,8 +352,15 @@ describe('privileges of a --system install', () => {
     assert.equal(pids(mine.pid), 1, 'the member\'s own message');
     assert.equal(pids(other.pid), 0, "another user's message");
     assert.equal(pids(root.pid), 0, "root's message");
-    assert.deepEqual([...new Set(recs.map((r) => r.uid))], [s.member.uid], 'every record the member saw was sent by the member');
+    const texts = (rs: typeof recs) => rs.map((r) => r.payload.toString()).filter((p) => p.startsWith(tag)).sort();
+    // the member's question, and root's answer to it (sender root, peer the member)
+    assert.deepEqual(texts(recs), [`${tag}-member-asks`, `${tag}-member-asks`]);
+    const answer = recs.find((r) => r.payload.toString() === `${tag}-member-asks` && r.uid === 0);
+    assert.ok(answer, "root's answer to the member");
+    assert.deepEqual([...new Set(recs.map((r) => r.uid))].sort(), [0, s.member.uid].sort(), 'senders: the member, and root answering the member');
     const all = records(rootFile);
+    // (socat hands the data to cat over socket pairs of its own: root sees those sends too)
+    for (const who of ['member', 'other']) assert.ok(texts(all).filter((p) => p === `${tag}-${who}-asks`).length >= 2, `root sees ${who}'s exchange`);
     for (const g of [mine, other, root]) assert.equal(marks(all, g.pid), 1, `root sees pid ${g.pid}`);
   });
 
