@@ -1,13 +1,15 @@
 // unixsock: the command line and the Wireshark extcap front end. Thin: it
 // parses arguments and hands off to the capture engine and the sinks.
+import { refuseDebugger } from './guard'; // first: see guard.ts
 import * as fs from 'node:fs';
 import yargs from 'yargs/yargs';
-import { STRATEGIES, UnixCapture, ringBytesFromMiB, type CaptureSummary, type Strategy } from './capture';
+import { STRATEGIES, UnixCapture, loadEngine, ringBytesFromMiB, type CaptureSummary, type Strategy } from './capture';
 import { CaptureError, UsageError } from './errors';
 import { DEFAULT_LINKTYPE, IFACE, configText, dltsText, interfacesText } from './extcap';
 import { parseFilter, toKernelFilter, type Term } from './filter';
 import { loadNative } from './native';
-import { closeLog, log, openLog } from './log';
+import { closeLog, log, logFd, openLog } from './log';
+import { openFifo, openUserOutput, restrictedUid } from './privilege';
 import { WriteError } from './pcapng';
 import { PcapngSink, TextSink, VERSION, type Sink } from './sinks';
 
@@ -119,7 +121,8 @@ async function capture(a: Args, sink: () => Sink, filterText: string, extcap: bo
     ringBytes,
     snaplen,
     payload: !a['metadata-only'],
-    libbpfLog: a.debug ? a['log-file'] : undefined,
+    libbpfLogFd: a.debug ? logFd() : undefined,
+    ownUid: restrictedUid(),
   });
   for (const at of cap.attempts) {
     log.info(at.ok ? `strategy ${at.strategy}: attached${at.note ? ` (${at.note})` : ''}` : `strategy ${at.strategy}: rejected: ${at.error}`);
@@ -199,11 +202,7 @@ async function capture(a: Args, sink: () => Sink, filterText: string, extcap: bo
 
 function openOutput(target: string): { fd: number; what: string } {
   if (target === '-') return { fd: 1, what: 'stdout' };
-  try {
-    return { fd: fs.openSync(target, 'w', 0o644), what: target };
-  } catch (e) {
-    throw new UsageError(`cannot write "${target}": ${(e as NodeJS.ErrnoException).code}`);
-  }
+  return { fd: openUserOutput(target, false, `cannot write "${target}"`), what: target };
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -243,16 +242,17 @@ export async function main(argv: string[]): Promise<number> {
       }
       return 0;
     }
+    // a capture from here on. The addon is loaded first: in an executable with
+    // capabilities it clears the effective set as it loads, so that no path
+    // given by the user is opened with a capability in effect.
+    refuseDebugger();
+    loadEngine();
     openLog(a['log-file'], !!a.debug);
     log.info(`unixsock ${VERSION} started: ${argv.join(' ')}`);
     const linktype = number(a.linktype, 'linktype', 147, 162) ?? DEFAULT_LINKTYPE;
     if (a.capture) {
       if (!a.fifo) throw new UsageError('--capture needs --fifo PATH');
-      try {
-        fifoFd = fs.openSync(a.fifo, fs.constants.O_WRONLY);
-      } catch (e) {
-        throw new UsageError(`cannot open fifo "${a.fifo}": ${(e as NodeJS.ErrnoException).code}`);
-      }
+      fifoFd = openFifo(a.fifo, `cannot open fifo "${a.fifo}"`);
       const fd = fifoFd;
       return await capture(a, () => new PcapngSink(fd, 'fifo', linktype, filterText), filterText, true);
     }
