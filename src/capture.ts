@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as util from 'node:util';
 import { CaptureError, UsageError } from './errors';
 import type { KernelFilter } from './filter';
+import { RING_SIZES_MIB } from './limits';
 import { loadNative, type NativeModule, type NativeAttempt, type NativeCapture, type NativeEnd, type NativeStats } from './native';
 import { writeError } from './pcapng';
 import { refuseDebugger } from './guard';
@@ -87,8 +88,8 @@ function canLoadBpf(): boolean {
 }
 
 export function ringBytesFromMiB(mib: number): number {
-  if (!Number.isInteger(mib) || mib < 1 || mib > 1024 || (mib & (mib - 1)) !== 0) {
-    throw new UsageError(`ring buffer size: ${mib} MiB is not a power of two between 1 and 1024`);
+  if (!RING_SIZES_MIB.includes(mib)) {
+    throw new UsageError(`ring buffer size: ${mib} MiB is not a power of two between ${RING_SIZES_MIB[0]} and ${RING_SIZES_MIB[RING_SIZES_MIB.length - 1]}`);
   }
   return mib * 1024 * 1024;
 }

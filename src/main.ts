@@ -7,6 +7,7 @@ import { STRATEGIES, UnixCapture, loadEngine, ringBytesFromMiB, type CaptureSumm
 import { CaptureError, UsageError } from './errors';
 import { DEFAULT_LINKTYPE, IFACE, configText, dltsText, interfacesText } from './extcap';
 import { parseFilter, toKernelFilter, type Term } from './filter';
+import { LINKTYPE_MAX, LINKTYPE_MIN, RING_DEFAULT_MIB, SNAPLEN_MAX } from './limits';
 import { loadNative } from './native';
 import { closeLog, log, logFd, openLog } from './log';
 import { openFifo, openUserOutput, restrictedUid } from './privilege';
@@ -44,9 +45,9 @@ function parser(argv: string[]) {
       comm: { type: 'string', describe: 'sender or peer command name', group: 'Filter:' },
       types: { type: 'string', describe: 'socket types: stream,dgram,seqpacket', group: 'Filter:' },
       snaplen: { type: 'number', default: 0, describe: 'bytes of each message to keep (0: all)', group: 'Capture:' },
-      'ring-size': { type: 'number', default: 64, describe: 'kernel ring buffer in MiB (power of two)', group: 'Capture:' },
+      'ring-size': { type: 'number', default: RING_DEFAULT_MIB, describe: 'kernel ring buffer in MiB (power of two)', group: 'Capture:' },
       strategy: { type: 'string', default: 'auto', describe: `attach strategy: ${STRATEGIES.join(', ')}`, group: 'Capture:' },
-      linktype: { type: 'number', default: DEFAULT_LINKTYPE, describe: 'LINKTYPE_USERn number (147-162)', group: 'Capture:' },
+      linktype: { type: 'number', default: DEFAULT_LINKTYPE, describe: `LINKTYPE_USERn number (${LINKTYPE_MIN}-${LINKTYPE_MAX})`, group: 'Capture:' },
       'metadata-only': { type: 'boolean', describe: 'capture no payload bytes', group: 'Capture:' },
       'log-file': { type: 'string', describe: 'log to this file', group: 'Capture:' },
       debug: { type: 'boolean', describe: 'verbose log (libbpf included)', group: 'Capture:' },
@@ -108,7 +109,7 @@ function summaryLine(s: CaptureSummary): string {
 async function capture(a: Args, sink: () => Sink, filterText: string, extcap: boolean): Promise<number> {
   const strategy = a.strategy as Strategy;
   if (!STRATEGIES.includes(strategy)) throw new UsageError(`--strategy: "${a.strategy}" is not one of ${STRATEGIES.join(', ')}`);
-  const snaplen = number(a.snaplen, 'snaplen', 0, 1 << 30) ?? 0;
+  const snaplen = number(a.snaplen, 'snaplen', 0, SNAPLEN_MAX) ?? 0;
   const count = number(a.c, 'count', 1, Number.MAX_SAFE_INTEGER);
   if (a.duration !== undefined && !(a.duration > 0)) throw new UsageError('--duration: expected a positive number of seconds');
   const filter = toKernelFilter(filterTerms(a, filterText));
@@ -249,7 +250,7 @@ export async function main(argv: string[]): Promise<number> {
     loadEngine();
     openLog(a['log-file'], !!a.debug);
     log.info(`unixsock ${VERSION} started: ${argv.join(' ')}`);
-    const linktype = number(a.linktype, 'linktype', 147, 162) ?? DEFAULT_LINKTYPE;
+    const linktype = number(a.linktype, 'linktype', LINKTYPE_MIN, LINKTYPE_MAX) ?? DEFAULT_LINKTYPE;
     if (a.capture) {
       if (!a.fifo) throw new UsageError('--capture needs --fifo PATH');
       fifoFd = openFifo(a.fifo, `cannot open fifo "${a.fifo}"`);

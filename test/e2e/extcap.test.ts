@@ -55,9 +55,25 @@ describe('extcap protocol', () => {
       assert.match(l, new RegExp(`^arg \\{number=${n}\\}\\{call=--[a-z-]+\\}\\{display=[^}]+\\}\\{type=(string|fileselect|unsigned|multicheck|selector|boolflag)\\}\\{tooltip=[^}]+\\}.*\\{group=(Filter|Capture|Debug)\\}$`));
     }
     const values = c.out.split('\n').filter((l) => l.startsWith('value '));
-    assert.ok(values.includes('value {arg=7}{value=auto}{display=Automatic}{default=true}'));
-    assert.ok(values.includes('value {arg=4}{value=seqpacket}{display=Sequenced packets (SOCK_SEQPACKET)}{default=true}'));
+    assert.ok(values.includes('value {arg=7}{value=auto}{display=Automatic}{default=true}{enabled=true}'));
+    // without {enabled=true} Wireshark shows the socket-type boxes read-only
+    assert.ok(values.includes('value {arg=4}{value=seqpacket}{display=Sequenced packets (SOCK_SEQPACKET)}{default=false}{enabled=true}'));
+    for (const v of values) assert.match(v, /\{enabled=true\}$/, v);
     assert.doesNotMatch(c.out, /editselector/, 'Wireshark 4.0 rejects editselector');
+  });
+
+  it('refuses just past every range the dialog gives, with one sentence and exit 2 (the dialog stops there too)', () => {
+    const c = run(['--extcap-interface', 'unixsock', '--extcap-config']);
+    const ranges = [...c.out.matchAll(/^arg \{number=\d+\}\{call=--([a-z-]+)\}.*\{range=(\d+),(\d+)\}/gm)];
+    assert.deepEqual(ranges.map((m) => m[1]), ['pid', 'snaplen', 'linktype']);
+    for (const [, call, lo, hi] of ranges) {
+      const past = [String(Number(hi) + 1), ...(Number(lo) > 0 ? [String(Number(lo) - 1)] : [])];
+      for (const v of past) {
+        const r = run(['-w', '/dev/null', `--${call}`, v]);
+        assert.equal(r.code, 2, `--${call} ${v}: ${r.err}`);
+        assert.match(r.err, /^unixsock: [^\n]+\n$/, `--${call} ${v}`);
+      }
+    }
   });
 
   it('validates capture filters the way Wireshark asks (output = error, none = valid)', () => {
