@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Install unixsock into Wireshark: the extcap executable and the Lua dissector.
+# Install unixsock into Wireshark: the extcap executable, the Lua dissector and
+# the configuration profile "unixsock".
 #
 #   scripts/install-extcap.sh             for the current user
 #   scripts/install-extcap.sh --system    for everyone (root): group wireshark,
@@ -22,7 +23,7 @@ while (($#)); do
     --extcap-dir) dest=${2:?--extcap-dir needs a folder}; shift ;;
     --uninstall) action=uninstall ;;
     --no-build) build=0 ;;
-    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "install-extcap: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -33,7 +34,7 @@ if [[ $mode == system && $(id -u) -ne 0 ]]; then die "--system needs root (sudo 
 if [[ -n $dest ]]; then
   # only the executable, its engine and the policy (no Wireshark needed)
   mkdir -p "$dest"
-  extcap_dir=$(cd "$dest" && pwd) lua_dir="" manifest="$extcap_dir/.unixsock-installed"
+  extcap_dir=$(cd "$dest" && pwd) lua_dir="" profile_dir="" manifest="$extcap_dir/.unixsock-installed"
 else
 command -v tshark >/dev/null || die "tshark is not installed (apt-get install tshark); it tells where Wireshark looks for extcaps"
 folders=$(tshark -G folders 2>/dev/null)
@@ -43,12 +44,14 @@ personal_conf=$(field "Personal configuration:")
 if [[ $mode == system ]]; then
   extcap_dir=$(field "Global Extcap path:"); [[ -n $extcap_dir ]] || extcap_dir=$(field "Extcap path:")
   lua_dir=$(field "Global Lua Plugins:")
+  profile_dir="$(field "Global configuration:")/profiles/unixsock"
   manifest=/var/lib/unixsock/installed
 else
   extcap_dir=$(field "Personal Extcap path:")
   # Wireshark 4.0 has no personal extcap entry: it reads <personal configuration>/extcap
   [[ -n $extcap_dir ]] || extcap_dir="$personal_conf/extcap"
   lua_dir=$(field "Personal Lua Plugins:")
+  profile_dir="$personal_conf/profiles/unixsock"
   manifest="${XDG_DATA_HOME:-$HOME/.local/share}/unixsock/installed"
 fi
 [[ -n $extcap_dir && -n $lua_dir ]] || die "cannot read the extcap and Lua plugin folders from 'tshark -G folders'"
@@ -58,6 +61,7 @@ if [[ $action == uninstall ]]; then
   if [[ -f $manifest ]]; then
     while IFS= read -r f; do [[ -n $f ]] && rm -f -- "$f" && echo "removed $f"; done < "$manifest"
     rm -f "$manifest"
+    [[ -z $profile_dir ]] || rmdir "$profile_dir" 2>/dev/null || true
   else
     echo "install-extcap: nothing recorded in $manifest; nothing to remove"
   fi
@@ -123,5 +127,12 @@ if [[ -n $lua && $mode == user && $(id -u) -eq 0 ]] && ! grep -qF "$lua" <<<"$(t
   echo "installed $lua (the global Lua plugin folder: this Wireshark, run as root, skips personal Lua plugins)"
 elif [[ -n $lua ]]; then
   echo "installed $lua"
+fi
+# the configuration profile "unixsock": packet list columns From, To, Socket path
+if [[ -n $profile_dir ]]; then
+  mkdir -p "$profile_dir"
+  installed+=("$profile_dir/preferences")
+  install -m 0644 "$root/wireshark/profile/preferences" "$profile_dir/preferences"
+  echo "installed $profile_dir/preferences (choose the profile \"unixsock\" in Wireshark's status bar)"
 fi
 printf '%s\n' "$exe" ${lua:+"$lua"} "${installed[@]}" > "$manifest"
