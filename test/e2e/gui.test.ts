@@ -21,18 +21,21 @@ import { XSession } from '../helpers/xgui';
 
 const SHOTS = process.env.UNIXSOCK_SCREENSHOTS;
 
+function processes(): { pid: number; argv: string[] }[] {
+  const out = [];
+  for (const pid of fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    try {
+      out.push({ pid: Number(pid), argv: fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean) });
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+
 /** The running extcap started by this test's Wireshark (its path is under the test's HOME). */
 function extcapArgs(exe: string): string[] | undefined {
-  for (const pid of fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
-    let argv: string[];
-    try {
-      argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
-    } catch {
-      continue;
-    }
-    if (argv[0] === exe && argv.includes('--capture')) return argv;
-  }
-  return undefined;
+  return processes().find((p) => p.argv[0] === exe && p.argv.includes('--capture'))?.argv;
 }
 
 /** Frames of a capture that match a display filter, decoded with our dissector (the file may still be growing). */
@@ -55,7 +58,7 @@ describe('Wireshark GUI, as a user drives it', () => {
     const env: NodeJS.ProcessEnv = { ...process.env, HOME: home, TMPDIR: tmp, XDG_RUNTIME_DIR: run, XDG_CONFIG_HOME: path.join(home, '.config') };
     delete env.WIRESHARK_CONFIG_DIR;
     fs.mkdirSync(path.join(ROOT, 'build'), { recursive: true });
-    const x = new XSession(70 + (process.pid % 9), env, path.join(ROOT, 'build', 'gui-failure.png'));
+    const x = new XSession(env, path.join(ROOT, 'build', 'gui-failure.png'));
 
     // unixsock installed for this HOME as the README says, with its profile
     execFileSync('bash', [path.join(ROOT, 'scripts/install-extcap.sh'), '--no-build'], { env, stdio: 'pipe' });
@@ -91,8 +94,21 @@ describe('Wireshark GUI, as a user drives it', () => {
     const ws = spawn('wireshark', ['-C', 'unixsock'], { env: x.env, stdio: ['ignore', 'ignore', 'pipe'] });
     let wsErr = '';
     ws.stderr!.on('data', (d) => (wsErr += d));
-    t.after(() => {
-      if (ws.exitCode === null) ws.kill('SIGKILL');
+    t.after(async () => {
+      // a failed run must not leave a capture behind: Wireshark stops its extcap and dumpcap
+      // on SIGTERM; whatever still names this test's folder after that is killed
+      if (ws.exitCode === null) {
+        ws.kill('SIGTERM');
+        const end = Date.now() + 10000;
+        while (ws.exitCode === null && ws.signalCode === null && Date.now() < end) await sleep(100);
+      }
+      for (const p of processes().filter((q) => q.argv.some((a) => a.includes(dir)))) {
+        try {
+          process.kill(p.pid, 'SIGKILL');
+        } catch {
+          // ended meanwhile
+        }
+      }
     });
     const main = await x.until('the main window', () => {
       if (ws.exitCode !== null) throw new Error(`wireshark exited (${ws.exitCode}): ${wsErr}`);

@@ -21,18 +21,18 @@ export class XSession {
   private xvfb?: ChildProcess;
 
   constructor(
-    displayNumber: number,
     env: NodeJS.ProcessEnv,
     private readonly failureShot: string,
   ) {
-    this.display = `:${displayNumber}`;
+    // a display nobody holds (the X11 dissector test takes :90 to :98)
+    const n = Array.from({ length: 30 }, (_, i) => 60 + ((process.pid + i) % 30)).find((d) => !fs.existsSync(`/tmp/.X${d}-lock`));
+    if (n === undefined) throw new Error('no free X display number in :60 to :89');
+    this.display = `:${n}`;
     this.env = { ...env, DISPLAY: this.display };
   }
 
   async start(width = 1400, height = 1000): Promise<void> {
     const n = this.display.slice(1);
-    // a display left over by a killed run would make Xvfb refuse to start
-    for (const f of [`/tmp/.X${n}-lock`, `/tmp/.X11-unix/X${n}`]) fs.rmSync(f, { force: true });
     this.xvfb = spawn('Xvfb', [this.display, '-screen', '0', `${width}x${height}x24`, '-nolisten', 'tcp'], { stdio: 'ignore' });
     await waitForSocket(`/tmp/.X11-unix/X${n}`);
     await this.until('the X server answers', () => spawnSync('xdotool', ['getmouselocation'], { env: this.env }).status === 0, 20000);
