@@ -38,9 +38,12 @@ function extcapArgs(exe: string): string[] | undefined {
   return processes().find((p) => p.argv[0] === exe && p.argv.includes('--capture'))?.argv;
 }
 
-/** Frames of a capture that match a display filter, decoded with our dissector (the file may still be growing). */
-function matching(file: string, filter: string, home: string): string[] {
-  const r = spawnSync('tshark', ['-X', `lua_script:${LUA}`, '-r', file, '-Y', filter, '-T', 'fields', '-e', 'frame.number'], {
+/**
+ * Frames of a capture that match a display filter, decoded with our dissector (the file may still
+ * be growing); `home` must hold no installed copy of the dissector.
+ */
+function matching(file: string, filter: string, home: string, fields = ['frame.number']): string[] {
+  const r = spawnSync('tshark', ['-X', `lua_script:${LUA}`, '-r', file, '-Y', filter, '-T', 'fields', ...fields.flatMap((f) => ['-e', f])], {
     encoding: 'utf8',
     env: { ...process.env, HOME: home },
   });
@@ -84,6 +87,8 @@ describe('Wireshark GUI, as a user drives it', () => {
         'column.width: %m, 50, %t, 110, %Cus:unixsock.from, 110, %Cus:unixsock.to, 110, %Cus:unixsock.path, 250, %p, 70, %L, 60, %i, 600\n',
     );
 
+    const tsharkHome = path.join(dir, 'tshark-home'); // tshark beside the test's HOME, where unixsock.lua is installed
+    fs.mkdirSync(tsharkHome);
     const sock = path.join(dir, 'api.sock');
     const server = spawn(process.execPath, [path.join(ROOT, 'test/helpers/http-server.js'), sock], { stdio: 'ignore' });
     t.after(() => server.kill());
@@ -143,12 +148,12 @@ describe('Wireshark GUI, as a user drives it', () => {
     await x.until('a first request in Wireshark\'s capture file', () => {
       execFileSync('curl', ['-s', '-o', '/dev/null', '--unix-socket', sock, `http://unixsock/warm-up-${warm++}`]);
       const f = capFile();
-      return f && matching(path.join(tmp, f), 'http.request', home).length > 0;
+      return f && matching(path.join(tmp, f), 'http.request', tsharkHome).length > 0;
     });
     const uri = `/gui-${process.pid}`;
     assert.equal(execFileSync('curl', ['-s', '--unix-socket', sock, `http://unixsock${uri}`], { encoding: 'utf8' }), `hello ${uri}\n`);
     const capture = path.join(tmp, capFile()!);
-    await x.until('the request and its response in the capture', () => matching(capture, `http.request.uri == "${uri}" || http.response_for.uri contains "${uri}"`, home).length === 2);
+    await x.until('the request and its response in the capture', () => matching(capture, `http.request.uri == "${uri}" || http.response_for.uri contains "${uri}"`, tsharkHome).length === 2);
 
     // 3. stop (the toolbar's red square): the extcap is told to end
     x.click(main, 52, 40);
@@ -214,9 +219,10 @@ describe('Wireshark GUI, as a user drives it', () => {
     const conv = /^recent\.display_filter: (\(ip\.addr eq .*tcp\.port.*)$/m.exec(recent)?.[1];
     assert.ok(conv, `a conversation filter was applied:\n${recent}`);
     // it selects exactly this connection: the request and its response
-    const inConv = matching(kept, conv, home);
-    assert.equal(inConv.length, 2, `${conv} matches the request and the response`);
-    assert.deepEqual(inConv, matching(kept, `http.request.uri == "${uri}" || http.response_for.uri contains "${uri}"`, home));
+    const inConv = matching(kept, conv, tsharkHome);
+    const listing = () => matching(kept, 'frame', tsharkHome, ['frame.number', 'tcp.stream', 'tcp.srcport', 'tcp.dstport', 'http.request.uri', 'http.response_for.uri']).join('\n');
+    assert.equal(inConv.length, 2, `${conv} matches the request and the response; the capture:\n${listing()}\n${recent}`);
+    assert.deepEqual(inConv, matching(kept, `http.request.uri == "${uri}" || http.response_for.uri contains "${uri}"`, tsharkHome));
     assert.doesNotMatch(wsErr, /Lua|lua:/, wsErr);
   });
 });
