@@ -27,7 +27,7 @@ $(B)/unixsock.bpf.o: bpf/unixsock.bpf.c bpf/unixsock.h $(B)/vmlinux.h $(DEPS)
 $(B)/unixsock.skel.h: $(B)/unixsock.bpf.o
 	$(BPFTOOL) gen skeleton $< name unixsock_bpf > $@
 
-$(B)/unixsock.node: native/unixsock.cc native/pcapng_out.h native/ring.h native/write_behind.h native/binding.gyp $(B)/unixsock.skel.h $(DEPS)
+$(B)/unixsock.node: native/unixsock.cc native/privilege.h native/pcapng_out.h native/ring.h native/write_behind.h native/binding.gyp $(B)/unixsock.skel.h $(DEPS)
 	cd native && npx --no-install node-gyp rebuild --nodedir=/usr --silent
 	cp native/build/Release/unixsock.node $@
 

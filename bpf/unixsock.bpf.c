@@ -60,18 +60,23 @@ const volatile __u32 filt_pid = 0;
 const volatile __u8 filt_comm_on = 0;
 const volatile __u8 filt_comm_neg = 0;
 const volatile char filt_comm[UNIXSOCK_COMM_LEN] = {};
+/* The administrator's policy (install-extcap.sh --system --own-uid-only): a
+ * member sees only sends where the sender or the peer runs as own_uid. Set by
+ * the loader from a root-owned file, never from an option. */
+const volatile __u8 own_uid_on = 0;
+const volatile __u32 own_uid = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 64 << 20); /* resized by the loader */
 } rb SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, UNIXSOCK_STAT_MAX);
-	__type(key, __u32);
-	__type(value, __u64);
-} stats SEC(".maps");
+/* Counters, one cache line per CPU, in the object's .bss, which libbpf maps
+ * into the loader: it reads them without a bpf() call. Before Linux 6.5 every
+ * bpf() command is refused to a caller without CAP_BPF when
+ * kernel.unprivileged_bpf_disabled is set (Debian's default), and a member's
+ * capture holds no capability by the time it reads them. */
+struct unixsock_stat_line stat_lines[UNIXSOCK_STAT_CPUS] = {};
 
 /* Who last used a socket (sent on it or read from it): the peer of a send.
  * This map and the next serve the kprobe and syscall strategies; BTF programs
@@ -170,9 +175,31 @@ struct u_msghdr {
 
 static __always_inline void stat_add(__u32 idx, __u64 v)
 {
-	__u64 *p = bpf_map_lookup_elem(&stats, &idx);
-	if (p)
-		*p += v;
+	__u32 cpu = bpf_get_smp_processor_id();
+
+	if (cpu >= UNIXSOCK_STAT_CPUS || idx >= UNIXSOCK_STAT_MAX)
+		return;
+	/* the mask, kept by barrier_var, is the bound older verifiers see (6.1
+	 * lost the comparison's bound on the register clang indexed with) */
+	barrier_var(cpu);
+	cpu &= UNIXSOCK_STAT_CPUS - 1;
+	stat_lines[cpu].v[idx] += v;
+}
+
+/* The policy's test: the sender runs as own_uid (real and effective uid), or
+ * the peer does: the credentials the other end had when the connection was
+ * made (SO_PEERCRED: stream, seqpacket, socket pairs), else, for a datagram
+ * socket connected with connect(), the owner of the peer socket. */
+static __always_inline bool own_uid_ok(const struct cred *c, struct sock *sk, struct sock *peer)
+{
+	if (c->uid.val == own_uid && c->euid.val == own_uid)
+		return true;
+	const struct cred *pc = BPF_CORE_READ(sk, sk_peer_cred);
+	if (pc)
+		return BPF_CORE_READ(pc, euid.val) == own_uid;
+	if (peer)
+		return BPF_CORE_READ(peer, sk_uid.val) == own_uid;
+	return false;
 }
 
 /* Remembers the current process as the user of socket ino (only when it changed). */
@@ -525,6 +552,8 @@ static __always_inline int handle_send(struct sock *sk, struct sk_basics *b, int
 	if (ret == 0 && type == 1 /* SOCK_STREAM */)
 		return 0;
 	if (types_mask && !(types_mask & (1u << (type & 31))))
+		return 0;
+	if (own_uid_on && !own_uid_ok(task->cred, sk, b->peer))
 		return 0;
 
 	u = (struct unix_sock *)sk;

@@ -82,7 +82,13 @@ struct unixsock_data {
 	__u8 data[];
 };
 
-/* Index into the per-CPU statistics array. */
+/* CPUs with their own counters (higher-numbered CPUs are not counted). */
+#define UNIXSOCK_STAT_CPUS 1024
+struct unixsock_stat_line {
+	__u64 v[8]; /* indexed by enum unixsock_stat; one cache line */
+};
+
+/* Index into each CPU's counters (at most 8). */
 enum unixsock_stat {
 	UNIXSOCK_STAT_SENDS = 0,     /* AF_UNIX sends that passed the filters */
 	UNIXSOCK_STAT_BYTES,         /* bytes those sends moved */

@@ -15,7 +15,7 @@
       "libraries": [
         "<(module_root_dir)/../build/deps/lib/libbpf.a",
         "<(module_root_dir)/../build/deps/lib/libelf.a",
-        "-lz"
+        "<(module_root_dir)/../build/deps/lib/libz.a"
       ]
     }
   ]

@@ -19,6 +19,7 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -35,6 +36,7 @@ extern "C" {
 #include "unixsock.skel.h"
 #include "pcapng_out.h"
 #include "ring.h"
+#include "privilege.h"
 
 static_assert(sizeof(struct unixsock_msg) == UNIXSOCK_MSG_SIZE, "unixsock_msg size");
 static_assert(sizeof(struct unixsock_data) == UNIXSOCK_DATA_HDR_SIZE, "unixsock_data size");
@@ -80,6 +82,8 @@ struct Filters {
   uint8_t comm_on = 0, comm_neg = 0;
   std::string comm;
   uint32_t ring_bytes = 64u << 20;
+  uint8_t own_uid_on = 0;
+  uint32_t own_uid = 0;
 };
 
 const char* kStrategies[] = {"fentry", "kprobe", "sock_send_length", "syscalls"};
@@ -156,6 +160,9 @@ class Capture : public Napi::ObjectWrap<Capture> {
     f_.comm_neg = u32("commNeg", 0);
     f_.comm = str("comm");
     f_.ring_bytes = u32("ringBytes", 64u << 20);
+    // the administrator's policy (src/privilege.ts reads it from a root-owned file)
+    f_.own_uid_on = o.Get("ownUid").IsNumber() ? 1 : 0;
+    f_.own_uid = u32("ownUid", 0);
     // the worker looks every 5 ms anyway: the kernel wakes it early only when the ring fills up
     f_.wakeup_bytes = (uint64_t)f64("wakeupBytes", 0);
     if (!f_.wakeup_bytes) f_.wakeup_bytes = std::max<uint64_t>(256 * 1024, f_.ring_bytes / 8);
@@ -165,12 +172,18 @@ class Capture : public Napi::ObjectWrap<Capture> {
       return;
     }
 
-    std::string debug_path = str("libbpfLog");
-    if (!debug_path.empty() && !g_debug_log) g_debug_log = fopen(debug_path.c_str(), "ae");
+    // the log file JavaScript opened (never a path opened here: see privilege.h)
+    int debug_fd = o.Get("libbpfLogFd").IsNumber() ? o.Get("libbpfLogFd").As<Napi::Number>().Int32Value() : -1;
+    if (debug_fd >= 0 && !g_debug_log) {
+      int fd = fcntl(debug_fd, F_DUPFD_CLOEXEC, 3);
+      if (fd >= 0) g_debug_log = fdopen(fd, "a");
+    }
     libbpf_set_print(LibbpfPrint);
+    Napi::Array attempts = Napi::Array::New(env);
+    // CAP_BPF, CAP_PERFMON in effect from here to the ring's mapping (see privilege.h)
+    auto raised = std::make_unique<unixsock::priv::Raised>();
     std::string tracefs_why;
     bool tracefs = TracefsReady(&tracefs_why);
-    Napi::Array attempts = Napi::Array::New(env);
     for (const char* name : kStrategies) {
       if (!forced.empty() && forced != "auto" && forced != name) continue;
       std::string why;
@@ -193,19 +206,22 @@ class Capture : public Napi::ObjectWrap<Capture> {
     vmlinux_btf_ = nullptr;
     if (names_) unixsock_bpf__destroy(names_);
     names_ = nullptr;
-    attempts_ = Napi::Persistent(attempts);
     if (skel_) {
-      // mapped here, not in start(): JavaScript writes the pcapng headers
-      // between the two, and the capture must be ready to read when they
-      // go out (MAP_POPULATE of a 1 GiB ring takes a while)
       ring_size_ = bpf_map__max_entries(skel_->maps.rb);
-      int re = ring_.Open(bpf_map__fd(skel_->maps.rb), ring_size_);
-      if (re < 0) {
-        Teardown();
-        Napi::Error::New(env, std::string("cannot map the ring buffer: ") + strerror(-re)).ThrowAsJavaScriptException();
-        return;
-      }
+      ring_error_ = ring_.Open(bpf_map__fd(skel_->maps.rb), ring_size_);
     }
+    raised.reset();
+    // nothing after this point needs a capability: links are closed, the ring
+    // and the counters (.bss) are read through mappings made above
+    std::string held = unixsock::priv::DropAll();
+    if (!held.empty()) {
+      Teardown();
+      Napi::Error e = Napi::Error::New(env, held + ": the capture stops here");
+      e.Set("code", "EPRIVILEGE");
+      e.ThrowAsJavaScriptException();
+      return;
+    }
+    attempts_ = Napi::Persistent(attempts);
     if (!skel_) {
       std::string msg = "no attach strategy works on this kernel:";
       for (uint32_t i = 0; i < attempts.Length(); i++) {
@@ -248,6 +264,8 @@ class Capture : public Napi::ObjectWrap<Capture> {
     ro->filt_comm_on = f_.comm_on;
     ro->filt_comm_neg = f_.comm_neg;
     memcpy((void*)ro->filt_comm, f_.comm.data(), f_.comm.size());
+    ro->own_uid_on = f_.own_uid_on;
+    ro->own_uid = f_.own_uid;
     bpf_map__set_max_entries(s->maps.rb, f_.ring_bytes);
     return s;
   }
@@ -539,6 +557,11 @@ class Capture : public Napi::ObjectWrap<Capture> {
       out_.reset(new unixsock::PcapngOut(o.Get("fd").As<Napi::Number>().Int32Value(), offset,
                                          limit > 0 ? (uint64_t)limit : 0));
     }
+    int re = ring_error_;
+    if (re < 0) {
+      Napi::Error::New(env, std::string("cannot map the ring buffer: ") + strerror(-re)).ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
     Napi::Function on_end = info[1].As<Napi::Function>();
     end_cb_ = Napi::Persistent(on_end);
     tsfn_ = Napi::ThreadSafeFunction::New(env, info[0].As<Napi::Function>(), "unixsock-ring", 16, 1, this,
@@ -578,14 +601,13 @@ class Capture : public Napi::ObjectWrap<Capture> {
     Napi::Env env = info.Env();
     Napi::Object r = Napi::Object::New(env);
     if (!skel_) return r;
-    int ncpu = libbpf_num_possible_cpus();
-    std::vector<uint64_t> vals(ncpu > 0 ? ncpu : 1);
+    // the per-CPU lines in the object's .bss, mapped at load (no bpf() call: see unixsock.bpf.c)
+    int ncpu = std::min(libbpf_num_possible_cpus(), UNIXSOCK_STAT_CPUS);
     const char* names[] = {"sends", "bytes", "capturedBytes", "lostMessages", "lostFragments", "lostBytes",
                            "readErrors"};
     for (uint32_t k = 0; k < UNIXSOCK_STAT_MAX; k++) {
       uint64_t sum = 0;
-      if (bpf_map__lookup_elem(skel_->maps.stats, &k, sizeof(k), vals.data(), vals.size() * 8, 0) == 0)
-        for (auto v : vals) sum += v;
+      for (int c = 0; c < ncpu; c++) sum += ((volatile uint64_t*)skel_->bss->stat_lines[c].v)[k];
       r.Set(names[k], Napi::Number::New(env, (double)sum));
     }
     if (out_) {
@@ -703,6 +725,7 @@ class Capture : public Napi::ObjectWrap<Capture> {
   unixsock_bpf* names_ = nullptr;
   unixsock::Ring ring_;
   size_t ring_size_ = 0;
+  int ring_error_ = -ENODEV;
   std::string strategy_;
   Napi::Reference<Napi::Array> attempts_;
   Napi::FunctionReference end_cb_;
@@ -718,6 +741,9 @@ class Capture : public Napi::ObjectWrap<Capture> {
   unixsock::Counters pub_;  // the writer's counters as last published by the worker
 };
 
-Napi::Object InitAll(Napi::Env env, Napi::Object exports) { return Capture::Init(env, exports); }
+Napi::Object InitAll(Napi::Env env, Napi::Object exports) {
+  unixsock::priv::AtLoad();  // before anything else: no file is opened with capabilities in effect
+  return Capture::Init(env, exports);
+}
 
 NODE_API_MODULE(unixsock, InitAll)

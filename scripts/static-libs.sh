@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
-# Rebuild libbpf and libelf as position-independent static libraries from
+# Rebuild libbpf, libelf and zlib as position-independent static libraries from
 # Debian's source packages (Debian's own .a files are not -fPIC, so they cannot
 # be linked into a Node addon). Output: build/deps/{include,lib}.
-# Idempotent: does nothing when build/deps/lib/libbpf.a and libelf.a exist.
+# Idempotent: does nothing when build/deps/lib/libbpf.a, libelf.a and libz.a exist.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 out="$root/build/deps"
 work="$root/build/deps-src"
-if [[ -f "$out/lib/libbpf.a" && -f "$out/lib/libelf.a" && -f "$out/include/bpf/libbpf.h" ]]; then
+if [[ -f "$out/lib/libbpf.a" && -f "$out/lib/libelf.a" && -f "$out/lib/libz.a" && -f "$out/include/bpf/libbpf.h" ]]; then
   exit 0
 fi
 step() { printf 'static-libs: %s\n' "$*" >&2; }
@@ -43,13 +43,15 @@ SRC
 aptopts=(-o Dir::Etc::SourceList=/dev/null -o "Dir::Etc::SourceParts=$work/apt/sources"
          -o "Dir::State::Lists=$work/apt/lists" -o Debug::NoLocking=1)
 cd "$work"
-if ! ls -d libbpf-*/ >/dev/null 2>&1 || ! ls -d elfutils-*/ >/dev/null 2>&1; then
-  step "fetching libbpf and elfutils sources ($uris $codename)"
+missing=()
+for pkg in libbpf elfutils zlib; do ls -d "$pkg"-*/ >/dev/null 2>&1 || missing+=("$pkg"); done
+if ((${#missing[@]})); then
+  step "fetching ${missing[*]} sources ($uris $codename)"
   apt-get -q "${aptopts[@]}" update >apt-update.log 2>&1 || fail "apt-get update for deb-src failed (see $work/apt-update.log)"
-  apt-get -q "${aptopts[@]}" source --download-only libbpf elfutils >apt-source.log 2>&1 || fail "apt-get source failed (see $work/apt-source.log)"
-  for dsc in libbpf_*.dsc elfutils_*.dsc; do dpkg-source -x --no-check "$dsc" >/dev/null; done
+  apt-get -q "${aptopts[@]}" source --download-only "${missing[@]}" >apt-source.log 2>&1 || fail "apt-get source failed (see $work/apt-source.log)"
+  for pkg in "${missing[@]}"; do for dsc in "$pkg"_*.dsc; do dpkg-source -x --no-check "$dsc" >/dev/null; done; done
 fi
-elf=$(ls -d elfutils-*/ | head -1); bpf=$(ls -d libbpf-*/ | head -1)
+elf=$(ls -d elfutils-*/ | head -1); bpf=$(ls -d libbpf-*/ | head -1); zl=$(ls -d zlib-*/ | head -1)
 
 if [[ ! -f "$out/lib/libelf.a" ]]; then
   step "building libelf.a (-fPIC)"
@@ -69,4 +71,11 @@ if [[ ! -f "$out/lib/libbpf.a" ]]; then
     install_headers >>"$work/libbpf-make.log" 2>&1 || fail "installing libbpf headers failed"
   cp "$work/libbpf-obj/libbpf.a" "$out/lib/"
 fi
-step "ok: $out/lib/libbpf.a $out/lib/libelf.a"
+# zlib too, so that the addon needs no shared library beyond libc and libstdc++
+if [[ ! -f "$out/lib/libz.a" ]]; then
+  step "building libz.a (-fPIC)"
+  (cd "$zl" && CFLAGS="-O2 -fPIC" ./configure --static >configure.log 2>&1 && make -j"$(nproc)" libz.a >make.log 2>&1) \
+    || fail "building zlib failed (see $work/$zl/configure.log and make.log)"
+  cp "$zl/libz.a" "$out/lib/"
+fi
+step "ok: $out/lib/libbpf.a $out/lib/libelf.a $out/lib/libz.a"

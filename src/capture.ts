@@ -4,8 +4,11 @@ import * as fs from 'node:fs';
 import * as util from 'node:util';
 import { CaptureError, UsageError } from './errors';
 import type { KernelFilter } from './filter';
-import { loadNative, type NativeAttempt, type NativeCapture, type NativeEnd, type NativeStats } from './native';
+import { RING_SIZES_MIB } from './limits';
+import { loadNative, type NativeModule, type NativeAttempt, type NativeCapture, type NativeEnd, type NativeStats } from './native';
 import { writeError } from './pcapng';
+import { refuseDebugger } from './guard';
+import { capsAtStart } from './privilege';
 import { Assembler, type AssemblerStats, type UnixMessage } from './records';
 
 export const STRATEGIES = ['auto', 'fentry', 'kprobe', 'sock_send_length', 'syscalls'] as const;
@@ -22,7 +25,10 @@ export interface CaptureOptions {
   payload: boolean;
   /** how often the addon hands over a batch, in ms */
   flushMs?: number;
-  libbpfLog?: string;
+  /** an open file for libbpf's output */
+  libbpfLogFd?: number;
+  /** see only sends where the sender or the peer runs as this uid */
+  ownUid?: number;
 }
 
 export interface CaptureSummary extends NativeStats {
@@ -36,10 +42,22 @@ export interface CaptureSummary extends NativeStats {
   endNs: bigint;
 }
 
+/**
+ * Loads the addon. It clears the effective capabilities of an executable with
+ * file capabilities as it loads, so call this before opening any path a user gave.
+ */
+export function loadEngine(): NativeModule {
+  try {
+    return loadNative();
+  } catch (e) {
+    throw new CaptureError(`cannot load the capture engine: ${(e as Error).message}`);
+  }
+}
+
 /** Turns the native loader's failure into one sentence that says what to do. */
 export function explainOpenError(e: unknown, attempts: NativeAttempt[] | undefined, forced: string): CaptureError {
   const msg = e instanceof Error ? e.message : String(e);
-  if (msg.startsWith('cannot map the ring buffer')) return new CaptureError(`${msg}: try a smaller --ring-size`);
+  if ((e as { code?: string }).code === 'EPRIVILEGE') return new CaptureError(msg);
   if (!fs.existsSync('/sys/kernel/btf/vmlinux')) {
     return new CaptureError(
       'this kernel has no BTF (/sys/kernel/btf/vmlinux is missing): unixsock needs a kernel built with CONFIG_DEBUG_INFO_BTF=y (Debian, Ubuntu and Fedora kernels have it)',
@@ -59,22 +77,19 @@ export function explainOpenError(e: unknown, attempts: NativeAttempt[] | undefin
   );
 }
 
-/** Whether this process may load BPF programs at all: root, CAP_BPF or CAP_SYS_ADMIN. */
+/**
+ * Whether this process could load BPF programs at all: root, CAP_BPF or
+ * CAP_SYS_ADMIN, as it started (the addon clears the capabilities as it works).
+ */
 function canLoadBpf(): boolean {
   if (process.geteuid?.() === 0) return true;
-  try {
-    const eff = /^CapEff:\s*([0-9a-f]+)$/m.exec(fs.readFileSync('/proc/self/status', 'utf8'))?.[1];
-    if (!eff) return true;
-    const caps = BigInt(`0x${eff}`);
-    return ((caps >> 39n) & 1n) === 1n || ((caps >> 21n) & 1n) === 1n;
-  } catch {
-    return true;
-  }
+  const caps = capsAtStart();
+  return ((caps >> 39n) & 1n) === 1n || ((caps >> 21n) & 1n) === 1n;
 }
 
 export function ringBytesFromMiB(mib: number): number {
-  if (!Number.isInteger(mib) || mib < 1 || mib > 1024 || (mib & (mib - 1)) !== 0) {
-    throw new UsageError(`ring buffer size: ${mib} MiB is not a power of two between 1 and 1024`);
+  if (!RING_SIZES_MIB.includes(mib)) {
+    throw new UsageError(`ring buffer size: ${mib} MiB is not a power of two between ${RING_SIZES_MIB[0]} and ${RING_SIZES_MIB[RING_SIZES_MIB.length - 1]}`);
   }
   return mib * 1024 * 1024;
 }
@@ -98,12 +113,8 @@ export class UnixCapture {
   }
 
   static open(o: CaptureOptions): UnixCapture {
-    let mod;
-    try {
-      mod = loadNative();
-    } catch (e) {
-      throw new CaptureError(`cannot load the capture engine: ${(e as Error).message}`);
-    }
+    const mod = loadEngine();
+    refuseDebugger(); // the probes load next, with capabilities
     try {
       const native = new mod.Capture({
         ...o.filter,
@@ -112,7 +123,8 @@ export class UnixCapture {
         snaplen: o.snaplen,
         payload: o.payload,
         selfTgid: process.pid,
-        libbpfLog: o.libbpfLog,
+        libbpfLogFd: o.libbpfLogFd,
+        ownUid: o.ownUid,
       });
       return new UnixCapture(native, mod.clockOffsetNs());
     } catch (e) {

@@ -5,10 +5,11 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { STRATEGIES } from './capture';
+import { COMM_PATTERN, LINKTYPE_MAX, LINKTYPE_MIN, PATH_PATTERN, PID_MAX, RING_DEFAULT_MIB, RING_SIZES_MIB, SNAPLEN_MAX } from './limits';
 import { VERSION } from './sinks';
 
 export const IFACE = 'unixsock';
-export const DEFAULT_LINKTYPE = 147; // LINKTYPE_USER0
+export const DEFAULT_LINKTYPE = LINKTYPE_MIN; // LINKTYPE_USER0
 
 /**
  * This project's README for Wireshark's Help button: beside a checkout's
@@ -48,7 +49,7 @@ export function dltsText(linktype = DEFAULT_LINKTYPE): string {
   return `dlt {number=${linktype}}{name=USER${linktype - 147}}{display=Unix socket messages (unixsock)}`;
 }
 
-interface Arg {
+export interface Arg {
   call: string;
   display: string;
   type: string;
@@ -66,7 +67,7 @@ export const CONFIG_ARGS: Arg[] = [
     type: 'string',
     tooltip: 'Only sockets bound to this path (either end). End with * for a prefix; @name for an abstract socket',
     group: 'Filter',
-    extra: '{placeholder=/run/docker.sock}{validation=^[^\\s].{0,106}$}',
+    extra: `{placeholder=/run/docker.sock}{validation=${PATH_PATTERN}}`,
   },
   {
     call: 'file',
@@ -82,7 +83,7 @@ export const CONFIG_ARGS: Arg[] = [
     type: 'unsigned',
     tooltip: 'Only messages sent or received by this process (0: any process)',
     group: 'Filter',
-    extra: '{range=0,1073741823}{default=0}',
+    extra: `{range=0,${PID_MAX}}{default=0}`,
   },
   {
     call: 'comm',
@@ -90,7 +91,7 @@ export const CONFIG_ARGS: Arg[] = [
     type: 'string',
     tooltip: 'Only messages sent or received by processes with this name (as in /proc/PID/comm, 15 bytes at most)',
     group: 'Filter',
-    extra: '{validation=^.{1,15}$}',
+    extra: `{validation=${COMM_PATTERN}}`,
   },
   {
     call: 'types',
@@ -98,10 +99,12 @@ export const CONFIG_ARGS: Arg[] = [
     type: 'multicheck',
     tooltip: 'Which kinds of Unix socket to capture (none checked: all)',
     group: 'Filter',
+    // none ticked by default: Wireshark 4.0 shows a multicheck's saved value (empty
+    // until saved) rather than its defaults, so defaults of true showed unticked
     values: [
-      { value: 'stream', display: 'Stream (SOCK_STREAM)', default: true },
-      { value: 'dgram', display: 'Datagram (SOCK_DGRAM)', default: true },
-      { value: 'seqpacket', display: 'Sequenced packets (SOCK_SEQPACKET)', default: true },
+      { value: 'stream', display: 'Stream (SOCK_STREAM)' },
+      { value: 'dgram', display: 'Datagram (SOCK_DGRAM)' },
+      { value: 'seqpacket', display: 'Sequenced packets (SOCK_SEQPACKET)' },
     ],
   },
   {
@@ -110,15 +113,15 @@ export const CONFIG_ARGS: Arg[] = [
     type: 'unsigned',
     tooltip: 'Bytes of each message to keep (0 keeps whole messages)',
     group: 'Capture',
-    extra: '{range=0,1073741824}{default=0}',
+    extra: `{range=0,${SNAPLEN_MAX}}{default=0}`,
   },
   {
     call: 'ring-size',
     display: 'Ring buffer (MiB)',
-    type: 'unsigned',
-    tooltip: 'Kernel ring buffer size, a power of two; raise it if messages are dropped',
+    type: 'selector',
+    tooltip: 'Kernel ring buffer size; raise it if messages are dropped',
     group: 'Capture',
-    extra: '{range=1,1024}{default=64}',
+    values: RING_SIZES_MIB.map((n) => ({ value: String(n), display: `${n} MiB`, default: n === RING_DEFAULT_MIB })),
   },
   {
     call: 'strategy',
@@ -134,7 +137,7 @@ export const CONFIG_ARGS: Arg[] = [
     type: 'unsigned',
     tooltip: 'LINKTYPE_USERn number for the records (147 = USER0); must match the unixsock dissector preference',
     group: 'Capture',
-    extra: '{range=147,162}{default=147}',
+    extra: `{range=${LINKTYPE_MIN},${LINKTYPE_MAX}}{default=${LINKTYPE_MIN}}`,
   },
   {
     call: 'log-file',
@@ -160,7 +163,8 @@ export function configText(): string {
       `arg {number=${i}}{call=--${a.call}}{display=${a.display}}{type=${a.type}}{tooltip=${a.tooltip}}${a.extra ?? ''}{group=${a.group}}`,
     );
     for (const v of a.values ?? []) {
-      lines.push(`value {arg=${i}}{value=${v.value}}{display=${v.display}}{default=${v.default ? 'true' : 'false'}}`);
+      // {enabled=true}: without it Wireshark shows a multicheck's boxes read-only (and unticked)
+      lines.push(`value {arg=${i}}{value=${v.value}}{display=${v.display}}{default=${v.default ? 'true' : 'false'}}{enabled=true}`);
     }
   });
   return lines.join('\n');

@@ -12,6 +12,7 @@
 // Each of path, file, pid and comm may appear once.
 import * as fs from 'node:fs';
 import { UsageError } from './errors';
+import { COMM_MAX_BYTES, PATH_MAX_BYTES, PID_MAX } from './limits';
 
 export type Kind = 'path' | 'file' | 'pid' | 'comm' | 'type';
 
@@ -134,7 +135,7 @@ function pathBytes(v: string): { mode: number; bytes: Buffer } {
   }
   const bytes = v.startsWith('@') ? Buffer.concat([Buffer.from([0]), Buffer.from(v.slice(1), 'utf8')]) : Buffer.from(v, 'utf8');
   if (bytes.length === 0) throw new UsageError('path filter: empty path');
-  if (bytes.length > 107) throw new UsageError(`path filter: "${v}" is longer than a socket path can be (107 bytes)`);
+  if (bytes.length > PATH_MAX_BYTES) throw new UsageError(`path filter: "${v}" is longer than a socket path can be (${PATH_MAX_BYTES} bytes)`);
   if (!v.startsWith('@') && bytes.includes(0)) throw new UsageError('path filter: a path cannot contain a NUL byte');
   return { mode, bytes };
 }
@@ -191,7 +192,7 @@ export function toKernelFilter(terms: Term[]): KernelFilter {
         break;
       }
       case 'pid': {
-        if (!/^[0-9]{1,10}$/.test(t.value) || Number(t.value) < 1 || Number(t.value) > 0x3fffffff) {
+        if (!/^[0-9]{1,10}$/.test(t.value) || Number(t.value) < 1 || Number(t.value) > PID_MAX) {
           throw new UsageError(`pid filter: "${t.value}" is not a process id`);
         }
         f.pidOn = 1;
@@ -200,8 +201,8 @@ export function toKernelFilter(terms: Term[]): KernelFilter {
         break;
       }
       case 'comm': {
-        if (Buffer.byteLength(t.value) === 0 || Buffer.byteLength(t.value) > 15) {
-          throw new UsageError(`comm filter: "${t.value}" must be 1 to 15 bytes (the kernel keeps 15)`);
+        if (Buffer.byteLength(t.value) === 0 || Buffer.byteLength(t.value) > COMM_MAX_BYTES) {
+          throw new UsageError(`comm filter: "${t.value}" must be 1 to ${COMM_MAX_BYTES} bytes (the kernel keeps ${COMM_MAX_BYTES})`);
         }
         f.commOn = 1;
         f.commNeg = neg;

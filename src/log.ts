@@ -1,6 +1,7 @@
 // The log: a file named by --log-file (Wireshark shows anything on stderr as
 // an error, so routine messages never go there in extcap mode).
 import * as fs from 'node:fs';
+import { openUserOutput } from './privilege';
 
 let fd: number | undefined;
 let debugOn = false;
@@ -8,11 +9,12 @@ let debugOn = false;
 export function openLog(file: string | undefined, debug: boolean): void {
   debugOn = debug;
   if (!file) return;
-  try {
-    fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW, 0o600);
-  } catch (e) {
-    throw new Error(`cannot open log file "${file}": ${(e as NodeJS.ErrnoException).code}`);
-  }
+  fd = openUserOutput(file, true, `cannot open log file "${file}"`);
+}
+
+/** The log's open file (the addon writes libbpf's output into it with --debug). */
+export function logFd(): number | undefined {
+  return fd;
 }
 
 function write(level: string, msg: string): void {

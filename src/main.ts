@@ -1,13 +1,16 @@
 // unixsock: the command line and the Wireshark extcap front end. Thin: it
 // parses arguments and hands off to the capture engine and the sinks.
+import { refuseDebugger } from './guard'; // first: see guard.ts
 import * as fs from 'node:fs';
 import yargs from 'yargs/yargs';
-import { STRATEGIES, UnixCapture, ringBytesFromMiB, type CaptureSummary, type Strategy } from './capture';
+import { STRATEGIES, UnixCapture, loadEngine, ringBytesFromMiB, type CaptureSummary, type Strategy } from './capture';
 import { CaptureError, UsageError } from './errors';
 import { DEFAULT_LINKTYPE, IFACE, configText, dltsText, interfacesText, wiresharkVersion } from './extcap';
 import { parseFilter, toKernelFilter, type Term } from './filter';
+import { LINKTYPE_MAX, LINKTYPE_MIN, RING_DEFAULT_MIB, SNAPLEN_MAX } from './limits';
 import { loadNative } from './native';
-import { closeLog, log, openLog } from './log';
+import { closeLog, log, logFd, openLog } from './log';
+import { openFifo, openUserOutput, restrictedUid } from './privilege';
 import { WriteError } from './pcapng';
 import { catchStops, onStop, stopRequested } from './signals';
 import { PcapngSink, TextSink, VERSION, type Sink } from './sinks';
@@ -43,9 +46,9 @@ function parser(argv: string[]) {
       comm: { type: 'string', describe: 'sender or peer command name', group: 'Filter:' },
       types: { type: 'string', describe: 'socket types: stream,dgram,seqpacket', group: 'Filter:' },
       snaplen: { type: 'number', default: 0, describe: 'bytes of each message to keep (0: all)', group: 'Capture:' },
-      'ring-size': { type: 'number', default: 64, describe: 'kernel ring buffer in MiB (power of two)', group: 'Capture:' },
+      'ring-size': { type: 'number', default: RING_DEFAULT_MIB, describe: 'kernel ring buffer in MiB (power of two)', group: 'Capture:' },
       strategy: { type: 'string', default: 'auto', describe: `attach strategy: ${STRATEGIES.join(', ')}`, group: 'Capture:' },
-      linktype: { type: 'number', default: DEFAULT_LINKTYPE, describe: 'LINKTYPE_USERn number (147-162)', group: 'Capture:' },
+      linktype: { type: 'number', default: DEFAULT_LINKTYPE, describe: `LINKTYPE_USERn number (${LINKTYPE_MIN}-${LINKTYPE_MAX})`, group: 'Capture:' },
       'metadata-only': { type: 'boolean', describe: 'capture no payload bytes', group: 'Capture:' },
       'log-file': { type: 'string', describe: 'log to this file', group: 'Capture:' },
       debug: { type: 'boolean', describe: 'verbose log (libbpf included)', group: 'Capture:' },
@@ -108,7 +111,7 @@ function summaryLine(s: CaptureSummary): string {
 async function capture(a: Args, sink: () => Sink, filterText: string, extcap: boolean): Promise<number> {
   const strategy = a.strategy as Strategy;
   if (!STRATEGIES.includes(strategy)) throw new UsageError(`--strategy: "${a.strategy}" is not one of ${STRATEGIES.join(', ')}`);
-  const snaplen = number(a.snaplen, 'snaplen', 0, 1 << 30) ?? 0;
+  const snaplen = number(a.snaplen, 'snaplen', 0, SNAPLEN_MAX) ?? 0;
   const count = number(a.c, 'count', 1, Number.MAX_SAFE_INTEGER);
   if (a.duration !== undefined && !(a.duration > 0)) throw new UsageError('--duration: expected a positive number of seconds');
   const filter = toKernelFilter(filterTerms(a, filterText));
@@ -129,7 +132,8 @@ async function capture(a: Args, sink: () => Sink, filterText: string, extcap: bo
       ringBytes,
       snaplen,
       payload: !a['metadata-only'],
-      libbpfLog: a.debug ? a['log-file'] : undefined,
+      libbpfLogFd: a.debug ? logFd() : undefined,
+      ownUid: restrictedUid(),
     });
   } catch (e) {
     // the headers all the same, then the error: dumpcap reading a fifo or
@@ -227,59 +231,7 @@ async function capture(a: Args, sink: () => Sink, filterText: string, extcap: bo
 
 function openOutput(target: string): { fd: number; what: string } {
   if (target === '-') return { fd: 1, what: 'stdout' };
-  try {
-    return { fd: fs.openSync(target, 'w', 0o644), what: target };
-  } catch (e) {
-    throw new UsageError(`cannot write "${target}": ${(e as NodeJS.ErrnoException).code}`);
-  }
-}
-
-/**
- * Opens Wireshark's --fifo for writing. A path that does not exist is created
- * as a plain file, as Wireshark's own extcaps do (handy for scripts and
- * tests). The executable may run as root or with capabilities, with a path
- * chosen by someone else: it never follows a symlink there (O_NOFOLLOW),
- * creates only with O_EXCL, and never truncates or writes into a file that
- * already holds data. A fifo is opened without blocking, tried every 10 ms
- * until its reader (dumpcap) has it open, so that a stop meanwhile still ends
- * the process; undefined when a stop came first.
- */
-async function openFifo(p: string): Promise<number | undefined> {
-  const { O_WRONLY, O_NONBLOCK, O_NOFOLLOW, O_CREAT, O_EXCL } = fs.constants;
-  const refuse = (code: string) => new UsageError(`cannot open fifo "${p}": ${code}`);
-  for (;;) {
-    if (stopRequested()) return undefined;
-    let fd: number;
-    try {
-      fd = fs.openSync(p, O_WRONLY | O_NONBLOCK | O_NOFOLLOW);
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code ?? 'EIO';
-      if (code === 'ENXIO' && fs.lstatSync(p, { throwIfNoEntry: false })?.isFIFO()) {
-        await new Promise((r) => setTimeout(r, 10)); // nobody reads it yet
-        continue;
-      }
-      if (code !== 'ENOENT') throw refuse(code);
-      try {
-        return fs.openSync(p, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
-      } catch (e2) {
-        const c2 = (e2 as NodeJS.ErrnoException).code ?? 'EIO';
-        if (c2 === 'EEXIST') continue; // made meanwhile: look again
-        throw refuse(c2);
-      }
-    }
-    const st = fs.fstatSync(fd);
-    if (st.isFile() && st.size > 0) {
-      fs.closeSync(fd);
-      throw refuse('the file exists and holds data');
-    }
-    if (!st.isFIFO()) return fd; // an empty file, written from its start; a character device
-    // the fifo has its reader: a blocking descriptor (the writers expect one), which opens at once
-    try {
-      return fs.openSync(p, O_WRONLY | O_NOFOLLOW);
-    } finally {
-      fs.closeSync(fd);
-    }
-  }
+  return { fd: openUserOutput(target, false, `cannot write "${target}"`), what: target };
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -321,15 +273,20 @@ export async function main(argv: string[]): Promise<number> {
       }
       return 0;
     }
+    // a capture from here on. The addon is loaded first: in an executable with
+    // capabilities it clears the effective set as it loads, so that no path
+    // given by the user is opened with a capability in effect.
+    refuseDebugger();
+    loadEngine();
     openLog(a['log-file'], !!a.debug);
     log.info(`unixsock ${VERSION} started: ${argv.join(' ')}`);
     const ws = wiresharkVersion(a['extcap-version']);
     if (ws) log.info(`called by Wireshark ${ws.text}`);
-    const linktype = number(a.linktype, 'linktype', 147, 162) ?? DEFAULT_LINKTYPE;
+    const linktype = number(a.linktype, 'linktype', LINKTYPE_MIN, LINKTYPE_MAX) ?? DEFAULT_LINKTYPE;
     if (a.capture) {
       if (!a.fifo) throw new UsageError('--capture needs --fifo PATH');
       catchStops(); // a stop while waiting for Wireshark's reader ends the wait
-      fifoFd = await openFifo(a.fifo);
+      fifoFd = await openFifo(a.fifo, `cannot open fifo "${a.fifo}"`, () => stopRequested() !== undefined);
       if (fifoFd === undefined) {
         log.info(`stopping: ${stopRequested()} before Wireshark opened the fifo`);
         return 0;

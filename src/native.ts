@@ -3,6 +3,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { installedAddon, privileged } from './privilege';
 import { REC } from './records';
 
 export interface NativeAttempt {
@@ -57,7 +58,10 @@ export interface NativeOptions {
   wakeupBytes?: number;
   payload?: boolean;
   selfTgid?: number;
-  libbpfLog?: string;
+  /** an open file for libbpf's output (the addon opens no path itself) */
+  libbpfLogFd?: number;
+  /** see only sends where the sender or the peer runs as this uid (the administrator's policy) */
+  ownUid?: number;
   typesMask?: number;
   pathMode?: number;
   pathNeg?: number;
@@ -104,11 +108,31 @@ function fromSea(): NativeModule | undefined {
     return undefined;
   }
   if (!sea.isSea()) return undefined;
+  const asset = sea.getAsset('unixsock.node');
+  const mod = { exports: {} as NativeModule };
+  if (privileged()) {
+    // A member's capture: the process runs with the member's uid, so anything
+    // it wrote (a temp folder, an extracted library) the member could swap
+    // before dlopen. Only the root-owned copy beside the executable is loaded.
+    const inst = installedAddon(asset);
+    try {
+      process.dlopen(mod, inst.file);
+    } finally {
+      inst.close();
+    }
+    return mod.exports;
+  }
+  // root, or a user install without capabilities: nothing to steal, but the
+  // folder is private (0700) and the file is made by this process alone
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'unixsock-'));
   const file = path.join(dir, 'unixsock.node');
   try {
-    fs.writeFileSync(file, Buffer.from(sea.getAsset('unixsock.node')), { mode: 0o500 });
-    const mod = { exports: {} as NativeModule };
+    const fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o500);
+    try {
+      fs.writeFileSync(fd, Buffer.from(asset));
+    } finally {
+      fs.closeSync(fd);
+    }
     process.dlopen(mod, file);
     return mod.exports;
   } finally {
@@ -120,7 +144,8 @@ export function loadNative(): NativeModule {
   if (loaded) return loaded;
   let mod = fromSea();
   if (!mod) {
-    const file = process.env.UNIXSOCK_ADDON ?? path.resolve(__dirname, '..', 'build', 'unixsock.node');
+    // development runs (tsx, the bundle under node): never with privileges from a file
+    const file = (!privileged() && process.env.UNIXSOCK_ADDON) || path.resolve(__dirname, '..', 'build', 'unixsock.node');
     const m = { exports: {} as NativeModule };
     process.dlopen(m, file);
     mod = m.exports;

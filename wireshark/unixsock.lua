@@ -5,12 +5,12 @@
 -- tested against). Stages, in order: record header -> stream view -> sub-dissector.
 --
 -- Stream and seqpacket payloads are handed to Wireshark through a *synthetic*
--- TCP (stream) or UDP (dgram, seqpacket) header: per-connection ports, running
--- sequence numbers and the fixed addresses 127.85.0.1 (client) and 127.85.0.2
--- (server). That is what gives TCP reassembly, Follow TCP Stream, tcp.stream,
--- conversation statistics and port-based protocols (HTTP, X11, PostgreSQL,
--- Decode As). The tree names that view "Stream view (synthetic)": these are
--- not network packets.
+-- IPv4 + TCP (stream) or UDP (dgram, seqpacket) header: per-connection ports,
+-- running sequence numbers and the fixed addresses 127.85.0.1 (client) and
+-- 127.85.0.2 (server). That is what gives TCP reassembly, Follow TCP Stream,
+-- tcp.stream, conversation statistics and filters, and port-based protocols
+-- (HTTP, X11, PostgreSQL, Decode As). The tree names that view "Stream view
+-- (synthetic)": these are not network packets.
 --
 -- SPDX-License-Identifier: GPL-2.0-or-later
 
@@ -70,6 +70,8 @@ local F = {
   cmsg_level = ProtoField.int32("unixsock.cmsg.level", "Control message level"),
   cmsg_type = ProtoField.int32("unixsock.cmsg.type", "Control message type"),
   cmsg_data = ProtoField.bytes("unixsock.cmsg.data", "Control message data"),
+  from = ProtoField.string("unixsock.from", "From (command pid)"),
+  to = ProtoField.string("unixsock.to", "To (peer command pid)"),
   stream = ProtoField.uint32("unixsock.stream", "Connection index"),
   view = ProtoField.string("unixsock.view", "Stream view (synthetic)"),
   protocol = ProtoField.string("unixsock.protocol", "Payload protocol"),
@@ -382,10 +384,24 @@ local function dissect_header(tvb, pinfo, tree, has_tree)
 end
 
 -- The stream view ---------------------------------------------------------------
-local CLIENT_ADDR = Address.ip("127.85.0.1")
-local SERVER_ADDR = Address.ip("127.85.0.2")
-local tcp_dissector = Dissector.get("tcp")
-local udp_dissector = Dissector.get("udp")
+-- An IPv4 header under the synthetic TCP/UDP one: Wireshark's GUI builds its
+-- Follow and Conversation filters from the network-layer addresses
+-- (pinfo->net_src/net_dst, then find_conversation on them, and "ip.addr eq"
+-- for Conversation Filter), which only a real network layer sets and matches.
+-- tshark -z follow takes another path, so without it only the GUI failed
+-- ("A transport or network layer header is needed").
+local CLIENT_IP, SERVER_IP = "\127\85\0\1", "\127\85\0\2"
+-- the IPv4 header after its total length, per [stream][from_server]: id 0, DF,
+-- TTL 64, protocol (TCP for streams, else UDP), no checksum, the addresses
+local IP_TAIL = {}
+for _, stream in ipairs({ true, false }) do
+  local proto = stream and "\6" or "\17"
+  IP_TAIL[stream] = {
+    [false] = "\0\0\64\0\64" .. proto .. "\0\0" .. CLIENT_IP .. SERVER_IP,
+    [true] = "\0\0\64\0\64" .. proto .. "\0\0" .. SERVER_IP .. CLIENT_IP,
+  }
+end
+local ip_dissector = Dissector.get("ip")
 local data_dissector = Dissector.get("data")
 
 local function be16(n)
@@ -453,6 +469,14 @@ end
 
 local TCP_TAIL = "\80\24" .. be16(65535) .. "\0\0\0\0" -- offset 5, PSH|ACK, window, checksum, urgent
 
+-- IPv4 header: version 4, 20 bytes, total length, then IP_TAIL. A record
+-- carries up to 256 KiB, more than an IPv4 total length holds: those get 0,
+-- which Wireshark reads as the frame's length (its "TSO" rule, on by default
+-- in 4.0 to 4.6).
+local function ip_header(from_server, stream, total)
+  return "\69\0" .. be16(total <= 65535 and total or 0) .. IP_TAIL[stream][from_server]
+end
+
 local function synthetic_tvb(c, from_server, seq, ack, payload, stream)
   local hdr
   if stream then
@@ -460,9 +484,13 @@ local function synthetic_tvb(c, from_server, seq, ack, payload, stream)
   else
     hdr = port_bytes(c, from_server) .. be16(math.min(8 + #payload, 65535)) .. "\0\0"
   end
+  hdr = ip_header(from_server, stream, 20 + #hdr + #payload) .. hdr
   return ByteArray.new(hdr .. payload, true):tvb(stream and "Stream view (synthetic TCP)" or "Datagram view (synthetic UDP)")
 end
 
+-- (Wireshark fills the Source and Destination columns from pinfo->src/dst after
+-- all dissectors ran, so they show the stream view's addresses whatever the
+-- Lua writes there: the profile "unixsock" shows unixsock.from/to instead.)
 -- "curl 4242", "dockerd 811" and the Info summary, made once per connection
 -- and direction while sender, peer and path stay the same
 local function labels(c, from_server, h)
@@ -513,6 +541,8 @@ function unixsock.dissector(tvb, pinfo, tree)
   local c, from_server = conn_list[frame_conn[num]], frame_server[num]
   local who, peer, summary = labels(c, from_server, h)
   if t then
+    t:add(F.from, who):set_generated()
+    t:add(F.to, peer):set_generated()
     t:add(F.stream, c.index):set_generated()
     t:add(F.protocol, c.proto):set_generated()
   end
@@ -521,25 +551,17 @@ function unixsock.dissector(tvb, pinfo, tree)
     local stream = (h.stype == 1)
     local vtvb = synthetic_tvb(c, from_server, frame_seq[num], frame_ack[num], h.raw:sub(h.hlen + 1), stream)
     if t then
-      t:add(F.view, string.format("%s %d → %d, %s addresses 127.85.0.1 (client) / 127.85.0.2 (server)",
+      t:add(F.view, string.format("IPv4/%s %d → %d, %s addresses 127.85.0.1 (client) / 127.85.0.2 (server)",
         stream and "TCP" or "UDP", from_server and c.server_port or c.client_port,
         from_server and c.client_port or c.server_port, "not network traffic:")):set_generated()
     end
-    pinfo.src = from_server and SERVER_ADDR or CLIENT_ADDR
-    pinfo.dst = from_server and CLIENT_ADDR or SERVER_ADDR
-    if stream then
-      tcp_dissector:call(vtvb, pinfo, tree)
-    else
-      udp_dissector:call(vtvb, pinfo, tree)
-    end
+    ip_dissector:call(vtvb, pinfo, tree)
   elseif n > h.hlen then
     data_dissector:call(tvb(h.hlen):tvb(), pinfo, tree)
   end
 
   local proto_col = tostring(cols.protocol)
   if proto_col == "TCP" or proto_col == "UDP" or proto_col == "" or proto_col == "Data" then cols.protocol = "UNIXSOCK" end
-  cols.src = who
-  cols.dst = peer
   local info = cols.info
   info:clear_fence()
   if proto_col == "TCP" or proto_col == "UDP" then

@@ -6,7 +6,7 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
-import { ROOT, exited, need, needBpf, sleep, startCapture, tmpdir, waitForSocket } from '../helpers/harness';
+import { LUA, ROOT, exited, need, needBpf, sleep, startCapture, tmpdir, waitForSocket } from '../helpers/harness';
 import { forEachWireshark } from '../helpers/wireshark';
 
 const lines = (s: string) => s.split('\n').filter(Boolean);
@@ -67,12 +67,31 @@ describe('unixsock.lua on captures of real programs', () => {
       // conversations: one per curl connection
       const conv = tshark(['-r', f, '-q', '-z', 'conv,tcp']);
       assert.equal((conv.match(/127\.85\.0\.1:\d+\s+<->\s+127\.85\.0\.2:80\b/g) ?? []).length, 3);
+      // what the GUI needs for Follow and Conversation Filter: a network layer (pinfo->net_src/net_dst,
+      // from the synthetic IPv4 header), and the filter Wireshark builds from it ("ip.addr eq … and
+      // tcp.port eq …", epan/dissectors/packet-tcp.c) selects exactly that connection's packets
+      const keepAlive = lines(tshark(['-r', f, '-Y', `tcp.stream == ${streams[2]}`, '-T', 'fields', '-e', 'frame.number', '-e', 'ip.src', '-e', 'ip.dst', '-e', 'tcp.srcport', '-e', 'tcp.dstport', '-e', 'frame.protocols']));
+      assert.ok(keepAlive.length >= 6, 'three requests and three responses');
+      const [, src, dst, sport, dport, protocols] = keepAlive[0].split('\t');
+      assert.match(protocols, /^unixsock:ip:tcp:http/);
+      const convFilter = `(ip.addr eq ${src} and ip.addr eq ${dst}) and (tcp.port eq ${sport} and tcp.port eq ${dport})`;
+      assert.deepEqual(lines(tshark(['-r', f, '-Y', convFilter, '-T', 'fields', '-e', 'frame.number'])), keepAlive.map((l) => l.split('\t')[0]));
       // the header fields, and no expert warnings from the synthetic TCP
       const hdr = lines(tshark(['-r', f, '-Y', 'http.request.uri == "/a"', '-T', 'fields', '-e', 'unixsock.path', '-e', 'unixsock.type', '-e', 'unixsock.peer.pid']));
       assert.deepEqual(hdr[0].split('\t'), [sock, '1', String(server.pid)]);
       const warn = tshark(['-r', f, '-q', '-z', 'expert,warn']);
       assert.doesNotMatch(warn, /Warning/, warn);
     });
+
+    // the profile "unixsock" shows who talks in its From and To columns (the host's Wireshark)
+    const profileHome = tmpdir(t);
+    fs.mkdirSync(path.join(profileHome, '.config/wireshark/profiles/unixsock'), { recursive: true });
+    fs.copyFileSync(path.join(ROOT, 'wireshark/profile/preferences'), path.join(profileHome, '.config/wireshark/profiles/unixsock/preferences'));
+    const listed = spawnSync('tshark', ['-C', 'unixsock', '-X', `lua_script:${LUA}`, '-r', f, '-Y', 'http.request.uri == "/a"'], {
+      encoding: 'utf8',
+      env: { ...process.env, HOME: profileHome },
+    }).stdout;
+    assert.match(listed, new RegExp(`\\scurl \\d+ node ${server.pid} ${sock.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} HTTP `), listed);
   });
 
   it('X11: Xvfb with xdpyinfo and xwininfo at the same time: setup, requests, replies, events', async (t) => {

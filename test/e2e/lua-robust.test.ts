@@ -58,6 +58,39 @@ describe('unixsock.lua on hand-built records', () => {
     });
   });
 
+  it('datagrams and a 200 KiB stream record: the IPv4 layer Follow and Conversation Filter need, with no expert warnings', async (t) => {
+    if (!need(t, 'tshark')) return;
+    const dir = tmpdir(t);
+    const file = path.join(dir, 'dgram.pcapng');
+    // a client's datagrams to a bound server and the server's replies, then one stream record
+    // bigger than an IPv4 total length can say (it gets 0: Wireshark's TSO rule)
+    const path_ = Buffer.from('/run/log.sock');
+    const recs: Buffer[] = [];
+    for (let i = 0; i < 2; i++) {
+      const ask = message({ sockType: 2, ino: 500n, peerIno: 600n, localPath: Buffer.alloc(0), peerPath: path_, peerPathIsDest: true, payload: Buffer.from(`ping ${i}`), msgLen: 6 });
+      const answer = message({ sockType: 2, pid: 811, peerPid: 4242, comm: 'logd', peerComm: 'curl', ino: 600n, peerIno: 500n, localPath: path_, peerPath: Buffer.alloc(0), payload: Buffer.from(`pong ${i}`), msgLen: 6 });
+      for (const m of [ask, answer]) recs.push(Buffer.concat([encodeLinkHeader(m, 0, false), m.payload]));
+    }
+    const big = message({ payload: Buffer.alloc(200 * 1024, 0x61), msgLen: 200 * 1024, ino: 700n, peerIno: 800n });
+    recs.push(Buffer.concat([encodeLinkHeader(big, 0, false), big.payload]));
+    writeCapture(file, recs);
+    await forEachWireshark(t, ({ tshark }) => {
+      const rows = tshark(['-r', file, '-T', 'fields', '-E', 'separator=|', '-e', 'frame.protocols', '-e', 'ip.src', '-e', 'ip.dst', '-e', 'udp.srcport', '-e', 'udp.dstport', '-e', 'unixsock.from', '-e', 'unixsock.to', '-e', 'tcp.len'])
+        .trim()
+        .split('\n')
+        .map((l) => l.split('|'));
+      assert.deepEqual(rows.map((r) => r[0].split(':').slice(0, 3).join(':')), ['unixsock:ip:udp', 'unixsock:ip:udp', 'unixsock:ip:udp', 'unixsock:ip:udp', 'unixsock:ip:tcp']);
+      assert.deepEqual(rows.slice(0, 2).map((r) => [r[5], r[6]]), [['curl 4242', 'dockerd 811'], ['logd 811', 'curl 4242']]);
+      assert.equal(rows[4][7], String(200 * 1024), 'the whole 200 KiB payload in one segment');
+      const [, src, dst, sport, dport] = rows[0];
+      const conv = `(ip.addr eq ${src} and ip.addr eq ${dst}) and (udp.port eq ${sport} and udp.port eq ${dport})`;
+      assert.deepEqual(tshark(['-r', file, '-Y', conv, '-T', 'fields', '-e', 'frame.number']).trim().split('\n'), ['1', '2', '3', '4']);
+      const follow = tshark(['-r', file, '-q', '-z', 'follow,udp,ascii,0']);
+      for (const w of ['ping 0', 'pong 0', 'ping 1', 'pong 1']) assert.match(follow, new RegExp(w));
+      assert.doesNotMatch(tshark(['-r', file, '-q', '-z', 'expert,warn']), /Warning/);
+    });
+  });
+
   it('gives expert info for truncated, unreadable, lost, unknown-version and malformed records', async (t) => {
     if (!need(t, 'tshark')) return;
     const dir = tmpdir(t);

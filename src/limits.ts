@@ -1,0 +1,28 @@
+// The values the executable accepts, in one place: the command line and the
+// capture filter check against these, and the extcap dialog (src/extcap.ts)
+// is built from them, so Wireshark refuses in the dialog what the executable
+// would refuse at start (a dialog that let a ring size of 3 through failed
+// only once the capture was started).
+
+/** sun_path is 108 bytes, one of them the terminating NUL (or an abstract name's leading NUL). */
+export const PATH_MAX_BYTES = 107;
+/** TASK_COMM_LEN is 16 with the NUL. */
+export const COMM_MAX_BYTES = 15;
+/** PID_MAX_LIMIT on 64-bit kernels is 4194304; this is the largest the kernel's pid_t field leaves room for. */
+export const PID_MAX = 0x3fffffff;
+export const SNAPLEN_MAX = 1 << 30;
+/** Kernel ring buffer sizes in MiB: BPF ring buffers are a power of two of pages. */
+export const RING_SIZES_MIB: readonly number[] = Array.from({ length: 11 }, (_, i) => 1 << i);
+export const RING_DEFAULT_MIB = 64;
+/** LINKTYPE_USER0 to LINKTYPE_USER15. */
+export const LINKTYPE_MIN = 147;
+export const LINKTYPE_MAX = 162;
+
+/**
+ * The socket-path rule as a regular expression for the dialog: 1 to
+ * PATH_MAX_BYTES characters after an optional trailing "*" (a prefix), and not
+ * "*" alone. It counts characters, the executable counts UTF-8 bytes: a
+ * non-ASCII path can pass here and still be refused at start.
+ */
+export const PATH_PATTERN = `^(?!\\*$).{1,${PATH_MAX_BYTES}}\\*?$`;
+export const COMM_PATTERN = `^.{1,${COMM_MAX_BYTES}}$`;
