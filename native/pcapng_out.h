@@ -41,7 +41,12 @@ extern "C" {
 
 namespace unixsock {
 
-constexpr uint32_t kMaxRecord = 262144;  // Wireshark's largest packet on USERn
+// The largest block written, header, options and padding included: dumpcap's
+// pipe reader (every live capture: the extcap fifo, -i -, sshdump) ends the
+// capture on a larger one (WTAP_MAX_PACKET_SIZE_STANDARD, 4.0 to 4.6, any
+// link type). Same rule as maxRecordPayload() in src/link-header.ts.
+constexpr uint32_t kMaxBlock = 262144;
+constexpr uint32_t kEpbOverhead = 28 + 12 + 4;  // EPB head, direction option, trailing length
 constexpr uint32_t kFixedLen = 104;      // link header without TLVs
 constexpr uint32_t kEpbHead = 28;
 constexpr uint16_t kFlagLost = 1 << 5, kFlagMore = 1 << 6, kFlagCtrlMalformed = 1 << 7;
@@ -490,7 +495,7 @@ class PcapngOut {
     uint32_t total = pe->got, off = 0;
     do {
       uint32_t hdr = off == 0 ? plain + (uint32_t)ctrl_tlvs.size() : plain;
-      uint32_t n = std::min(kMaxRecord - hdr, total - off);
+      uint32_t n = std::min(kMaxBlock - kEpbOverhead - hdr, total - off);
       bool more = off + n < total;
       uint32_t cap = hdr + n, block;
       // the bytes this record stands for: all that remains of the send on the last one

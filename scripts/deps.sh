@@ -5,6 +5,7 @@
 #          (+ m4 flex bison gawk for elfutils' configure), libcap2-bin (setcap)
 #   capture/decode: tshark
 #   programs the tests drive: socat curl xvfb x11-utils dbus postgresql strace tcpdump
+#          openssh-server (an sshd for the sshdump test; not started as a service)
 #   the GUI test (test/e2e/gui.test.ts): wireshark-qt xdotool imagemagick
 #   kernel matrix (test/kernels): qemu-system-x86 busybox-static cpio xz-utils debian-archive-keyring
 #   other Debian releases' userland (test/chroot): mmdebstrap
@@ -17,7 +18,7 @@ fi
 pkgs=(clang llvm libelf-dev zlib1g-dev dpkg-dev build-essential m4 flex bison gawk pkg-config
       libcap2-bin tshark socat curl xvfb xauth x11-utils x11-apps dbus postgresql strace tcpdump
       wireshark-qt xdotool imagemagick
-      ca-certificates qemu-system-x86 busybox-static cpio xz-utils debian-archive-keyring mmdebstrap)
+      ca-certificates openssh-server qemu-system-x86 busybox-static cpio xz-utils debian-archive-keyring mmdebstrap)
 if grep -qi ubuntu /etc/os-release; then
   pkgs+=(linux-tools-common "linux-tools-$(uname -r)")
 else

@@ -34,7 +34,7 @@ if [[ $mode == system && $(id -u) -ne 0 ]]; then die "--system needs root (sudo 
 if [[ -n $dest ]]; then
   # only the executable, its engine and the policy (no Wireshark needed)
   mkdir -p "$dest"
-  extcap_dir=$(cd "$dest" && pwd) lua_dir="" profile_dir="" manifest="$extcap_dir/.unixsock-installed"
+  extcap_dir=$(cd "$dest" && pwd) lua_dir="" profile_dir="" doc_dir="" manifest="$extcap_dir/.unixsock-installed"
 else
 command -v tshark >/dev/null || die "tshark is not installed (apt-get install tshark); it tells where Wireshark looks for extcaps"
 folders=$(tshark -G folders 2>/dev/null)
@@ -46,6 +46,7 @@ if [[ $mode == system ]]; then
   lua_dir=$(field "Global Lua Plugins:")
   profile_dir="$(field "Global configuration:")/profiles/unixsock"
   manifest=/var/lib/unixsock/installed
+  doc_dir=/usr/share/doc/unixsock
 else
   extcap_dir=$(field "Personal Extcap path:")
   # Wireshark 4.0 has no personal extcap entry: it reads <personal configuration>/extcap
@@ -53,6 +54,7 @@ else
   lua_dir=$(field "Personal Lua Plugins:")
   profile_dir="$personal_conf/profiles/unixsock"
   manifest="${XDG_DATA_HOME:-$HOME/.local/share}/unixsock/installed"
+  doc_dir=$(dirname "$manifest")
 fi
 [[ -n $extcap_dir && -n $lua_dir ]] || die "cannot read the extcap and Lua plugin folders from 'tshark -G folders'"
 fi
@@ -62,6 +64,7 @@ if [[ $action == uninstall ]]; then
     while IFS= read -r f; do [[ -n $f ]] && rm -f -- "$f" && echo "removed $f"; done < "$manifest"
     rm -f "$manifest"
     [[ -z $profile_dir ]] || rmdir "$profile_dir" 2>/dev/null || true
+    [[ -z $doc_dir ]] || rmdir "$doc_dir" 2>/dev/null || true
   else
     echo "install-extcap: nothing recorded in $manifest; nothing to remove"
   fi
@@ -134,5 +137,16 @@ if [[ -n $profile_dir ]]; then
   installed+=("$profile_dir/preferences")
   install -m 0644 "$root/wireshark/profile/preferences" "$profile_dir/preferences"
   echo "installed $profile_dir/preferences (choose the profile \"unixsock\" in Wireshark's status bar)"
+fi
+# the README: what the Help button of the interface opens (src/extcap.ts helpFile)
+if [[ -n $doc_dir ]]; then
+  mkdir -p "$doc_dir"
+  install -m 0644 "$root/README.md" "$doc_dir/README.md"
+  installed+=("$doc_dir/README.md")
+fi
+# one path for every Wireshark version (the global extcap folder moved in 4.6): sshdump's remote command
+if [[ $mode == system && -z $dest ]]; then
+  ln -sfn "$exe" /usr/local/bin/unixsock && echo "linked /usr/local/bin/unixsock -> $exe"
+  installed+=(/usr/local/bin/unixsock)
 fi
 printf '%s\n' "$exe" ${lua:+"$lua"} "${installed[@]}" > "$manifest"

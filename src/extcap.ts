@@ -1,5 +1,9 @@
 // Wireshark's extcap protocol: what the interface, link types and config
 // dialog look like. stdout carries only these lines.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { STRATEGIES } from './capture';
 import { COMM_PATTERN, LINKTYPE_MAX, LINKTYPE_MIN, PATH_PATTERN, PID_MAX, RING_DEFAULT_MIB, RING_SIZES_MIB, SNAPLEN_MAX } from './limits';
 import { VERSION } from './sinks';
@@ -7,11 +11,38 @@ import { VERSION } from './sinks';
 export const IFACE = 'unixsock';
 export const DEFAULT_LINKTYPE = LINKTYPE_MIN; // LINKTYPE_USER0
 
+/**
+ * This project's README for Wireshark's Help button: beside a checkout's
+ * extcap/unixsock, or where scripts/install-extcap.sh puts it (personal, then
+ * system-wide); none found: no help link (Wireshark then offers none).
+ */
+export function helpFile(): string | undefined {
+  const data = process.env.XDG_DATA_HOME || path.join(os.homedir(), '.local', 'share');
+  const candidates = [
+    path.resolve(path.dirname(process.execPath), '..', 'README.md'),
+    path.join(data, 'unixsock', 'README.md'),
+    '/usr/share/doc/unixsock/README.md',
+  ];
+  return candidates.find((f) => fs.existsSync(f));
+}
+
 export function interfacesText(): string {
-  return [
-    `extcap {version=${VERSION}}{help=https://www.wireshark.org/docs/man-pages/extcap.html}`,
-    `interface {value=${IFACE}}{display=Unix sockets}`,
-  ].join('\n');
+  const help = helpFile();
+  return [`extcap {version=${VERSION}}${help ? `{help=${pathToFileURL(help).href}}` : ''}`, `interface {value=${IFACE}}{display=Unix sockets}`].join(
+    '\n',
+  );
+}
+
+/**
+ * The Wireshark version from --extcap-version (4.0 passes "4.0", later ones
+ * "4.6.1" and the like), or undefined when absent or unreadable. Nothing
+ * unixsock says depends on it: every line it gives works from 4.0 on (4.0
+ * rejects editselector, which is not used). It is logged, so a report says
+ * which Wireshark called.
+ */
+export function wiresharkVersion(v: string | undefined): { major: number; minor: number; text: string } | undefined {
+  const m = /^(\d{1,3})\.(\d{1,3})(?:\.\d{1,5})?/.exec(v ?? '');
+  return m ? { major: Number(m[1]), minor: Number(m[2]), text: m[0] } : undefined;
 }
 
 export function dltsText(linktype = DEFAULT_LINKTYPE): string {

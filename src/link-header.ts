@@ -7,6 +7,26 @@ import { FLAG, REC, type UnixMessage } from './records';
 export const LINK_HEADER_VERSION = 1;
 export const FIXED_LEN = 104;
 
+/**
+ * The largest pcapng block a unixsock capture writes, header, options and
+ * padding included. dumpcap, which reads every live capture (the extcap fifo,
+ * `-i -`, sshdump), refuses a larger block and ends the capture ("Frame 1 too
+ * long"): its pipe reader compares the block total length with
+ * WTAP_MAX_PACKET_SIZE_STANDARD (262144) in 4.0 to 4.6, whatever the link
+ * type (the per-link-type sizes apply to pcap pipes only).
+ */
+export const MAX_BLOCK = 262144;
+/** Enhanced packet block bytes around the packet data: 28 of head, the direction option (12), the trailing length (4). */
+export const EPB_OVERHEAD = 28 + 12 + 4;
+
+/**
+ * Payload bytes one record may carry after a header of hdrLen bytes (a
+ * multiple of 4): a send longer than that is split over records (flag MORE).
+ */
+export function maxRecordPayload(hdrLen: number): number {
+  return MAX_BLOCK - EPB_OVERHEAD - hdrLen;
+}
+
 export const TLV = {
   LOCAL_PATH: 1,
   PEER_PATH: 2,

@@ -5,13 +5,14 @@ import * as fs from 'node:fs';
 import yargs from 'yargs/yargs';
 import { STRATEGIES, UnixCapture, loadEngine, ringBytesFromMiB, type CaptureSummary, type Strategy } from './capture';
 import { CaptureError, UsageError } from './errors';
-import { DEFAULT_LINKTYPE, IFACE, configText, dltsText, interfacesText } from './extcap';
+import { DEFAULT_LINKTYPE, IFACE, configText, dltsText, interfacesText, wiresharkVersion } from './extcap';
 import { parseFilter, toKernelFilter, type Term } from './filter';
 import { LINKTYPE_MAX, LINKTYPE_MIN, RING_DEFAULT_MIB, SNAPLEN_MAX } from './limits';
 import { loadNative } from './native';
 import { closeLog, log, logFd, openLog } from './log';
 import { openFifo, openUserOutput, restrictedUid } from './privilege';
 import { WriteError } from './pcapng';
+import { catchStops, onStop, stopRequested } from './signals';
 import { PcapngSink, TextSink, VERSION, type Sink } from './sinks';
 
 function parser(argv: string[]) {
@@ -53,6 +54,7 @@ function parser(argv: string[]) {
       debug: { type: 'boolean', describe: 'verbose log (libbpf included)', group: 'Capture:' },
       'extcap-interfaces': { type: 'boolean', hidden: true },
       'extcap-version': { type: 'string', hidden: true },
+      'extcap-cleanup-postkill': { type: 'boolean', hidden: true },
       'extcap-interface': { type: 'string', hidden: true },
       'extcap-dlts': { type: 'boolean', hidden: true },
       'extcap-config': { type: 'boolean', hidden: true },
@@ -114,20 +116,47 @@ async function capture(a: Args, sink: () => Sink, filterText: string, extcap: bo
   if (a.duration !== undefined && !(a.duration > 0)) throw new UsageError('--duration: expected a positive number of seconds');
   const filter = toKernelFilter(filterTerms(a, filterText));
   const ringBytes = ringBytesFromMiB(a['ring-size']);
-  // the output first: Wireshark waits for the headers, and a bad output fails before any probe loads
-  const out = sink();
-  const cap = UnixCapture.open({
-    filter,
-    strategy,
-    ringBytes,
-    snaplen,
-    payload: !a['metadata-only'],
-    libbpfLogFd: a.debug ? logFd() : undefined,
-    ownUid: restrictedUid(),
-  });
+  catchStops(); // the output is open: a stop from now on ends with a whole pcapng
+  // The probes first, the pcapng headers after: Wireshark (and any reader of
+  // -w -) shows the capture as running once the section header arrives, so it
+  // is written only when the probes are attached and the ring is mapped. The
+  // other way round, messages sent in the first 0.15-0.2 s (2 s with
+  // --ring-size 1024) were missing from a capture that looked started. The
+  // output itself was opened (and checked) before: a bad one still fails first.
+  const t0 = process.hrtime.bigint();
+  let cap: UnixCapture;
+  try {
+    cap = UnixCapture.open({
+      filter,
+      strategy,
+      ringBytes,
+      snaplen,
+      payload: !a['metadata-only'],
+      libbpfLogFd: a.debug ? logFd() : undefined,
+      ownUid: restrictedUid(),
+    });
+  } catch (e) {
+    // the headers all the same, then the error: dumpcap reading a fifo or
+    // pipe that ends before any header adds an error of its own (tshark 4.0
+    // prints an empty "tshark:" line and the GUI an empty dialog)
+    try {
+      sink();
+    } catch {
+      // the first error is the one reported
+    }
+    throw e;
+  }
   for (const at of cap.attempts) {
     log.info(at.ok ? `strategy ${at.strategy}: attached${at.note ? ` (${at.note})` : ''}` : `strategy ${at.strategy}: rejected: ${at.error}`);
   }
+  let out: Sink;
+  try {
+    out = sink();
+  } catch (e) {
+    await cap.stop();
+    throw e;
+  }
+  log.info(`capturing: probes attached and ring mapped in ${Number((process.hrtime.bigint() - t0) / 1_000_000n)} ms, then the headers written`);
   let failure: Error | undefined;
   let finish: (why: string) => void = () => {};
   const done = new Promise<string>((resolve) => {
@@ -158,9 +187,8 @@ async function capture(a: Args, sink: () => Sink, filterText: string, extcap: bo
     stderrLine(`unixsock: capturing Unix socket messages with ${cap.strategy}${filterText ? ` (filter: ${filterText})` : ''}`);
   }
   // (SIGPIPE stays ignored, as Node sets it: a reader that went away shows as EPIPE)
-  const onSignal = (sig: NodeJS.Signals) => finish(sig);
-  const signals = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
-  for (const s of signals) process.on(s, onSignal);
+  // a stop that came during start-up (src/signals.ts) ends the capture at once
+  onStop((sig) => finish(sig));
   const showStats = !extcap && !a.quiet && process.stderr.isTTY;
   let lastStats = Date.now();
   const native = loadNative();
@@ -194,7 +222,7 @@ async function capture(a: Args, sink: () => Sink, filterText: string, extcap: bo
       failure = e as Error;
     }
   }
-  for (const s of signals) process.off(s, onSignal);
+  onStop(undefined);
   log.info(summaryLine(summary));
   if (!a.quiet && !extcap) stderrLine(summaryLine(summary));
   if (failure) throw failure;
@@ -219,6 +247,8 @@ export async function main(argv: string[]): Promise<number> {
       process.stdout.write(`unixsock ${VERSION}\n`);
       return 0;
     }
+    // Wireshark 4.6 may call this after killing a capture: nothing is left to clean up
+    if (a['extcap-cleanup-postkill']) return 0;
     if (a['extcap-interfaces']) {
       process.stdout.write(interfacesText() + '\n');
       return 0;
@@ -250,10 +280,17 @@ export async function main(argv: string[]): Promise<number> {
     loadEngine();
     openLog(a['log-file'], !!a.debug);
     log.info(`unixsock ${VERSION} started: ${argv.join(' ')}`);
+    const ws = wiresharkVersion(a['extcap-version']);
+    if (ws) log.info(`called by Wireshark ${ws.text}`);
     const linktype = number(a.linktype, 'linktype', LINKTYPE_MIN, LINKTYPE_MAX) ?? DEFAULT_LINKTYPE;
     if (a.capture) {
       if (!a.fifo) throw new UsageError('--capture needs --fifo PATH');
-      fifoFd = openFifo(a.fifo, `cannot open fifo "${a.fifo}"`);
+      catchStops(); // a stop while waiting for Wireshark's reader ends the wait
+      fifoFd = await openFifo(a.fifo, `cannot open fifo "${a.fifo}"`, () => stopRequested() !== undefined);
+      if (fifoFd === undefined) {
+        log.info(`stopping: ${stopRequested()} before Wireshark opened the fifo`);
+        return 0;
+      }
       const fd = fifoFd;
       return await capture(a, () => new PcapngSink(fd, 'fifo', linktype, filterText), filterText, true);
     }

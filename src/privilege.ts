@@ -211,19 +211,43 @@ export function openUserOutput(target: string, append: boolean, shown: string): 
   return fd;
 }
 
-/** Opens Wireshark's fifo (--fifo): it must exist and be a fifo. */
-export function openFifo(target: string, shown: string): number {
-  let fd: number;
-  try {
-    fd = fs.openSync(target, fs.constants.O_WRONLY);
-  } catch (e) {
-    throw new UsageError(`${shown}: ${(e as NodeJS.ErrnoException).code}`);
+/**
+ * Opens Wireshark's fifo (--fifo) with the invoking user's rights. A path
+ * that does not exist is created as a plain file, as Wireshark's own extcaps
+ * do (handy for scripts and tests): O_CREAT|O_EXCL|O_NOFOLLOW, so nothing is
+ * followed, truncated or overwritten. An existing one must be a fifo, not
+ * reached through a symbolic link. It is opened without blocking, tried every
+ * 10 ms until its reader (dumpcap) has it open, so that a stop meanwhile ends
+ * the wait: undefined when stopped() said so first.
+ */
+export async function openFifo(target: string, shown: string, stopped: () => boolean = () => false): Promise<number | undefined> {
+  const c = fs.constants;
+  for (;;) {
+    if (stopped()) return undefined;
+    let probe: number;
+    try {
+      probe = fs.openSync(target, c.O_WRONLY | c.O_NONBLOCK | c.O_NOFOLLOW);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code ?? 'EIO';
+      if (code === 'ENXIO' && fs.lstatSync(target, { throwIfNoEntry: false })?.isFIFO()) {
+        await new Promise((r) => setTimeout(r, 10)); // nobody reads it yet
+        continue;
+      }
+      if (code !== 'ENOENT') throw new UsageError(`${shown}: ${code}`);
+      try {
+        return fs.openSync(target, c.O_WRONLY | c.O_CREAT | c.O_EXCL | c.O_NOFOLLOW, 0o600);
+      } catch (e2) {
+        const code2 = (e2 as NodeJS.ErrnoException).code ?? 'EIO';
+        if (code2 === 'EEXIST') continue; // made meanwhile: look again
+        throw new UsageError(`${shown}: ${code2}`);
+      }
+    }
+    try {
+      checkOpened(probe, shown, 'fifo');
+      // it has its reader: a blocking descriptor (what the writers expect), which opens at once
+      return fs.openSync(target, c.O_WRONLY | c.O_NOFOLLOW);
+    } finally {
+      fs.closeSync(probe);
+    }
   }
-  try {
-    checkOpened(fd, shown, 'fifo');
-  } catch (e) {
-    fs.closeSync(fd);
-    throw e;
-  }
-  return fd;
 }

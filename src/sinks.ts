@@ -2,7 +2,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import type { CaptureSummary } from './capture';
-import { PcapngWriter, interfaceBlock, sectionHeaderBlock, statsBlock } from './pcapng';
+import { PcapngWriter, interfaceBlock, sectionHeaderBlock, statsBlock, writeError } from './pcapng';
 import { FLAG, SOCK_TYPES, conversationPath, formatPath, type UnixMessage } from './records';
 import { parseControl } from './cmsg';
 
@@ -132,7 +132,9 @@ export class TextSink implements Sink {
     try {
       fs.writeSync(this.fd, s);
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') throw e;
+      const err = e as NodeJS.ErrnoException;
+      // as the pcapng writer says it: EPIPE (the reader went away) is a normal end, exit 0
+      if (err.code !== 'EAGAIN') throw writeError(this.what, err.code ?? 'EIO', err.message);
     }
   }
 

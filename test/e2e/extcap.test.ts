@@ -33,7 +33,7 @@ describe('extcap protocol', () => {
     assert.equal(i.code, 0);
     assert.equal(i.err, '');
     assert.deepEqual(i.out.split('\n'), [
-      `extcap {version=${v}}{help=https://www.wireshark.org/docs/man-pages/extcap.html}`,
+      `extcap {version=${v}}{help=file://${ROOT}/README.md}`,
       'interface {value=unixsock}{display=Unix sockets}',
       '',
     ]);
@@ -43,6 +43,13 @@ describe('extcap protocol', () => {
     const bad = run(['--extcap-dlts', '--extcap-interface', 'eth0']);
     assert.equal(bad.code, 2);
     assert.equal(bad.err, 'unixsock: unknown extcap interface "eth0" (this tool offers "unixsock")\n');
+  });
+
+  it('--extcap-cleanup-postkill (Wireshark 4.6): exit 0, nothing printed', () => {
+    for (const args of [['--extcap-cleanup-postkill'], ['--extcap-cleanup-postkill', '--extcap-interface', 'unixsock']]) {
+      const r = run(args);
+      assert.deepEqual([r.code, r.out, r.err], [0, '', ''], args.join(' '));
+    }
   });
 
   it('describes the config dialog: every option, grouped, with tooltips and validation', () => {
@@ -97,6 +104,22 @@ describe('extcap protocol', () => {
 });
 
 describe('Wireshark integration', () => {
+  it('install-extcap.sh puts the README where the Help button of the interface points; --uninstall removes it', (t) => {
+    if (!need(t, 'tshark')) return;
+    const home = tmpdir(t);
+    const env = { ...process.env, HOME: home, XDG_DATA_HOME: path.join(home, 'share') };
+    const out = execFileSync('bash', [path.join(ROOT, 'scripts/install-extcap.sh'), '--no-build'], { env, encoding: 'utf8' });
+    const exe = /^installed (\S+\/unixsock)$/m.exec(out)?.[1];
+    assert.ok(exe, out);
+    const readme = path.join(home, 'share/unixsock/README.md');
+    assert.equal(fs.readFileSync(readme, 'utf8'), fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8'));
+    const i = execFileSync(exe, ['--extcap-interfaces', '--extcap-version=4.0'], { env, encoding: 'utf8' });
+    assert.match(i, new RegExp(`^extcap \\{version=[^}]+\\}\\{help=file://${readme.replace(/[.]/g, '\\.')}\\}$`, 'm'));
+    const un = execFileSync('bash', [path.join(ROOT, 'scripts/install-extcap.sh'), '--uninstall'], { env, encoding: 'utf8' });
+    assert.match(un, new RegExp(`^removed ${readme.replace(/[.]/g, '\\.')}$`, 'm'));
+    assert.ok(!fs.existsSync(readme));
+  });
+
   it('tshark -i unixsock -a duration captures real traffic with -o extcap.unixsock.* options', async (t) => {
     if (!needBpf(t) || !need(t, 'tshark', 'socat')) return;
     const home = tmpdir(t);
@@ -108,13 +131,18 @@ describe('Wireshark integration', () => {
     t.after(() => srv.kill());
     await waitForSocket(sock);
     const out = path.join(dir, 'live.pcapng');
-    const ts = spawn('tshark', ['-i', 'unixsock', '-a', 'duration:5', '-o', `extcap.unixsock.path:${sock}`, '-o', 'extcap.unixsock.ringsize:16', '-w', out], {
+    const log = path.join(dir, 'log');
+    const ts = spawn('tshark', ['-i', 'unixsock', '-a', 'duration:5', '-o', `extcap.unixsock.path:${sock}`, '-o', 'extcap.unixsock.ringsize:16', '-o', `extcap.unixsock.logfile:${log}`, '-w', out], {
       env,
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     let err = '';
     ts.stderr.on('data', (d) => (err += d));
-    await sleep(2500);
+    // the duration counts from the capture's start, which Wireshark learns from the first header: the probes are attached by then
+    while (!/capturing: probes attached/.test(fs.existsSync(log) ? fs.readFileSync(log, 'utf8') : '')) {
+      assert.equal(ts.exitCode, null, err);
+      await sleep(20);
+    }
     for (let i = 0; i < 3; i++) execFileSync(SOCKGEN, ['connect', sock, `live-ping-${i}`]);
     const code = await exited(ts);
     assert.equal(code, 0, err);
@@ -166,6 +194,46 @@ describe('Wireshark integration', () => {
     const log = fs.readFileSync(path.join(dir, 'log'), 'utf8');
     assert.match(log, new RegExp(`strategy ${autoHere()}: attached`));
     assert.match(log, /stopping: SIGTERM/);
+  });
+});
+
+describe('--fifo that is not a fifo', () => {
+  it('a missing path is created as a plain file holding the capture; a symlink or an existing file is refused', async (t) => {
+    if (!needBpf(t)) return;
+    const dir = tmpdir(t);
+    const file = path.join(dir, 'made.pcapng');
+    const p = spawn(EXE, ['--capture', '--extcap-interface', 'unixsock', '--fifo', file, '--extcap-capture-filter', 'comm sockgen', '--log-file', path.join(dir, 'log')], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let err = '';
+    p.stderr.on('data', (d) => (err += d));
+    while (!/capturing: probes attached/.test(fs.existsSync(path.join(dir, 'log')) ? fs.readFileSync(path.join(dir, 'log'), 'utf8') : '')) {
+      assert.equal(p.exitCode, null, err);
+      await sleep(20);
+    }
+    const g = JSON.parse(execFileSync(SOCKGEN, ['stream-pair'], { encoding: 'utf8' }));
+    await sleep(300);
+    p.kill('SIGTERM');
+    assert.equal(await exited(p), 0, err);
+    const st = fs.lstatSync(file);
+    assert.ok(st.isFile());
+    assert.equal(st.mode & 0o777, 0o600);
+    const cap = readPcapng(file);
+    assert.ok(records(cap).some((r) => r.pid === g.pid && r.payload.toString() === g.payload));
+    assert.equal(cap.blocks.at(-1)!.type, 5);
+    // a symlink planted at the path is not followed; an existing file is neither truncated nor written
+    const victim = path.join(dir, 'victim');
+    fs.writeFileSync(victim, 'keep me');
+    fs.symlinkSync(victim, path.join(dir, 'link'));
+    for (const [target, why] of [
+      [path.join(dir, 'link'), 'ELOOP'],
+      [victim, 'not a fifo'],
+    ]) {
+      const r = run(['--capture', '--extcap-interface', 'unixsock', '--fifo', target]);
+      assert.equal(r.code, 2, target);
+      assert.equal(r.err, `unixsock: cannot open fifo "${target}": ${why}\n`);
+    }
+    assert.equal(fs.readFileSync(victim, 'utf8'), 'keep me');
   });
 });
 
@@ -234,7 +302,7 @@ describe('errors a user can meet', () => {
     if (!needBpf(t)) return;
     const r = spawnSync(EXE, ['-w', '/dev/full', '--duration', '1'], { encoding: 'utf8', timeout: 20000 });
     assert.equal(r.status, 1);
-    assert.equal(r.stderr, 'unixsock: /dev/full: disk full: the capture stops here\n', 'fails before loading any probe');
+    assert.equal(r.stderr, 'unixsock: /dev/full: disk full: the capture stops here\n');
   });
 
   it('disk full in the middle of a capture: exit 1, the file keeps only whole blocks', async (t) => {
@@ -291,7 +359,7 @@ describe('errors a user can meet', () => {
     );
     const dir = tmpdir(t);
     const log = path.join(dir, 'log');
-    const auto = spawnSync('unshare', ['-m', 'sh', '-c', `${hide} exec capsh --drop=cap_sys_admin -- -c "exec '${EXE}' -q --duration 1 --log-file '${log}'"`], {
+    const auto = spawnSync('unshare', ['-m', 'sh', '-c', `${hide} exec capsh --drop=cap_sys_admin -- -c "exec '${EXE}' -q --duration 1 --log-file '${log}' comm unixsock-none"`], {
       encoding: 'utf8',
       timeout: 20000,
     });

@@ -12,6 +12,8 @@
 //     creds                sendmsg() with SCM_CREDENTIALS
 //     sendfile             sendfile() from a file into a stream pair
 //     connect PATH TEXT    connect to a stream socket at PATH, write TEXT, read the answer
+//     big N                one send() of N bytes on a stream pair (byte i = (i * 131 + (i >> 12)) & 255)
+//     burst K              K write()s "MARK-burst-000000", "…-000001", … on a stream pair, at once
 // Every payload starts with a marker the tests search for.
 #define _GNU_SOURCE
 #include <errno.h>
@@ -75,8 +77,9 @@ int main(int argc, char **argv)
 	const char *mode = argc > 1 ? argv[1] : "";
 	int n = argc > 2 ? atoi(argv[2]) : 0;
 
-	/* give a capture that started just before us time to settle */
-	usleep(50000);
+	/* give a capture that started just before us time to settle (not for burst: it tests just that) */
+	if (strcmp(mode, "burst"))
+		usleep(50000);
 	if (!strcmp(mode, "stream-pair")) {
 		const char *msg = "MARK-stream-hello";
 		const char *reply = "MARK-stream-reply";
@@ -221,6 +224,43 @@ int main(int argc, char **argv)
 			die("sendfile");
 		json_begin(mode, sv);
 		printf(",\"len\":%zd}\n", w);
+	} else if (!strcmp(mode, "big") && n > 0) {
+		char *buf = malloc(n);
+		if (!buf)
+			die("malloc");
+		for (int i = 0; i < n; i++)
+			buf[i] = (char)((i * 131 + (i >> 12)) & 255);
+		pair(SOCK_STREAM, sv);
+		pid_t child = fork();
+		if (child == 0) {
+			close(sv[0]);
+			drain(sv[1], n);
+			_exit(0);
+		}
+		/* a blocking stream send moves all n bytes in one call while the child reads */
+		ssize_t w = send(sv[0], buf, n, 0);
+		if (w != n)
+			die("send");
+		waitpid(child, NULL, 0);
+		json_begin(mode, sv);
+		printf(",\"child\":%d,\"len\":%zd}\n", child, w);
+	} else if (!strcmp(mode, "burst") && n > 0) {
+		pair(SOCK_STREAM, sv);
+		pid_t child = fork();
+		if (child == 0) {
+			close(sv[0]);
+			drain(sv[1], (size_t)n * 17);
+			_exit(0);
+		}
+		char msg[32];
+		for (int i = 0; i < n; i++) {
+			snprintf(msg, sizeof(msg), "MARK-burst-%06d", i);
+			if (write(sv[0], msg, 17) != 17)
+				die("write");
+		}
+		waitpid(child, NULL, 0);
+		json_begin(mode, sv);
+		printf(",\"child\":%d,\"count\":%d}\n", child, n);
 	} else if (!strcmp(mode, "connect") && argc > 3) {
 		struct sockaddr_un a = { .sun_family = AF_UNIX };
 		int s = socket(AF_UNIX, SOCK_STREAM, 0);

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
-import { HFLAG, encodeLinkHeader } from '../../src/link-header';
+import { HFLAG, MAX_BLOCK, encodeLinkHeader, maxRecordPayload } from '../../src/link-header';
 import { loadNative } from '../../src/native';
 import { interfaceBlock, sectionHeaderBlock } from '../../src/pcapng';
 import { FLAG, REC, type UnixMessage } from '../../src/records';
@@ -15,7 +15,6 @@ import { control, message } from '../helpers/messages';
 import { readPcapng } from '../helpers/pcapng-read';
 import { batch, dataRecord, recordsOf } from '../helpers/raw-records';
 
-const MAX_RECORD = 262144;
 const OFFSET = 1_700_000_000_000_000_000n;
 
 interface Expected {
@@ -36,7 +35,7 @@ function expected(m: UnixMessage): Expected[] {
   let off = 0;
   do {
     const hdr0 = encodeLinkHeader(m, off, false);
-    const n = Math.min(MAX_RECORD - hdr0.length, m.payload.length - off);
+    const n = Math.min(maxRecordPayload(hdr0.length), m.payload.length - off);
     const more = off + n < m.payload.length;
     const hdr = more ? encodeLinkHeader(m, off, true) : hdr0;
     const origLen = hdr.length + (more ? n : Math.max(m.msgLen - off, n));
@@ -52,7 +51,7 @@ function write(records: Buffer[]) {
   const fd = fs.openSync(file, 'w');
   try {
     fs.writeSync(fd, sectionHeaderBlock({ hardware: 'test', os: 'test', application: 'test' }));
-    fs.writeSync(fd, interfaceBlock({ linktype: 147, snaplen: MAX_RECORD, name: 'unixsock', description: 'test' }));
+    fs.writeSync(fd, interfaceBlock({ linktype: 147, snaplen: MAX_BLOCK, name: 'unixsock', description: 'test' }));
     const counters = loadNative().writeRecords(fd, batch(records), OFFSET);
     return { counters, capture: readPcapng(file) };
   } finally {
@@ -102,6 +101,32 @@ describe('native pcapng writer', () => {
     const want = [...expected(small), ...expected(big), ...expected(malformed)];
     same(capture.packets, want);
     assert.ok(want[3].data.readUInt16BE(4) & HFLAG.CTRL_MALFORMED);
+  });
+
+  it('keeps every block within what dumpcap reads live (262,144 bytes in all), and the pieces make the send', () => {
+    // the longest header there is: both paths at their longest, 253 fds and credentials on the first record
+    const longPath = Buffer.from('/' + 'p'.repeat(107));
+    const big = message({
+      tid: 11,
+      ts: 11n,
+      localPath: longPath,
+      peerPath: longPath,
+      control: control(Array.from({ length: 253 }, (_, i) => i), { pid: 1, uid: 2, gid: 3 }),
+      flags: FLAG.HAS_CTRL,
+      payload: bytes(3 << 20, 9),
+      msgLen: 3 << 20,
+    });
+    const unnamed = message({ tid: 12, ts: 12n, localPath: Buffer.alloc(0), peerPath: Buffer.alloc(0), payload: bytes(1 << 20, 4), msgLen: 1 << 20 });
+    const { capture } = write([...recordsOf(big, { fragment: 65536 }), ...recordsOf(unnamed, { fragment: 65536 })]);
+    same(capture.packets, [...expected(big), ...expected(unnamed)]);
+    for (const b of capture.blocks) assert.ok(b.body.length + 12 <= MAX_BLOCK, `block of ${b.body.length + 12} bytes`);
+    const pieces = capture.packets.map((p) => p.data).filter((d) => d.readUInt32BE(8) === big.pid && d.readUInt32BE(12) === 11);
+    assert.ok(pieces.length >= 13);
+    assert.equal(Buffer.compare(Buffer.concat(pieces.map((d) => d.subarray(d.readUInt16BE(2)))), big.payload), 0);
+    assert.deepEqual(
+      pieces.map((d) => Boolean(d.readUInt16BE(4) & HFLAG.MORE)),
+      pieces.map((_, i) => i < pieces.length - 1),
+    );
   });
 
   it('flags sends whose fragments the ring lost, and keeps threads apart', () => {
