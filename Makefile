@@ -7,7 +7,7 @@ CLANG ?= clang
 BPFTOOL ?= $(shell command -v bpftool || ls /usr/sbin/bpftool 2>/dev/null)
 ARCH := x86
 
-all: extcap/unixsock $(B)/sockgen $(B)/kfeatures $(B)/unixbench
+all: extcap/unixsock $(B)/sockgen $(B)/kfeatures $(B)/unixbench $(B)/verifier-stats
 
 # one run builds both libraries (a stamp, so that make -j runs it once)
 DEPS := $(B)/deps/.stamp
@@ -60,6 +60,10 @@ $(B)/kfeatures: test/kernels/kfeatures.c $(DEPS)
 
 test-helpers: $(B)/sockgen $(B)/kfeatures
 .PHONY: test-helpers
+
+# the verifier's figures for every program of the BPF object (test/e2e/verifier.test.ts)
+$(B)/verifier-stats: test/helpers/verifier-stats.c $(DEPS)
+	$(CC) -O2 -Wall -I$(B)/deps/include -o $@ $< $(B)/deps/lib/libbpf.a $(B)/deps/lib/libelf.a $(B)/deps/lib/libeu.a -lz
 
 $(B)/unixbench: bench/unixbench.c
 	@mkdir -p $(B)
