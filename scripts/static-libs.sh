@@ -2,12 +2,14 @@
 # Rebuild libbpf, libelf and zlib as position-independent static libraries from
 # Debian's source packages (Debian's own .a files are not -fPIC, so they cannot
 # be linked into a Node addon). Output: build/deps/{include,lib}.
-# Idempotent: does nothing when build/deps/lib/libbpf.a, libelf.a and libz.a exist.
+# libelf.a comes with elfutils' internal libeu.a, which elfutils >= 0.192
+# (Debian 13) needs (eu_search_tree_init); the addon links both.
+# Idempotent: does nothing when build/deps/lib/libbpf.a, libelf.a, libeu.a and libz.a exist.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 out="$root/build/deps"
 work="$root/build/deps-src"
-if [[ -f "$out/lib/libbpf.a" && -f "$out/lib/libelf.a" && -f "$out/lib/libz.a" && -f "$out/include/bpf/libbpf.h" ]]; then
+if [[ -f "$out/lib/libbpf.a" && -f "$out/lib/libelf.a" && -f "$out/lib/libeu.a" && -f "$out/lib/libz.a" && -f "$out/include/bpf/libbpf.h" ]]; then
   exit 0
 fi
 step() { printf 'static-libs: %s\n' "$*" >&2; }
@@ -16,18 +18,9 @@ mkdir -p "$work/apt/lists/partial" "$out/lib" "$out/include"
 
 # A private deb-src list made from the machine's own apt sources, so the
 # system's apt configuration is never touched.
-uris=""
-codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
-for f in /etc/apt/sources.list.d/*.sources; do
-  [[ -f $f ]] || continue
-  u=$(awk '/^URIs:/{print $2; exit}' "$f")
-  s=$(awk '/^Suites:/{print $2; exit}' "$f")
-  if [[ -n $u && -z $uris ]]; then uris=$u; codename=${s:-$codename}; fi
-done
-if [[ -z $uris && -f /etc/apt/sources.list ]]; then
-  read -r uris codename < <(awk '$1=="deb" && $2 !~ /^\[/ {print $2, $3; exit} $1=="deb" && $2 ~ /^\[/ {print $3, $4; exit}' /etc/apt/sources.list) || true
-fi
-[[ -n $uris && -n $codename ]] || fail "cannot find the machine's apt source URIs to fetch libbpf/elfutils sources"
+. "$root/scripts/lib/debian-mirror.sh"
+debian_mirror || fail "cannot find the machine's apt source URIs to fetch libbpf/elfutils sources"
+uris=$MIRROR_URI codename=$MIRROR_SUITE
 keyring=/usr/share/keyrings/debian-archive-keyring.gpg
 [[ -f $keyring ]] || keyring=/usr/share/keyrings/ubuntu-archive-keyring.gpg
 components=main
@@ -53,13 +46,13 @@ if ((${#missing[@]})); then
 fi
 elf=$(ls -d elfutils-*/ | head -1); bpf=$(ls -d libbpf-*/ | head -1); zl=$(ls -d zlib-*/ | head -1)
 
-if [[ ! -f "$out/lib/libelf.a" ]]; then
+if [[ ! -f "$out/lib/libelf.a" || ! -f "$out/lib/libeu.a" ]]; then
   step "building libelf.a (-fPIC)"
   (cd "$elf" && { [[ -f config.status ]] || CFLAGS="-O2 -fPIC" ./configure --disable-debuginfod --disable-libdebuginfod \
       --without-zstd --without-bzlib --without-lzma --disable-nls >configure.log 2>&1; } \
     && make -C lib -j"$(nproc)" >make.log 2>&1 && make -C libelf -j"$(nproc)" libelf.a >>make.log 2>&1) \
     || fail "building libelf failed (see $work/$elf/configure.log and make.log)"
-  cp "$elf/libelf/libelf.a" "$out/lib/"
+  cp "$elf/libelf/libelf.a" "$elf/lib/libeu.a" "$out/lib/"
   cp "$elf/libelf/libelf.h" "$elf/libelf/gelf.h" "$elf/libelf/nlist.h" "$out/include/"
 fi
 if [[ ! -f "$out/lib/libbpf.a" ]]; then
@@ -78,4 +71,4 @@ if [[ ! -f "$out/lib/libz.a" ]]; then
     || fail "building zlib failed (see $work/$zl/configure.log and make.log)"
   cp "$zl/libz.a" "$out/lib/"
 fi
-step "ok: $out/lib/libbpf.a $out/lib/libelf.a $out/lib/libz.a"
+step "ok: $out/lib/libbpf.a $out/lib/libelf.a $out/lib/libeu.a $out/lib/libz.a"
