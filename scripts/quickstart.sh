@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Quick start on a fresh Debian/Ubuntu machine (as root): install what is
+# Quick start on a fresh Debian 12 or 13 machine (as root): install what is
 # missing, build, install into Wireshark, then capture curl talking HTTP to a
 # server on a Unix socket and show tshark decoding it.
 set -euo pipefail

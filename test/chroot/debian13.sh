@@ -34,7 +34,7 @@ echo "debian13: quickstart exit $qs after $((SECONDS - t0)) s"
 if [[ $qs -eq 0 ]] && ! grep -q "GET /containers/json" /tmp/quickstart.log; then
   echo "debian13: the quick start printed no decoded request from curl" >&2; qs=1
 fi
-echo "debian13: clang $(clang --version | sed -n "1s/.*version \([0-9.]*\).*/\1/p"), elfutils $(ls -d build/deps-src/elfutils-*/ | sed "s/.*elfutils-//; s,/,,"), libbpf $(ls -d build/deps-src/libbpf-*/ | sed "s/.*libbpf-//; s,/,,"), $(tshark --version 2>/dev/null | head -1)"
+echo "debian13: clang $(clang --version | sed -n "1s/.*version \([0-9.]*\).*/\1/p"), elfutils $(ls -d build/deps-src/elfutils-*/ | sed "s/.*elfutils-//; s,/,,"), libbpf $(ls -d build/deps-src/libbpf-[0-9]*/ | sed "s/.*libbpf-//; s,/,,"), $(tshark --version 2>/dev/null | head -1)"
 tests=0
 [[ -x extcap/unixsock ]] && { node scripts/run-tests.mjs test/e2e/capture.test.ts test/e2e/dissector.test.ts test/e2e/verifier.test.ts || tests=$?; } || tests=1
 echo "debian13: tests exit $tests after $((SECONDS - t0)) s"
