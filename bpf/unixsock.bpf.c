@@ -233,7 +233,10 @@ static __always_inline __u64 clamp_len(__u64 n, __u64 max)
  * new exact offset or iovec index (clang 19 keeps the 64 KiB step a
  * constant) and this kernel gave up after 8192 of them ("The sequence of 8193
  * jumps is too complex", every send program). It never tracks what a map
- * value holds: the first two iterations look alike and it stops there. */
+ * value holds: the first two iterations look alike and it stops there.
+ * One value per CPU is enough for the same reason sockinfo_scratch is: a send
+ * program runs to its end on its CPU before another one starts there (tracing
+ * programs run with preemption off, and nothing they call sends on a socket). */
 struct gather {
 	__u64 iov;        /* user address of struct iovec[], 0 for a single buffer */
 	__u32 iov_cnt;
