@@ -6,6 +6,14 @@ set -euo pipefail
 bundle=$1 addon=$2 node_bin=$3 out=$4
 dir=$(dirname "$bundle")
 cfg="$dir/sea-config.json" blob="$dir/sea.blob"
+# The blob is made by the base itself; a base for another architecture cannot
+# run here, and then this machine's node makes it, which must be the same version.
+blob_node=$node_bin
+if ! "$node_bin" --version >/dev/null 2>&1; then
+  want=$(sed -n 's/^ *"version": "\(.*\)",*$/\1/p' "$(dirname "$node_bin")/../package.json")
+  [[ $(node --version) == "v$want" ]] || { echo "make-sea: $node_bin does not run here and this machine's node is $(node --version), not v$want" >&2; exit 1; }
+  blob_node=node
+fi
 cat > "$cfg" <<JSON
 {
   "main": "$bundle",
@@ -16,7 +24,7 @@ cat > "$cfg" <<JSON
   "assets": { "unixsock.node": "$addon" }
 }
 JSON
-"$node_bin" --experimental-sea-config "$cfg" >/dev/null 2>"$dir/sea-config.log" || { cat "$dir/sea-config.log" >&2; exit 1; }
+"$blob_node" --experimental-sea-config "$cfg" >/dev/null 2>"$dir/sea-config.log" || { cat "$dir/sea-config.log" >&2; exit 1; }
 mkdir -p "$(dirname "$out")"
 tmp="$out.tmp"
 # a failed step leaves no half-made executable behind (npm test would find nothing to run)
