@@ -65,7 +65,7 @@ $(B)/sockgen: test/helpers/sockgen.c
 # what the running kernel offers each attach strategy, read independently of the loader (test/kernels/)
 $(B)/kfeatures: test/kernels/kfeatures.c $(DEPS)
 	@mkdir -p $(B)
-	$(CC) -O2 -Wall -I$(B)/deps/include -o $@ $< $(B)/deps/lib/libbpf.a $(B)/deps/lib/libelf.a -lz
+	$(CC) -O2 -Wall -I$(B)/deps/include -o $@ $< $(B)/deps/lib/libbpf.a $(B)/deps/lib/libelf.a $(B)/deps/lib/libeu.a -lz
 
 test-helpers: $(B)/sockgen $(B)/kfeatures
 .PHONY: test-helpers
