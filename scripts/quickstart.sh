@@ -31,7 +31,9 @@ tshark -r "$work/first.pcapng" 2>"$work/tshark.err" || true
 fail() { echo; echo "quickstart: $*" >&2; [[ -s $work/tshark.err ]] && sed 's/^/  tshark: /' "$work/tshark.err" >&2; exit 1; }
 frames=$(tshark -r "$work/first.pcapng" -T fields -e frame.number 2>/dev/null | wc -l)
 ((frames > 0)) || fail "nothing was captured (the capture file has no packet); run ./extcap/unixsock path \"$sock\" by hand to see its messages"
-if ! tshark -G protocols 2>/dev/null | cut -f3 | grep -qx unixsock; then
+# (read whole first: with pipefail, grep -q stopping early would fail the pipe with SIGPIPE)
+protocols=$(tshark -G protocols 2>/dev/null | cut -f3)
+if ! grep -qx unixsock <<<"$protocols"; then
   ver=$(tshark --version 2>/dev/null | sed -n '1s/^TShark (Wireshark) \([0-9]*\.[0-9]*\).*/\1/p')
   personal=$(tshark -G folders 2>/dev/null | awk -F'\t' 'index($1, "Personal Lua Plugins:") == 1 {print $2}')
   if [[ $(id -u) -eq 0 && -n $personal && -f $personal/unixsock.lua ]] &&
