@@ -22,7 +22,7 @@ git clone -q --bare --no-local "$repo" "$work/unixsock.git"
 mkdir -p "$cache/npm-deb13"
 status=0
 bash "$here/run-in.sh" "$chroot" --bind "$work/unixsock.git:/srv/unixsock.git" --bind "$cache/npm-deb13:/root/.npm" \
-  --env CI=true -- bash -c '
+  --env CI=true --env UNIXSOCK_WIRESHARKS=host -- bash -c '
 set -uo pipefail
 t0=$SECONDS
 echo "debian13: $(. /etc/os-release; echo "$PRETTY_NAME"), node $(node --version), npm $(npm --version)"
