@@ -41,7 +41,23 @@ for pkg in libbpf elfutils zlib; do ls -d "$pkg"-*/ >/dev/null 2>&1 || missing+=
 if ((${#missing[@]})); then
   step "fetching ${missing[*]} sources ($uris $codename)"
   apt-get -q "${aptopts[@]}" update >apt-update.log 2>&1 || fail "apt-get update for deb-src failed (see $work/apt-update.log)"
-  apt-get -q "${aptopts[@]}" source --download-only "${missing[@]}" >apt-source.log 2>&1 || fail "apt-get source failed (see $work/apt-source.log)"
+  if ! apt-get -q "${aptopts[@]}" source --download-only "${missing[@]}" >apt-source.log 2>&1; then
+    # A mirror may list a stable point update's source (zlib 1:1.3.dfsg+really1.3.1-1+deb13u1 here)
+    # without having its files yet (404): the release's own version still sits beside it in the pool.
+    for pkg in "${missing[@]}"; do
+      ls "$pkg"_*.dsc >/dev/null 2>&1 && continue
+      apt-get -q "${aptopts[@]}" source --download-only "$pkg" >>apt-source.log 2>&1 && continue
+      read -r url name _ < <(apt-get -q "${aptopts[@]}" source --print-uris "$pkg" 2>/dev/null | grep "\.dsc' ") || true
+      url=${url//\'/}; ver=${name#"$pkg"_}; ver=${ver%.dsc}; base=${ver%+deb[0-9]*u[0-9]*}
+      [[ -n $url && $base != "$ver" ]] || fail "apt-get source failed (see $work/apt-source.log)"
+      step "the $pkg $ver source is missing from the mirror: using $base"
+      dir=${url%/*}
+      curl -fsS -o "${pkg}_$base.dsc" "$dir/${pkg}_${base//+/%2b}.dsc" || fail "cannot fetch ${pkg}_$base.dsc from $dir"
+      for f in $(awk '/^Files:/{on=1; next} /^[^ ]/{on=0} on {print $3}' "${pkg}_$base.dsc"); do
+        [[ -f $f ]] || curl -fsS -o "$f" "$dir/${f//+/%2b}" || fail "cannot fetch $f from $dir"
+      done
+    done
+  fi
   for pkg in "${missing[@]}"; do for dsc in "$pkg"_*.dsc; do dpkg-source -x --no-check "$dsc" >/dev/null; done; done
 fi
 elf=$(ls -d elfutils-*/ | head -1); bpf=$(ls -d libbpf-*/ | head -1); zl=$(ls -d zlib-*/ | head -1)
