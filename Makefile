@@ -6,8 +6,15 @@ B := build
 CLANG ?= clang
 BPFTOOL ?= $(shell command -v bpftool || ls /usr/sbin/bpftool 2>/dev/null)
 ARCH := x86
+# The single executable's base is Node's official binary for NODE_ARCH (x64,
+# arm64), the npm package node-linux-$(NODE_ARCH) pinned with its integrity in
+# package-lock.json: the same Node for every build, whatever the system's node
+# is (Debian 13's is a stub linked to libnode.so, which cannot carry a SEA).
+# The addon is compiled against that package's headers too.
+NODE_ARCH ?= x64
+NODE_BASE := node_modules/node-linux-$(NODE_ARCH)
 
-all: extcap/unixsock $(B)/sockgen $(B)/kfeatures $(B)/unixbench
+all: extcap/unixsock $(B)/sockgen $(B)/kfeatures $(B)/unixbench $(B)/verifier-stats
 
 # one run builds both libraries (a stamp, so that make -j runs it once)
 DEPS := $(B)/deps/.stamp
@@ -28,7 +35,9 @@ $(B)/unixsock.skel.h: $(B)/unixsock.bpf.o
 	$(BPFTOOL) gen skeleton $< name unixsock_bpf > $@
 
 $(B)/unixsock.node: native/unixsock.cc native/privilege.h native/pcapng_out.h native/ring.h native/write_behind.h native/binding.gyp $(B)/unixsock.skel.h $(DEPS)
-	cd native && npx --no-install node-gyp rebuild --nodedir=/usr --silent
+	@test -x $(NODE_BASE)/bin/node || { echo "build: $(NODE_BASE) is missing: run npm ci (it installs Node's official binary for the single executable)" >&2; exit 1; }
+	cd native && npx --no-install node-gyp rebuild --nodedir=../$(NODE_BASE) --arch=$(NODE_ARCH) --silent
+	node scripts/check-addon.mjs native/build/Release/unixsock.node $(NODE_ARCH)
 	cp native/build/Release/unixsock.node $@
 
 TS_SOURCES := $(wildcard src/*.ts) package.json tsconfig.json tsconfig.build.json
@@ -41,7 +50,7 @@ $(B)/unixsock.cjs: $(TS_SOURCES) $(B)/typecheck.stamp
 	  --define:UNIXSOCK_VERSION=\"$$(node -p "require('./package.json').version")\" --outfile=$@ --log-level=warning
 
 extcap/unixsock: $(B)/unixsock.cjs $(B)/unixsock.node scripts/make-sea.sh
-	bash scripts/make-sea.sh $(B)/unixsock.cjs $(B)/unixsock.node $@
+	bash scripts/make-sea.sh $(B)/unixsock.cjs $(B)/unixsock.node $(NODE_BASE)/bin/node $@
 
 clean:
 	rm -rf $(B)/unixsock.* $(B)/typecheck.stamp $(B)/sea* native/build extcap/unixsock
@@ -56,10 +65,14 @@ $(B)/sockgen: test/helpers/sockgen.c
 # what the running kernel offers each attach strategy, read independently of the loader (test/kernels/)
 $(B)/kfeatures: test/kernels/kfeatures.c $(DEPS)
 	@mkdir -p $(B)
-	$(CC) -O2 -Wall -I$(B)/deps/include -o $@ $< $(B)/deps/lib/libbpf.a $(B)/deps/lib/libelf.a -lz
+	$(CC) -O2 -Wall -I$(B)/deps/include -o $@ $< $(B)/deps/lib/libbpf.a $(B)/deps/lib/libelf.a $(B)/deps/lib/libeu.a -lz
 
 test-helpers: $(B)/sockgen $(B)/kfeatures
 .PHONY: test-helpers
+
+# the verifier's figures for every program of the BPF object (test/e2e/verifier.test.ts)
+$(B)/verifier-stats: test/helpers/verifier-stats.c $(DEPS)
+	$(CC) -O2 -Wall -I$(B)/deps/include -o $@ $< $(B)/deps/lib/libbpf.a $(B)/deps/lib/libelf.a $(B)/deps/lib/libeu.a -lz
 
 $(B)/unixbench: bench/unixbench.c
 	@mkdir -p $(B)

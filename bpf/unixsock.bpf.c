@@ -227,7 +227,16 @@ static __always_inline __u64 clamp_len(__u64 n, __u64 max)
 	return n;
 }
 
-/* The payload's source: either one buffer or a user iovec array. */
+/* The payload's source: either one buffer or a user iovec array. The loop's
+ * state lives in a per-CPU map value, not on the stack: the verifier tracks
+ * stack slots value by value, so each bpf_loop() iteration it checked had a
+ * new exact offset or iovec index (clang 19 keeps the 64 KiB step a
+ * constant) and this kernel gave up after 8192 of them ("The sequence of 8193
+ * jumps is too complex", every send program). It never tracks what a map
+ * value holds: the first two iterations look alike and it stops there.
+ * One value per CPU is enough for the same reason sockinfo_scratch is: a send
+ * program runs to its end on its CPU before another one starts there (tracing
+ * programs run with preemption off, and nothing they call sends on a socket). */
 struct gather {
 	__u64 iov;        /* user address of struct iovec[], 0 for a single buffer */
 	__u32 iov_cnt;
@@ -240,6 +249,18 @@ struct gather {
 	__u64 ts;
 	__u64 wake;
 	__u8 lost;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct gather);
+} gathers SEC(".maps");
+
+/* bpf_loop()'s context must be on the stack: it only points at the map value */
+struct gather_ctx {
+	struct gather *g;
 };
 
 /*
@@ -276,7 +297,7 @@ static __always_inline __u64 wake_flag(__u64 incoming)
 
 static long gather_step(__u32 i, void *ctx)
 {
-	struct gather *g = ctx;
+	struct gather *g = ((struct gather_ctx *)ctx)->g;
 	__u32 n;
 
 	if (g->remaining == 0 || g->lost)
@@ -544,7 +565,7 @@ static __always_inline int handle_send(struct sock *sk, struct sk_basics *b, int
 	struct owner *ow;
 	__u16 type;
 	__u64 ino, peer_ino;
-	struct gather g = {};
+	__u64 wake;
 
 	if (tgid == self_tgid || ret < 0 || !sk)
 		return 0;
@@ -735,9 +756,9 @@ static __always_inline int handle_send(struct sock *sk, struct sk_basics *b, int
 	}
 	m->cap_len = cap;
 	m->ctrl_len = ctrl_len;
-	g.wake = wake_flag(cap + ctrl_len);
-	g.tid = m->tid;
-	g.ts = m->ts;
+	wake = wake_flag(cap + ctrl_len);
+	__u32 tid = m->tid;
+	__u64 ts = m->ts;
 	/* small single-buffer payloads ride in the MSG record: one reservation, no loop */
 	if (cap && cap <= UNIXSOCK_INLINE_MAX && !args->iov) {
 		if (bpf_probe_read_user(m->inline_data, clamp_len(cap, UNIXSOCK_INLINE_MAX), (void *)args->buf))
@@ -746,22 +767,30 @@ static __always_inline int handle_send(struct sock *sk, struct sk_basics *b, int
 		stat_add(UNIXSOCK_STAT_CAP_BYTES, cap);
 		cap = 0;
 	}
-	bpf_ringbuf_submit(m, cap || ctrl_len ? BPF_RB_NO_WAKEUP : g.wake);
+	bpf_ringbuf_submit(m, cap || ctrl_len ? BPF_RB_NO_WAKEUP : wake);
 
 	stat_add(UNIXSOCK_STAT_SENDS, 1);
 	stat_add(UNIXSOCK_STAT_BYTES, ret);
 
-	if (cap) {
-		g.remaining = cap;
+	__u32 zero = 0;
+	struct gather *g = cap ? bpf_map_lookup_elem(&gathers, &zero) : NULL;
+	if (g) {
+		struct gather_ctx gc = { .g = g };
+
+		__builtin_memset(g, 0, sizeof(*g));
+		g->wake = wake;
+		g->tid = tid;
+		g->ts = ts;
+		g->remaining = cap;
 		if (args->iov) {
-			g.iov = args->iov;
-			g.iov_cnt = args->iov_cnt;
+			g->iov = args->iov;
+			g->iov_cnt = args->iov_cnt;
 		} else {
-			g.ptr = args->buf;
-			g.seg_len = cap;
+			g->ptr = args->buf;
+			g->seg_len = cap;
 		}
-		bpf_loop(MAX_STEPS, gather_step, &g, 0);
-		stat_add(UNIXSOCK_STAT_CAP_BYTES, cap - g.remaining);
+		bpf_loop(MAX_STEPS, gather_step, &gc, 0);
+		stat_add(UNIXSOCK_STAT_CAP_BYTES, cap - g->remaining);
 	}
 	if (ctrl_len) {
 		struct unixsock_data *d = bpf_ringbuf_reserve(&rb, sizeof(*d) + UNIXSOCK_CTRL_MAX, 0);
@@ -771,12 +800,12 @@ static __always_inline int handle_send(struct sock *sk, struct sk_basics *b, int
 			return 0;
 		}
 		d->kind = UNIXSOCK_REC_CTRL;
-		d->tid = g.tid;
-		d->ts = g.ts;
+		d->tid = tid;
+		d->ts = ts;
 		d->len = ctrl_len;
 		if (bpf_probe_read_user(d->data, clamp_len(ctrl_len, UNIXSOCK_CTRL_MAX), (void *)args->control))
 			stat_add(UNIXSOCK_STAT_READ_ERRORS, 1);
-		bpf_ringbuf_submit(d, g.wake);
+		bpf_ringbuf_submit(d, wake);
 	}
 	return 0;
 

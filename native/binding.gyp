@@ -15,6 +15,7 @@
       "libraries": [
         "<(module_root_dir)/../build/deps/lib/libbpf.a",
         "<(module_root_dir)/../build/deps/lib/libelf.a",
+        "<(module_root_dir)/../build/deps/lib/libeu.a",
         "<(module_root_dir)/../build/deps/lib/libz.a"
       ]
     }

@@ -58,12 +58,40 @@ int LibbpfPrint(enum libbpf_print_level level, const char* fmt, va_list args) {
   return 0;
 }
 
-// Last meaningful line of libbpf's log, for a one-line error.
+// The reason for a one-line error: when libbpf quoted a verifier log, the
+// verifier's own sentence (the last line before its statistics, e.g. "The
+// sequence of 8193 jumps is too complex.") and the program it refused; else
+// the last line libbpf printed.
 std::string LastLogLine() {
-  std::string s = g_libbpf_log;
-  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
-  size_t nl = s.rfind('\n');
-  std::string line = nl == std::string::npos ? s : s.substr(nl + 1);
+  const std::string& s = g_libbpf_log;
+  const std::string begin = "-- BEGIN PROG LOAD LOG --", end = "-- END PROG LOAD LOG --";
+  size_t b = s.rfind(begin);
+  if (b != std::string::npos) {
+    size_t e = s.find(end, b);
+    std::string log = s.substr(b + begin.size(), e == std::string::npos ? std::string::npos : e - b - begin.size());
+    std::string reason, line;
+    size_t pos = 0;
+    while (pos < log.size()) {
+      size_t nl = log.find('\n', pos);
+      line = log.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
+      pos = nl == std::string::npos ? log.size() : nl + 1;
+      while (!line.empty() && (line.back() == ' ' || line.back() == '\r')) line.pop_back();
+      if (line.empty() || line.rfind("processed ", 0) == 0 || line.rfind("verification time", 0) == 0 ||
+          line.rfind("stack depth", 0) == 0 || line.rfind("libbpf: ", 0) == 0)
+        continue;
+      reason = line;
+    }
+    // "libbpf: prog 'send_length': -- BEGIN PROG LOAD LOG --": the program's name
+    size_t ls = s.rfind('\n', b);
+    std::string head = s.substr(ls == std::string::npos ? 0 : ls + 1, b - (ls == std::string::npos ? 0 : ls + 1));
+    size_t q1 = head.find("prog '"), q2 = q1 == std::string::npos ? q1 : head.find('\'', q1 + 6);
+    std::string prog = q2 == std::string::npos ? "" : head.substr(q1 + 6, q2 - q1 - 6);
+    if (!reason.empty()) return (prog.empty() ? "" : "the verifier refused " + prog + ": ") + reason;
+  }
+  std::string t = s;
+  while (!t.empty() && (t.back() == '\n' || t.back() == ' ')) t.pop_back();
+  size_t nl = t.rfind('\n');
+  std::string line = nl == std::string::npos ? t : t.substr(nl + 1);
   if (line.rfind("libbpf: ", 0) == 0) line = line.substr(8);
   return line;
 }

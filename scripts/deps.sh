@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what a fresh Debian 12 / Ubuntu machine lacks to build and test
+# Installs what a fresh Debian 12 or 13 machine (Ubuntu: untested) lacks to build and test
 # unixsock, and only that. Never prompts. Needs root (or sudo).
 #   build: clang llvm bpftool libelf-dev zlib1g-dev dpkg-dev build-essential
 #          (+ m4 flex bison gawk for elfutils' configure), libcap2-bin (setcap)

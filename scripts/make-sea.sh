@@ -1,10 +1,19 @@
 #!/usr/bin/env bash
 # Node single executable: bundle + native addon as an asset, injected into a
-# copy of this machine's node binary. Usage: make-sea.sh BUNDLE ADDON OUT
+# copy of BASE, Node's official binary (Makefile NODE_BASE).
+# Usage: make-sea.sh BUNDLE ADDON BASE OUT
 set -euo pipefail
-bundle=$1 addon=$2 out=$3
+bundle=$1 addon=$2 node_bin=$3 out=$4
 dir=$(dirname "$bundle")
 cfg="$dir/sea-config.json" blob="$dir/sea.blob"
+# The blob is made by the base itself; a base for another architecture cannot
+# run here, and then this machine's node makes it, which must be the same version.
+blob_node=$node_bin
+if ! "$node_bin" --version >/dev/null 2>&1; then
+  want=$(sed -n 's/^ *"version": "\(.*\)",*$/\1/p' "$(dirname "$node_bin")/../package.json")
+  [[ $(node --version) == "v$want" ]] || { echo "make-sea: $node_bin does not run here and this machine's node is $(node --version), not v$want" >&2; exit 1; }
+  blob_node=node
+fi
 cat > "$cfg" <<JSON
 {
   "main": "$bundle",
@@ -15,10 +24,11 @@ cat > "$cfg" <<JSON
   "assets": { "unixsock.node": "$addon" }
 }
 JSON
-node --experimental-sea-config "$cfg" >/dev/null 2>"$dir/sea-config.log" || { cat "$dir/sea-config.log" >&2; exit 1; }
-node_bin=$(command -v node)
+"$blob_node" --experimental-sea-config "$cfg" >/dev/null 2>"$dir/sea-config.log" || { cat "$dir/sea-config.log" >&2; exit 1; }
 mkdir -p "$(dirname "$out")"
 tmp="$out.tmp"
+# a failed step leaves no half-made executable behind (npm test would find nothing to run)
+trap 'rm -f "$tmp"' EXIT
 cp "$node_bin" "$tmp"
 chmod u+w "$tmp"
 strip --strip-all "$tmp" >/dev/null 2>&1 || true

@@ -2,12 +2,14 @@
 # Rebuild libbpf, libelf and zlib as position-independent static libraries from
 # Debian's source packages (Debian's own .a files are not -fPIC, so they cannot
 # be linked into a Node addon). Output: build/deps/{include,lib}.
-# Idempotent: does nothing when build/deps/lib/libbpf.a, libelf.a and libz.a exist.
+# libelf.a comes with elfutils' internal libeu.a, which elfutils >= 0.192
+# (Debian 13) needs (eu_search_tree_init); the addon links both.
+# Idempotent: does nothing when build/deps/lib/libbpf.a, libelf.a, libeu.a and libz.a exist.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 out="$root/build/deps"
 work="$root/build/deps-src"
-if [[ -f "$out/lib/libbpf.a" && -f "$out/lib/libelf.a" && -f "$out/lib/libz.a" && -f "$out/include/bpf/libbpf.h" ]]; then
+if [[ -f "$out/lib/libbpf.a" && -f "$out/lib/libelf.a" && -f "$out/lib/libeu.a" && -f "$out/lib/libz.a" && -f "$out/include/bpf/libbpf.h" ]]; then
   exit 0
 fi
 step() { printf 'static-libs: %s\n' "$*" >&2; }
@@ -16,18 +18,9 @@ mkdir -p "$work/apt/lists/partial" "$out/lib" "$out/include"
 
 # A private deb-src list made from the machine's own apt sources, so the
 # system's apt configuration is never touched.
-uris=""
-codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
-for f in /etc/apt/sources.list.d/*.sources; do
-  [[ -f $f ]] || continue
-  u=$(awk '/^URIs:/{print $2; exit}' "$f")
-  s=$(awk '/^Suites:/{print $2; exit}' "$f")
-  if [[ -n $u && -z $uris ]]; then uris=$u; codename=${s:-$codename}; fi
-done
-if [[ -z $uris && -f /etc/apt/sources.list ]]; then
-  read -r uris codename < <(awk '$1=="deb" && $2 !~ /^\[/ {print $2, $3; exit} $1=="deb" && $2 ~ /^\[/ {print $3, $4; exit}' /etc/apt/sources.list) || true
-fi
-[[ -n $uris && -n $codename ]] || fail "cannot find the machine's apt source URIs to fetch libbpf/elfutils sources"
+. "$root/scripts/lib/debian-mirror.sh"
+debian_mirror || fail "cannot find the machine's apt source URIs to fetch libbpf/elfutils sources"
+uris=$MIRROR_URI codename=$MIRROR_SUITE
 keyring=/usr/share/keyrings/debian-archive-keyring.gpg
 [[ -f $keyring ]] || keyring=/usr/share/keyrings/ubuntu-archive-keyring.gpg
 components=main
@@ -48,18 +41,34 @@ for pkg in libbpf elfutils zlib; do ls -d "$pkg"-*/ >/dev/null 2>&1 || missing+=
 if ((${#missing[@]})); then
   step "fetching ${missing[*]} sources ($uris $codename)"
   apt-get -q "${aptopts[@]}" update >apt-update.log 2>&1 || fail "apt-get update for deb-src failed (see $work/apt-update.log)"
-  apt-get -q "${aptopts[@]}" source --download-only "${missing[@]}" >apt-source.log 2>&1 || fail "apt-get source failed (see $work/apt-source.log)"
+  if ! apt-get -q "${aptopts[@]}" source --download-only "${missing[@]}" >apt-source.log 2>&1; then
+    # A mirror may list a stable point update's source (zlib 1:1.3.dfsg+really1.3.1-1+deb13u1 here)
+    # without having its files yet (404): the release's own version still sits beside it in the pool.
+    for pkg in "${missing[@]}"; do
+      ls "$pkg"_*.dsc >/dev/null 2>&1 && continue
+      apt-get -q "${aptopts[@]}" source --download-only "$pkg" >>apt-source.log 2>&1 && continue
+      read -r url name _ < <(apt-get -q "${aptopts[@]}" source --print-uris "$pkg" 2>/dev/null | grep "\.dsc' ") || true
+      url=${url//\'/}; ver=${name#"$pkg"_}; ver=${ver%.dsc}; base=${ver%+deb[0-9]*u[0-9]*}
+      [[ -n $url && $base != "$ver" ]] || fail "apt-get source failed (see $work/apt-source.log)"
+      step "the $pkg $ver source is missing from the mirror: using $base"
+      dir=${url%/*}
+      curl -fsS -o "${pkg}_$base.dsc" "$dir/${pkg}_${base//+/%2b}.dsc" || fail "cannot fetch ${pkg}_$base.dsc from $dir"
+      for f in $(awk '/^Files:/{on=1; next} /^[^ ]/{on=0} on {print $3}' "${pkg}_$base.dsc"); do
+        [[ -f $f ]] || curl -fsS -o "$f" "$dir/${f//+/%2b}" || fail "cannot fetch $f from $dir"
+      done
+    done
+  fi
   for pkg in "${missing[@]}"; do for dsc in "$pkg"_*.dsc; do dpkg-source -x --no-check "$dsc" >/dev/null; done; done
 fi
 elf=$(ls -d elfutils-*/ | head -1); bpf=$(ls -d libbpf-*/ | head -1); zl=$(ls -d zlib-*/ | head -1)
 
-if [[ ! -f "$out/lib/libelf.a" ]]; then
+if [[ ! -f "$out/lib/libelf.a" || ! -f "$out/lib/libeu.a" ]]; then
   step "building libelf.a (-fPIC)"
   (cd "$elf" && { [[ -f config.status ]] || CFLAGS="-O2 -fPIC" ./configure --disable-debuginfod --disable-libdebuginfod \
       --without-zstd --without-bzlib --without-lzma --disable-nls >configure.log 2>&1; } \
     && make -C lib -j"$(nproc)" >make.log 2>&1 && make -C libelf -j"$(nproc)" libelf.a >>make.log 2>&1) \
     || fail "building libelf failed (see $work/$elf/configure.log and make.log)"
-  cp "$elf/libelf/libelf.a" "$out/lib/"
+  cp "$elf/libelf/libelf.a" "$elf/lib/libeu.a" "$out/lib/"
   cp "$elf/libelf/libelf.h" "$elf/libelf/gelf.h" "$elf/libelf/nlist.h" "$out/include/"
 fi
 if [[ ! -f "$out/lib/libbpf.a" ]]; then
@@ -78,4 +87,4 @@ if [[ ! -f "$out/lib/libz.a" ]]; then
     || fail "building zlib failed (see $work/$zl/configure.log and make.log)"
   cp "$zl/libz.a" "$out/lib/"
 fi
-step "ok: $out/lib/libbpf.a $out/lib/libelf.a $out/lib/libz.a"
+step "ok: $out/lib/libbpf.a $out/lib/libelf.a $out/lib/libeu.a $out/lib/libz.a"

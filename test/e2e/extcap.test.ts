@@ -8,7 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { readPcapng } from '../helpers/pcapng-read';
-import { EXE, ROOT, SOCKGEN, exited, need, needBpf, records, sleep, tmpdir, waitForSocket } from '../helpers/harness';
+import { EXE, ROOT, SOCKGEN, exeForOtherUsers, exited, need, needBpf, records, sleep, tmpdir, waitForSocket } from '../helpers/harness';
 import { predict, readKernel, thisKernel } from '../helpers/kernel';
 
 /** The strategy auto must pick on this kernel, from kfeatures' reading (test/helpers/kernel.ts). */
@@ -18,9 +18,9 @@ function autoHere(): string {
   return k.auto;
 }
 
-function run(args: string[], opts: { user?: string; input?: string } = {}) {
+function run(args: string[], opts: { user?: string; exe?: string } = {}) {
   const cmd = opts.user ? 'runuser' : EXE;
-  const argv = opts.user ? ['-u', opts.user, '--', EXE, ...args] : args;
+  const argv = opts.user ? ['-u', opts.user, '--', opts.exe ?? EXE, ...args] : args;
   const r = spawnSync(cmd, argv, { encoding: 'utf8', timeout: 30000 });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
@@ -290,7 +290,7 @@ describe('errors a user can meet', () => {
 
   it('not root and no capabilities: says how to fix it', (t) => {
     if (!needBpf(t) || !need(t, 'runuser')) return;
-    const r = run(['--duration', '1'], { user: 'nobody' });
+    const r = run(['--duration', '1'], { user: 'nobody', exe: exeForOtherUsers(t) });
     assert.equal(r.code, 1);
     assert.equal(
       r.err,

@@ -59,6 +59,15 @@ export function tmpdir(t: TestContext): string {
   return d;
 }
 
+/** A copy of the executable another user can run: the clone may sit where only
+ * its owner can reach (a root's clone under /root, mode 0700). */
+export function exeForOtherUsers(t: TestContext): string {
+  const exe = path.join(tmpdir(t), 'unixsock');
+  fs.copyFileSync(EXE, exe);
+  fs.chmodSync(exe, 0o755);
+  return exe;
+}
+
 export interface Running {
   file: string;
   proc: ChildProcess;

@@ -201,10 +201,13 @@ function setUp(key: string, make: () => Wireshark | string): Wireshark | string 
 
 /** Every version, set up (or the reason it cannot be), host first. */
 export function wiresharks(): { key: string; ws: () => Wireshark | string }[] {
+  // UNIXSOCK_WIRESHARKS=host,trixie,...: only those (test/chroot/debian13.sh, already inside a
+  // Debian 13 root, runs its own Wireshark only instead of building roots inside the root)
+  const only = process.env.UNIXSOCK_WIRESHARKS?.split(',');
   return [
     { key: 'host', ws: () => setUp('host', hostWireshark) },
     ...ROOTS.map((r) => ({ key: r.suite, ws: () => setUp(r.suite, () => chrootWireshark(r)) })),
-  ];
+  ].filter((w) => !only || only.includes(w.key));
 }
 
 /**
