@@ -14,6 +14,12 @@ if ! "$node_bin" --version >/dev/null 2>&1; then
   [[ $(node --version) == "v$want" ]] || { echo "make-sea: $node_bin does not run here and this machine's node is $(node --version), not v$want" >&2; exit 1; }
   blob_node=node
 fi
+# execArgv (Node >= 22.20): --disable-sigusr1, so that no SIGUSR1 can start
+# Node's inspector (a debugger on 127.0.0.1:9229 that runs any code sent to it),
+# not even during Node's own start-up, before any code of ours runs; a member of
+# the capture group may signal the capture, which then holds capabilities (see
+# docs/threat-model.md). execArgvExtension "none": nothing from NODE_OPTIONS or
+# the command line is taken as Node's own options.
 cat > "$cfg" <<JSON
 {
   "main": "$bundle",
@@ -21,6 +27,8 @@ cat > "$cfg" <<JSON
   "disableExperimentalSEAWarning": true,
   "useCodeCache": false,
   "useSnapshot": false,
+  "execArgv": ["--disable-sigusr1"],
+  "execArgvExtension": "none",
   "assets": { "unixsock.node": "$addon" }
 }
 JSON

@@ -13,8 +13,9 @@
 // Also the environment goes (TZ aside): glibc and Node already ignore what is
 // dangerous in secure execution (LD_*, NODE_OPTIONS, TMPDIR...), but the
 // bundled yargs builds a file name from LANG/LC_* and reads it as JSON.
-// What remains (docs/threat-model.md): a SIGUSR1 during Node's start-up, and
-// a debugger that connects and sends code before this module runs.
+// The executable is built with --disable-sigusr1 (scripts/make-sea.sh), so
+// Node itself never starts the inspector on SIGUSR1, also not during its own
+// start-up before this module runs; what is here is the second line.
 import * as inspector from 'node:inspector';
 import { privileged } from './privilege';
 

@@ -245,6 +245,49 @@ describe('privileges of a --system install', () => {
     assert.equal(out.trim(), `sockgen\t${s.member.uid}`);
   });
 
+  it('SIGUSR1 at any moment from the exec on never starts a debugger (Node is built without its SIGUSR1 inspector)', async (t) => {
+    const s = prepare(t);
+    if (!s) return;
+    // Node's inspector listens on 127.0.0.1:9229 (0x2405) once started: look for any listener there
+    const inspectorListening = () =>
+      ['/proc/net/tcp', '/proc/net/tcp6'].some((f) =>
+        fs.readFileSync(f, 'utf8').split('\n').some((l) => /^\s*\d+: [0-9A-F]+:2405 [0-9A-F]+:0000 0A /.test(l)),
+      );
+    assert.ok(!inspectorListening(), 'something on this machine already listens on 9229');
+    const outcomes: string[] = [];
+    // the first SIGUSR1 at different moments of start-up (ms after the spawn), then one every millisecond
+    for (const [run, delay] of [0, 10, 30, 60, 100, 200, 400, 800].entries()) {
+      const proc = spawn(s.exe, ['-q', '--duration', '1', '-w', '/dev/null', 'comm', 'sockgen'], { ...asMember(s), stdio: ['ignore', 'ignore', 'pipe'] });
+      let err = '';
+      proc.stderr!.on('data', (d) => (err += d));
+      const done = new Promise<string>((r) => proc.on('exit', (code, sig) => r(sig ?? `exit ${code}`)));
+      t.after(() => {
+        if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+      });
+      let ended = false;
+      void done.then(() => (ended = true));
+      // every millisecond (as the timers allow) from the spawn until the capture ends, as its member may
+      let listened = false;
+      await sleep(delay);
+      while (!ended) {
+        try {
+          process.kill(proc.pid!, 'SIGUSR1');
+        } catch {
+          break; // gone
+        }
+        listened ||= inspectorListening();
+        await sleep(1);
+      }
+      const how = await done;
+      outcomes.push(`${delay} ms: ${how}`);
+      assert.ok(!listened, `run ${run}: a debugger listened on 9229 (${err})`);
+      assert.doesNotMatch(err, /Debugger listening|debugger was started/, `run ${run}`);
+      // a SIGUSR1 before Node has any handler ends the member's own capture; after that the guard's handler takes it
+      assert.ok(how === 'SIGUSR1' || how === 'exit 0', `run ${run} ended with ${how}: ${err}`);
+    }
+    t.diagnostic(`outcomes: ${outcomes.join(', ')}`);
+  });
+
   it('hostile output paths from a member: one sentence, exit 2, nothing written', (t) => {
     const s = prepare(t);
     if (!s) return;
