@@ -6,7 +6,8 @@
 #   capture/decode: tshark
 #   programs the tests drive: socat curl xvfb x11-utils dbus postgresql strace tcpdump
 #          openssh-server (an sshd for the sshdump test; not started as a service)
-#   the GUI test (test/e2e/gui.test.ts): wireshark-qt xdotool imagemagick
+#   the GUI test (test/e2e/gui.test.ts): wireshark (the Qt GUI: a package of its own on Debian 13,
+#          on 12 a metapackage for wireshark-qt) xdotool imagemagick
 #   kernel matrix (test/kernels): qemu-system-x86 busybox-static cpio xz-utils debian-archive-keyring
 #   other Debian releases' userland (test/chroot): mmdebstrap
 set -euo pipefail
@@ -17,7 +18,7 @@ if [[ $(id -u) -ne 0 ]]; then
 fi
 pkgs=(clang llvm libelf-dev zlib1g-dev dpkg-dev build-essential m4 flex bison gawk pkg-config
       libcap2-bin tshark socat curl xvfb xauth x11-utils x11-apps dbus postgresql strace tcpdump
-      wireshark-qt xdotool imagemagick
+      wireshark xdotool imagemagick
       ca-certificates openssh-server qemu-system-x86 busybox-static cpio xz-utils debian-archive-keyring mmdebstrap)
 if grep -qi ubuntu /etc/os-release; then
   pkgs+=(linux-tools-common "linux-tools-$(uname -r)")

@@ -8,7 +8,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 for c in wireshark Xvfb import xdotool curl; do
-  command -v $c >/dev/null || { echo "screenshots: $c is missing (apt-get install wireshark-qt xvfb imagemagick xdotool curl)" >&2; exit 1; }
+  command -v $c >/dev/null || { echo "screenshots: $c is missing (apt-get install wireshark xvfb imagemagick xdotool curl)" >&2; exit 1; }
 done
 cd "$root"
 UNIXSOCK_SCREENSHOTS="$root/docs" CI=true node scripts/run-tests.mjs test/e2e/gui.test.ts
