@@ -262,10 +262,7 @@ function startupBench() {
     ['unixsock --extcap-dlts', EXE, ['--extcap-dlts', '--extcap-interface', 'unixsock']],
     ['unixsock --extcap-config', EXE, ['--extcap-config', '--extcap-interface', 'unixsock']],
   ];
-  const ts = timeInterleaved(
-    cmds.map(([, cmd, argv]) => [cmd, argv]),
-    n,
-  );
+  const ts = timeInterleaved(cmds.map(([, cmd, argv]) => [cmd, argv]), n);
   const ref = median(ts[0]);
   console.log(`${n} runs each, interleaved; load average ${os.loadavg()[0].toFixed(2)}\n`);
   console.log('| command | median ms | 10th-90th percentile ms | vs node -e 0 (medians) |');

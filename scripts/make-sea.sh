@@ -23,7 +23,7 @@ fi
 # the command line is taken as Node's own options.
 # useCodeCache: V8's compiled code for the bundle goes into the blob, so a start
 # does not compile it; Wireshark runs the executable at each of its starts
-# (--extcap-interfaces): median 37 ms against 44 ms without, 25 interleaved
+# (--extcap-interfaces): median 35.8 ms against 41.3 ms without, 30 interleaved
 # runs on this 2-vCPU VM (bench/run.ts, start-up).
 cat > "$cfg" <<JSON
 {

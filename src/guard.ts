@@ -22,7 +22,6 @@ export const PRIVILEGED = privileged();
 // node:inspector is loaded only when privileged, the only case it is asked
 // about: an unprivileged run (Wireshark's start-up queries on a personal
 // install) does without it.
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const inspector: typeof import('node:inspector') | undefined = PRIVILEGED ? require('node:inspector') : undefined;
 
 /** Exits if a debugger could reach this process: call before each privileged step. */

@@ -18,7 +18,6 @@ function parser(argv: string[]) {
   // required here, not imported at the top: evaluating the bundled yargs and
   // building this parser cost ~20 ms of every start, and Wireshark's
   // start-up queries are answered without it (main, extcapQuery)
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const yargs: typeof import('yargs/yargs') = require('yargs/yargs');
   return yargs(argv)
     .scriptName('unixsock')

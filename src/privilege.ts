@@ -100,7 +100,6 @@ export function installedAddon(embedded: ArrayBuffer): { file: string; close: ()
     checkFolders(dir);
     // required here, not at the top: loading node:crypto costs ~4 ms of every
     // start, also of Wireshark's extcap queries, which never get here
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
     const crypto: typeof import('node:crypto') = require('node:crypto');
     const want = crypto.createHash('sha256').update(Buffer.from(embedded)).digest('hex');
     const got = crypto.createHash('sha256').update(fs.readFileSync(fd)).digest('hex');
