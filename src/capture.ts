@@ -1,7 +1,7 @@
 // The typed capture engine: opens the kernel probes through the native addon,
 // assembles their records into messages, and reports statistics.
 import * as fs from 'node:fs';
-import * as util from 'node:util';
+import { getSystemErrorMap } from 'node:util';
 import { CaptureError, UsageError } from './errors';
 import type { KernelFilter } from './filter';
 import { RING_SIZES_MIB } from './limits';
@@ -208,6 +208,6 @@ export class UnixCapture {
 
 /** The addon writer's errno as the same sentence the TypeScript writer gives. */
 function nativeWriteError(what: string, errno: number) {
-  const [code, text] = util.getSystemErrorMap().get(-errno) ?? ['EIO', 'i/o error'];
+  const [code, text] = getSystemErrorMap().get(-errno) ?? ['EIO', 'i/o error'];
   return writeError(what, code, `${code}: ${text}`);
 }

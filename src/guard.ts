@@ -16,14 +16,17 @@
 // The executable is built with --disable-sigusr1 (scripts/make-sea.sh), so
 // Node itself never starts the inspector on SIGUSR1, also not during its own
 // start-up before this module runs; what is here is the second line.
-import * as inspector from 'node:inspector';
 import { privileged } from './privilege';
 
 export const PRIVILEGED = privileged();
+// node:inspector is loaded only when privileged, the only case it is asked
+// about: an unprivileged run (Wireshark's start-up queries on a personal
+// install) does without it.
+const inspector: typeof import('node:inspector') | undefined = PRIVILEGED ? require('node:inspector') : undefined;
 
 /** Exits if a debugger could reach this process: call before each privileged step. */
 export function refuseDebugger(): void {
-  if (PRIVILEGED && inspector.url() !== undefined) {
+  if (inspector && inspector.url() !== undefined) {
     try {
       inspector.close();
     } catch {

@@ -2,10 +2,9 @@
 // parses arguments and hands off to the capture engine and the sinks.
 import { refuseDebugger } from './guard'; // first: see guard.ts
 import * as fs from 'node:fs';
-import yargs from 'yargs/yargs';
 import { STRATEGIES, UnixCapture, loadEngine, ringBytesFromMiB, type CaptureSummary, type Strategy } from './capture';
 import { CaptureError, UsageError } from './errors';
-import { DEFAULT_LINKTYPE, IFACE, configText, dltsText, interfacesText, wiresharkVersion } from './extcap';
+import { DEFAULT_LINKTYPE, extcapAnswer, extcapQuery, wiresharkVersion } from './extcap';
 import { parseFilter, toKernelFilter, type Term } from './filter';
 import { LINKTYPE_MAX, LINKTYPE_MIN, RING_DEFAULT_MIB, SNAPLEN_MAX } from './limits';
 import { loadNative } from './native';
@@ -16,6 +15,10 @@ import { catchStops, onStop, stopRequested } from './signals';
 import { PcapngSink, TextSink, VERSION, type Sink } from './sinks';
 
 function parser(argv: string[]) {
+  // required here, not imported at the top: evaluating the bundled yargs and
+  // building this parser cost ~20 ms of every start, and Wireshark's
+  // start-up queries are answered without it (main, extcapQuery)
+  const yargs: typeof import('yargs/yargs') = require('yargs/yargs');
   return yargs(argv)
     .scriptName('unixsock')
     .usage(
@@ -237,6 +240,15 @@ function openOutput(target: string): { fd: number; what: string } {
 export async function main(argv: string[]): Promise<number> {
   let fifoFd: number | undefined;
   try {
+    // Wireshark's queries at its start and for the options dialog, answered
+    // before the parser is built; any other shape goes to the parser below,
+    // which decides the same way (extcapAnswer)
+    const query = extcapQuery(argv);
+    const quick = query && extcapAnswer(query);
+    if (quick !== undefined) {
+      process.stdout.write(quick + '\n');
+      return 0;
+    }
     const y = parser(argv);
     const a = y.parseSync();
     if (a.help) {
@@ -249,18 +261,14 @@ export async function main(argv: string[]): Promise<number> {
     }
     // Wireshark 4.6 may call this after killing a capture: nothing is left to clean up
     if (a['extcap-cleanup-postkill']) return 0;
-    if (a['extcap-interfaces']) {
-      process.stdout.write(interfacesText() + '\n');
-      return 0;
-    }
-    const iface = a['extcap-interface'];
-    if (iface !== undefined && iface !== IFACE) throw new UsageError(`unknown extcap interface "${iface}" (this tool offers "${IFACE}")`);
-    if (a['extcap-dlts']) {
-      process.stdout.write(dltsText() + '\n');
-      return 0;
-    }
-    if (a['extcap-config']) {
-      process.stdout.write(configText() + '\n');
+    const answer = extcapAnswer({
+      interfaces: !!a['extcap-interfaces'],
+      dlts: !!a['extcap-dlts'],
+      config: !!a['extcap-config'],
+      iface: a['extcap-interface'],
+    });
+    if (answer !== undefined) {
+      process.stdout.write(answer + '\n');
       return 0;
     }
     const filterText = [a['extcap-capture-filter'] ?? '', ...a._.map(String)].join(' ').trim();

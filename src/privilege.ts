@@ -3,7 +3,6 @@
 // beside the executable, the administrator's policy only from there, and the
 // user's output paths with the user's own rights (the addon has cleared the
 // effective capabilities before any of them is opened).
-import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CaptureError, UsageError } from './errors';
@@ -99,6 +98,9 @@ export function installedAddon(embedded: ArrayBuffer): { file: string; close: ()
     if (!st.isFile()) throw new CaptureError(`${file} is not a file: run scripts/install-extcap.sh --system again`);
     rootOnly(st, file);
     checkFolders(dir);
+    // required here, not at the top: loading node:crypto costs ~4 ms of every
+    // start, also of Wireshark's extcap queries, which never get here
+    const crypto: typeof import('node:crypto') = require('node:crypto');
     const want = crypto.createHash('sha256').update(Buffer.from(embedded)).digest('hex');
     const got = crypto.createHash('sha256').update(fs.readFileSync(fd)).digest('hex');
     if (want !== got) {

@@ -45,6 +45,30 @@ describe('extcap protocol', () => {
     assert.equal(bad.err, 'unixsock: unknown extcap interface "eth0" (this tool offers "unixsock")\n');
   });
 
+  it("Wireshark's queries (answered before the parser is loaded) answer as the parser does", () => {
+    // each query as Wireshark sends it (fast path, src/extcap.ts extcapQuery)
+    // and with a word that only the parser takes (-q): the same output
+    for (const q of [
+      ['--extcap-interfaces', '--extcap-version=4.6.1'],
+      ['--extcap-interfaces'],
+      ['--extcap-dlts', '--extcap-interface', 'unixsock'],
+      ['--extcap-interface=unixsock', '--extcap-dlts', '--extcap-version', '4.0'],
+      ['--extcap-interface', 'unixsock', '--extcap-config'],
+      ['--extcap-config'],
+    ]) {
+      const fast = run(q);
+      const parsed = run([...q, '-q']);
+      assert.equal(fast.code, 0, q.join(' '));
+      assert.equal(fast.err, '', q.join(' '));
+      assert.ok(fast.out.length > 0, q.join(' '));
+      assert.deepEqual(fast, parsed, q.join(' '));
+    }
+    // shapes the fast path leaves to the parser keep the parser's answers
+    assert.equal(run(['--extcap-dlts', '--extcap-interface', 'eth0']).code, 2);
+    assert.equal(run(['--extcap-interfaces', '--bogus']).code, 2);
+    assert.equal(run(['--extcap-interfaces', '--help']).out, run(['--help']).out);
+  });
+
   it('--extcap-cleanup-postkill (Wireshark 4.6): exit 0, nothing printed', () => {
     for (const args of [['--extcap-cleanup-postkill'], ['--extcap-cleanup-postkill', '--extcap-interface', 'unixsock']]) {
       const r = run(args);

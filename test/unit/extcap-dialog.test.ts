@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ringBytesFromMiB } from '../../src/capture';
-import { CONFIG_ARGS, configText } from '../../src/extcap';
+import { CONFIG_ARGS, configText, extcapQuery } from '../../src/extcap';
 import { parseFilter, toKernelFilter } from '../../src/filter';
 
 const accepts = (f: () => unknown) => {
@@ -55,4 +55,35 @@ describe('extcap dialog constraints', () => {
     assert.ok(values.length > 0);
     for (const v of values) assert.match(v, /\{enabled=true\}$/, v);
   });
+
+  it('the fast path takes exactly the shapes of Wireshark\'s queries, nothing else', () => {
+    const q = (...argv: string[]) => extcapQuery(argv);
+    assert.deepEqual(q('--extcap-interfaces', '--extcap-version=4.6.1'), { interfaces: true, dlts: false, config: false, iface: undefined });
+    assert.deepEqual(q('--extcap-dlts', '--extcap-interface', 'unixsock'), { interfaces: false, dlts: true, config: false, iface: 'unixsock' });
+    assert.deepEqual(q('--extcap-interface=unixsock', '--extcap-config', '--extcap-version', '4.0'), {
+      interfaces: false,
+      dlts: false,
+      config: true,
+      iface: 'unixsock',
+    });
+    for (const argv of [
+      [],
+      ['--extcap-interface', 'unixsock'], // no query: a capture or a filter check
+      ['--extcap-dlts', '--extcap-interface', 'eth0'], // the parser says which interface is unknown
+      ['--extcap-dlts', '--extcap-interface'],
+      ['--extcap-dlts', '--extcap-interface', 'unixsock', '--extcap-interface', 'unixsock'],
+      ['--extcap-interfaces', '--extcap-interfaces'],
+      ['--extcap-interfaces=true'],
+      ['--extcap-interfaces', '--extcap-version'],
+      ['--extcap-interfaces', '--extcap-version', '--extcap-dlts'],
+      ['--extcap-interfaces', '--extcap-version=x'],
+      ['--extcap-interfaces', '--help'],
+      ['--extcap-interfaces', '-q'],
+      ['--extcap-interfaces', 'path', '/run/x'],
+      ['--extcap-config', '--extcap-interface', 'unixsock', '--capture'],
+    ]) {
+      assert.equal(q(...argv), undefined, argv.join(' '));
+    }
+  });
 });
+
