@@ -271,6 +271,19 @@ function startupBench() {
     const m = median(ts[j]);
     console.log(`| ${label} | ${m.toFixed(1)} | ${quantile(ts[j], 0.1).toFixed(1)}-${quantile(ts[j], 0.9).toFixed(1)} | ${(m / ref).toFixed(2)}x |`);
   });
+  // Attach: what the capture logs between starting to load its probes and the
+  // ring mapped (default 64 MiB ring, auto strategy), for "Wireshark started
+  // the capture" and "the capture runs" to be close
+  const log = path.join(tmp, 'attach.log');
+  const att: number[] = [];
+  for (let i = 0; i < n; i++) {
+    fs.rmSync(log, { force: true });
+    const r = spawnSync(EXE, ['-q', '-w', '/dev/null', '--duration', '0.3', '--log-file', log, 'comm', 'nobody-sends'], { encoding: 'utf8' });
+    const m = /probes attached and ring mapped in (\d+) ms/.exec(fs.existsSync(log) ? fs.readFileSync(log, 'utf8') : '');
+    if (r.status !== 0 || !m) throw new Error(`attach run failed: ${r.stderr}`);
+    att.push(+m[1]);
+  }
+  console.log(`\nAttach (probes loaded and attached, ring mapped; default ring, strategy auto): median ${median(att)} ms, 10th-90th percentile ${quantile(att, 0.1)}-${quantile(att, 0.9)} ms (${n} runs)`);
 }
 
 /** 100k records of HTTP keep-alive traffic, as unixsock records and as Ethernet/IPv4/TCP. */
