@@ -13,6 +13,7 @@ import { describe, it, type TestContext } from 'node:test';
 import { HFLAG, MAX_BLOCK } from '../../src/link-header';
 import { parseBlocks, readPcapng } from '../helpers/pcapng-read';
 import { EXE, ROOT, SOCKGEN, exited, need, needBpf, records, sleep, tmpdir, tshark, type Gen } from '../helpers/harness';
+import { parseFolders } from '../helpers/wireshark';
 
 const BIG = 4_000_000;
 
@@ -250,8 +251,8 @@ describe('remote capture', () => {
       return;
     }
     // sshdump is in this Wireshark's global extcap folder (4.0/4.4: /usr/lib/…/extcap, 4.6: /usr/libexec/…)
-    const folders = execFileSync('tshark', ['-G', 'folders'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
-    const global = /^(?:Global )?Extcap path:\s*(.+)$/m.exec(folders)?.[1].trim();
+    const folders = parseFolders(execFileSync('tshark', ['-G', 'folders'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }));
+    const global = folders.get('Global Extcap path') ?? folders.get('Extcap path');
     assert.ok(global && fs.existsSync(path.join(global, 'sshdump')), `sshdump in ${global}`);
     // the command as the README gives it
     const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');

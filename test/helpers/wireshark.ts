@@ -89,7 +89,8 @@ function freshHome(): string {
   return home;
 }
 
-function parseFolders(out: string): Map<string, string> {
+/** `tshark -G folders` as label → path (the first of each label). */
+export function parseFolders(out: string): Map<string, string> {
   const m = new Map<string, string>();
   for (const line of out.split('\n')) {
     const i = line.indexOf(':');

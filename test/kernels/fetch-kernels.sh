@@ -18,13 +18,11 @@ cache=${1:-${UNIXSOCK_KERNEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/unixsock/ker
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=../../scripts/lib/debian-mirror.sh
 . "$here/../../scripts/lib/debian-mirror.sh"
-mirror=${UNIXSOCK_DEBIAN_MIRROR:-}
-if [[ -z $mirror ]] && debian_mirror; then mirror=$MIRROR_URI; fi
-# its security archive: the machine's own entry for it, else beside the mirror
-security=${UNIXSOCK_DEBIAN_SECURITY:-$( (cat /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null || true) |
-  awk '/^URIs:/ && $2 ~ /security/ {print $2; exit} $1=="deb" && $2 ~ /security/ {print $2; exit}')}
+debian_mirror || true
+mirror=${UNIXSOCK_DEBIAN_MIRROR:-$MIRROR_URI}
 [[ -n $mirror ]] || { printf 'fetch-kernels: cannot find a Debian mirror in this machine'"'"'s apt sources (set UNIXSOCK_DEBIAN_MIRROR)\n' >&2; exit 1; }
-security=${security:-${mirror%/}-security}
+# its security archive: the machine's own entry for it, else beside the mirror
+security=${UNIXSOCK_DEBIAN_SECURITY:-${MIRROR_SECURITY_URI:-${mirror%/}-security}}
 keyring=/usr/share/keyrings/debian-archive-keyring.gpg
 fail() { printf 'fetch-kernels: %s\n' "$*" >&2; exit 1; }
 [[ -f $keyring ]] || fail "$keyring is missing (apt-get install debian-archive-keyring)"
