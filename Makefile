@@ -31,17 +31,25 @@ $(B)/unixsock.bpf.o: bpf/unixsock.bpf.c bpf/unixsock.h $(B)/vmlinux.h $(DEPS)
 	$(CLANG) -g -O2 -Wall -target bpf -D__TARGET_ARCH_$(ARCH) -I$(B) -I$(B)/deps/include -Ibpf -c $< -o $@
 	llvm-strip -g $@
 
+# bpf/unixsock.h is the one source of the record layouts and their vocabulary:
+# the C++ side gets build/unixsock_vocab.h; src/generated/vocab.ts and the
+# constants block of wireshark/unixsock.lua are committed, and the build stops
+# while they differ from the header (`npm run vocab` rewrites them).
+$(B)/unixsock_vocab.h: bpf/unixsock.h scripts/gen-vocab.mjs src/generated/vocab.ts wireshark/unixsock.lua
+	@mkdir -p $(B)
+	node scripts/gen-vocab.mjs --check --c $@
+
 $(B)/unixsock.skel.h: $(B)/unixsock.bpf.o
 	$(BPFTOOL) gen skeleton $< name unixsock_bpf > $@
 
-$(B)/unixsock.node: native/unixsock.cc native/privilege.h native/pcapng_out.h native/ring.h native/write_behind.h native/binding.gyp $(B)/unixsock.skel.h $(DEPS)
+$(B)/unixsock.node: native/unixsock.cc native/privilege.h native/pcapng_out.h native/ring.h native/write_behind.h native/binding.gyp $(B)/unixsock.skel.h $(B)/unixsock_vocab.h $(DEPS)
 	@test -x $(NODE_BASE)/bin/node || { echo "build: $(NODE_BASE) is missing: run npm ci (it installs Node's official binary for the single executable)" >&2; exit 1; }
 	cd native && npx --no-install node-gyp rebuild --nodedir=../$(NODE_BASE) --arch=$(NODE_ARCH) --silent
 	node scripts/check-addon.mjs native/build/Release/unixsock.node $(NODE_ARCH)
 	cp native/build/Release/unixsock.node $@
 
-TS_SOURCES := $(wildcard src/*.ts) package.json tsconfig.json tsconfig.build.json
-$(B)/typecheck.stamp: $(TS_SOURCES)
+TS_SOURCES := $(wildcard src/*.ts src/generated/*.ts) package.json tsconfig.json tsconfig.build.json
+$(B)/typecheck.stamp: $(TS_SOURCES) $(B)/unixsock_vocab.h
 	npx --no-install tsc -p tsconfig.build.json --noEmit
 	@touch $@
 

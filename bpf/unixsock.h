@@ -1,8 +1,20 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * Records that the kernel probes put on the ring buffer. Shared by
- * bpf/unixsock.bpf.c, native/unixsock.cc and mirrored (with a size check) by
- * src/records.ts. Fixed-width types only, no includes.
+ * The one source of the record layouts and their vocabulary: the records the
+ * kernel probes put on the ring buffer, the record header the capture writes
+ * into pcapng (docs/link-header.md), their flags, kinds, strategies, option
+ * types and limits. bpf/ and native/ include it; scripts/gen-vocab.mjs turns
+ * it into src/generated/vocab.ts, the constants block of wireshark/unixsock.lua
+ * and build/unixsock_vocab.h (strategy names, and static_asserts that the
+ * offsets it computed are the compiler's). After editing: `npm run vocab`
+ * (the build fails while the generated files are stale).
+ *
+ * What the generator reads, so keep to it: `#define UNIXSOCK_X <integer
+ * expression>`, enums whose members are `UNIXSOCK_..._NAME [= expression],`
+ * (the name after the common prefix, lowercased, is the member's name in the
+ * readers: UNIXSOCK_S_SOCK_SEND_LENGTH is strategy "sock_send_length"), and
+ * structs of __u8/__u16/__u32/__u64/char fields and arrays of them.
+ * Fixed-width types only, no includes.
  *
  * One send becomes: one MSG record (metadata, and the payload itself when it
  * is at most UNIXSOCK_INLINE_MAX bytes from one buffer), zero or more DATA
@@ -35,7 +47,15 @@ enum unixsock_msg_flags {
 	UNIXSOCK_F_INLINE = 1 << 8,     /* the payload is in inline_data, no DATA record follows */
 };
 
-/* unixsock_msg.strategy: the attach strategy that produced the record */
+/* unixsock_msg.sock_type: the kernel's SOCK_* numbers (AF_UNIX has no others) */
+enum unixsock_sock_type {
+	UNIXSOCK_SOCK_STREAM = 1,
+	UNIXSOCK_SOCK_DGRAM = 2,
+	UNIXSOCK_SOCK_SEQPACKET = 5,
+};
+
+/* unixsock_msg.strategy: the attach strategy that produced the record; the
+ * loader tries them in this order (native/ keeps one table of their programs) */
 enum unixsock_strategy {
 	UNIXSOCK_S_FENTRY = 1,
 	UNIXSOCK_S_KPROBE = 2,
@@ -45,7 +65,7 @@ enum unixsock_strategy {
 
 struct unixsock_msg {
 	__u8 kind;          /* UNIXSOCK_REC_MSG */
-	__u8 sock_type;     /* SOCK_STREAM 1, SOCK_DGRAM 2, SOCK_SEQPACKET 5 */
+	__u8 sock_type;     /* enum unixsock_sock_type */
 	__u8 strategy;
 	__u8 local_path_len;
 	__u8 peer_path_len; /* bound path of the peer, or sendto()'s address */
@@ -102,5 +122,69 @@ enum unixsock_stat {
 
 #define UNIXSOCK_MSG_SIZE 392
 #define UNIXSOCK_DATA_HDR_SIZE 24
+
+/*
+ * The record header written before each payload in the pcapng file
+ * (LINKTYPE_USERn), version 1: docs/link-header.md. Big-endian on the wire and
+ * written field by field (native/pcapng_out.h; src/link-header.ts is the
+ * reference): this struct gives the fields' offsets and sizes, it is never
+ * copied as a whole. Options (TLVs) follow the fixed part.
+ */
+#define UNIXSOCK_LINK_VERSION 1
+
+struct unixsock_link_header {
+	__u8 version;       /* UNIXSOCK_LINK_VERSION */
+	__u8 sock_type;
+	__u16 header_len;   /* fixed part + options: where the payload starts */
+	__u16 flags;        /* enum unixsock_msg_flags (not INLINE) + enum unixsock_link_flags */
+	__u8 strategy;
+	__u8 reserved1;
+	__u32 pid;
+	__u32 tid;
+	__u32 uid;
+	__u32 gid;
+	__u32 peer_pid;
+	__u32 syscall;
+	__u64 inode;
+	__u64 peer_inode;
+	__u32 msg_len;
+	__u32 offset;       /* where this record's payload starts in the message */
+	__u32 path_dev;
+	__u32 reserved2;
+	__u64 path_inode;
+	char comm[UNIXSOCK_COMM_LEN];
+	char peer_comm[UNIXSOCK_COMM_LEN];
+};
+
+/* Header flags the writer adds to the kernel's (same 16 bits). */
+enum unixsock_link_flags {
+	UNIXSOCK_F_LOST = 1 << 5,           /* part of the message was lost (ring buffer full) */
+	UNIXSOCK_F_MORE = 1 << 6,           /* the message continues in the next record */
+	UNIXSOCK_F_CTRL_MALFORMED = 1 << 7, /* ancillary data did not parse as cmsghdr records */
+};
+
+/* Header options: u16 type, u16 length, value, zero padding to 4. */
+enum unixsock_link_tlv {
+	UNIXSOCK_TLV_LOCAL_PATH = 1,
+	UNIXSOCK_TLV_PEER_PATH = 2,
+	UNIXSOCK_TLV_DEST_PATH = 3,
+	UNIXSOCK_TLV_SCM_RIGHTS = 4,
+	UNIXSOCK_TLV_SCM_CREDENTIALS = 5,
+	UNIXSOCK_TLV_CMSG_OTHER = 6,
+};
+
+/*
+ * The largest pcapng block a capture writes, header, options and padding
+ * included: dumpcap, which reads every live capture (the extcap fifo, `-i -`,
+ * sshdump), refuses a larger block and ends the capture ("Frame 1 too long"):
+ * its pipe reader compares the block total length with
+ * WTAP_MAX_PACKET_SIZE_STANDARD (262144) in 4.0 to 4.6, whatever the link
+ * type. A longer send is split over records (flag MORE).
+ */
+#define UNIXSOCK_MAX_BLOCK 262144
+/* enhanced packet block bytes around the packet data: 28 of head, the
+ * direction option (12), the trailing length (4) */
+#define UNIXSOCK_EPB_HEAD 28
+#define UNIXSOCK_EPB_OVERHEAD (UNIXSOCK_EPB_HEAD + 12 + 4)
 
 #endif /* UNIXSOCK_H */

@@ -3,9 +3,10 @@
 // without a trip through JavaScript. JavaScript writes the section header and
 // interface blocks before, and the statistics block after.
 //
-// Each packet is the unixsock link-layer header (docs/link-header.md: 104
-// fixed big-endian bytes, then TLVs) followed by the payload. src/link-header.ts
-// decodes the same layout (the tests read every file this writes with it).
+// Each packet is the unixsock link-layer header (docs/link-header.md; struct
+// unixsock_link_header in bpf/unixsock.h: 104 fixed big-endian bytes, then
+// TLVs) followed by the payload. src/link-header.ts decodes the same layout
+// (the tests read every file this writes with it).
 //
 // Copies: block heads, link headers and small payloads (inside the MSG record)
 // are encoded into a side buffer; larger payloads are not copied at all: the
@@ -19,6 +20,7 @@
 #define UNIXSOCK_PCAPNG_OUT_H
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <poll.h>
 #include <stdint.h>
@@ -41,16 +43,15 @@ extern "C" {
 
 namespace unixsock {
 
-// The largest block written, header, options and padding included: dumpcap's
-// pipe reader (every live capture: the extcap fifo, -i -, sshdump) ends the
-// capture on a larger one (WTAP_MAX_PACKET_SIZE_STANDARD, 4.0 to 4.6, any
-// link type). Same rule as maxRecordPayload() in src/link-header.ts.
-constexpr uint32_t kMaxBlock = 262144;
-constexpr uint32_t kEpbOverhead = 28 + 12 + 4;  // EPB head, direction option, trailing length
-constexpr uint32_t kFixedLen = 104;      // link header without TLVs
-constexpr uint32_t kEpbHead = 28;
-constexpr uint16_t kFlagLost = 1 << 5, kFlagMore = 1 << 6, kFlagCtrlMalformed = 1 << 7;
-enum : uint16_t { kTlvLocal = 1, kTlvPeer, kTlvDest, kTlvRights, kTlvCreds, kTlvOther };
+// The largest block written, header, options and padding included
+// (UNIXSOCK_MAX_BLOCK: dumpcap's limit, bpf/unixsock.h says why). Same rule as
+// maxRecordPayload() in src/link-header.ts.
+constexpr uint32_t kMaxBlock = UNIXSOCK_MAX_BLOCK;
+constexpr uint32_t kEpbOverhead = UNIXSOCK_EPB_OVERHEAD;  // EPB head, direction option, trailing length
+constexpr uint32_t kFixedLen = sizeof(unixsock_link_header);  // link header without TLVs
+constexpr uint32_t kEpbHead = UNIXSOCK_EPB_HEAD;
+// where a field of the link header starts
+#define LH(field) offsetof(struct unixsock_link_header, field)
 
 inline uint32_t Pad4(uint32_t n) { return (n + 3) & ~3u; }
 inline void Be16(uint8_t* p, uint16_t v) { p[0] = v >> 8; p[1] = v; }
@@ -269,7 +270,7 @@ class PcapngOut {
   }
 
   static uint8_t Dir(const unixsock_msg& m) {
-    if (m.sock_type != 2 && m.local_path_len) return 1;
+    if (m.sock_type != UNIXSOCK_SOCK_DGRAM && m.local_path_len) return 1;
     if (m.local_path_len || m.peer_path_len) return 2;
     return 0;
   }
@@ -328,7 +329,7 @@ class PcapngOut {
         size_t at = other.size();
         other.resize(at + 4 + Pad4(8 + dlen));
         uint8_t* t = &other[at];
-        Be16(t, kTlvOther);
+        Be16(t, UNIXSOCK_TLV_CMSG_OTHER);
         Be16(t + 2, (uint16_t)(8 + dlen));
         Be32(t + 4, (uint32_t)level);
         Be32(t + 8, (uint32_t)type);
@@ -346,8 +347,8 @@ class PcapngOut {
       out.resize(at + 4 + Pad4(v.size()));
       Tlv(&out[at], type, v.data(), v.size());
     };
-    add(kTlvRights, rights);
-    add(kTlvCreds, creds);
+    add(UNIXSOCK_TLV_SCM_RIGHTS, rights);
+    add(UNIXSOCK_TLV_SCM_CREDENTIALS, creds);
     out.insert(out.end(), other.begin(), other.end());
     return out;
   }
@@ -355,32 +356,37 @@ class PcapngOut {
   // The link header at o (hdr_len bytes, TLVs included).
   static void LinkHeader(uint8_t* o, const unixsock_msg& m, uint32_t hdr_len, uint16_t flags, uint32_t offset,
                          const std::vector<uint8_t>* ctrl_tlvs) {
-    o[0] = 1;  // version
-    o[1] = m.sock_type;
-    Be16(o + 2, (uint16_t)hdr_len);
-    Be16(o + 4, flags);
-    o[6] = m.strategy;
-    o[7] = 0;
-    Be32(o + 8, m.pid);
-    Be32(o + 12, m.tid);
-    Be32(o + 16, m.uid);
-    Be32(o + 20, m.gid);
-    Be32(o + 24, m.peer_pid);
-    Be32(o + 28, m.syscall);
-    Be64(o + 32, m.ino);
-    Be64(o + 40, m.peer_ino);
-    Be32(o + 48, m.msg_len);
-    Be32(o + 52, offset);
-    Be32(o + 56, m.path_dev);
-    Be32(o + 60, 0);
-    Be64(o + 64, m.path_ino);
-    size_t cl = strnlen(m.comm, UNIXSOCK_COMM_LEN), pl = strnlen(m.peer_comm, UNIXSOCK_COMM_LEN);
-    memset(o + 72, 0, 32);
-    memcpy(o + 72, m.comm, cl);
-    memcpy(o + 88, m.peer_comm, pl);
+    o[LH(version)] = UNIXSOCK_LINK_VERSION;
+    o[LH(sock_type)] = m.sock_type;
+    Be16(o + LH(header_len), (uint16_t)hdr_len);
+    Be16(o + LH(flags), flags);
+    o[LH(strategy)] = m.strategy;
+    o[LH(reserved1)] = 0;
+    Be32(o + LH(pid), m.pid);
+    Be32(o + LH(tid), m.tid);
+    Be32(o + LH(uid), m.uid);
+    Be32(o + LH(gid), m.gid);
+    Be32(o + LH(peer_pid), m.peer_pid);
+    Be32(o + LH(syscall), m.syscall);
+    Be64(o + LH(inode), m.ino);
+    Be64(o + LH(peer_inode), m.peer_ino);
+    Be32(o + LH(msg_len), m.msg_len);
+    Be32(o + LH(offset), offset);
+    Be32(o + LH(path_dev), m.path_dev);
+    Be32(o + LH(reserved2), 0);
+    Be64(o + LH(path_inode), m.path_ino);
+    static_assert(sizeof(m.comm) == sizeof(unixsock_link_header::comm), "comm");
+    static_assert(sizeof(m.peer_comm) == sizeof(unixsock_link_header::peer_comm), "peer_comm");
+    size_t cl = strnlen(m.comm, sizeof(m.comm)), pl = strnlen(m.peer_comm, sizeof(m.peer_comm));
+    memset(o + LH(comm), 0, sizeof(m.comm));
+    memset(o + LH(peer_comm), 0, sizeof(m.peer_comm));
+    memcpy(o + LH(comm), m.comm, cl);
+    memcpy(o + LH(peer_comm), m.peer_comm, pl);
     uint8_t* t = o + kFixedLen;
-    if (m.local_path_len) t = Tlv(t, kTlvLocal, m.local_path, PathLen(m.local_path_len));
-    if (m.peer_path_len) t = Tlv(t, m.peer_path_dest == 1 ? kTlvDest : kTlvPeer, m.peer_path, PathLen(m.peer_path_len));
+    if (m.local_path_len) t = Tlv(t, UNIXSOCK_TLV_LOCAL_PATH, m.local_path, PathLen(m.local_path_len));
+    if (m.peer_path_len)
+      t = Tlv(t, m.peer_path_dest == 1 ? UNIXSOCK_TLV_DEST_PATH : UNIXSOCK_TLV_PEER_PATH, m.peer_path,
+              PathLen(m.peer_path_len));
     if (ctrl_tlvs && !ctrl_tlvs->empty()) memcpy(t, ctrl_tlvs->data(), ctrl_tlvs->size());
   }
 
@@ -482,14 +488,14 @@ class PcapngOut {
     unixsock_msg& m = pe->msg;
     uint16_t flags = m.flags;
     if (lost || pe->got < m.cap_len) {
-      flags |= kFlagLost;
+      flags |= UNIXSOCK_F_LOST;
       c_.incomplete++;
     }
     c_.messages++;
     bool malformed = false;
     std::vector<uint8_t> ctrl_tlvs;
     if (!pe->ctrl.empty()) ctrl_tlvs = ControlTlvs(pe->ctrl, &malformed);
-    if (malformed) flags |= kFlagCtrlMalformed;
+    if (malformed) flags |= UNIXSOCK_F_CTRL_MALFORMED;
     uint32_t plain = kFixedLen + PathTlvLen(m);
     uint8_t dir = Dir(m);
     uint32_t total = pe->got, off = 0;
@@ -502,7 +508,7 @@ class PcapngOut {
       uint32_t orig = hdr + (more ? n : std::max(m.msg_len - std::min(m.msg_len, off), n));
       uint8_t* o = Side(kEpbHead + hdr);
       EpbHead(o, m.ts, cap, orig, dir, &block);
-      LinkHeader(o + kEpbHead, m, hdr, flags | (more ? kFlagMore : 0), off, off == 0 ? &ctrl_tlvs : nullptr);
+      LinkHeader(o + kEpbHead, m, hdr, flags | (more ? UNIXSOCK_F_MORE : 0), off, off == 0 ? &ctrl_tlvs : nullptr);
       // fragments copied out earlier (Detach) end with pe: theirs go in the side buffer
       Payload(pe->frags, off, n, !pe->stash.empty());
       EpbTail(Side(block - kEpbHead - cap), cap, dir, block);
@@ -527,5 +533,7 @@ class PcapngOut {
 };
 
 }  // namespace unixsock
+
+#undef LH
 
 #endif  // UNIXSOCK_PCAPNG_OUT_H

@@ -33,6 +33,7 @@ extern "C" {
 }
 
 #include "unixsock.h"
+#include "unixsock_vocab.h"
 #include "unixsock.skel.h"
 #include "pcapng_out.h"
 #include "ring.h"
@@ -140,7 +141,7 @@ class Capture : public Napi::ObjectWrap<Capture> {
          InstanceAccessor("attempts", &Capture::Attempts, nullptr)});
     exports.Set("Capture", fn);
     exports.Set("clockOffsetNs", Napi::Function::New(env, ClockOffset));
-    exports.Set("recordSizes", Napi::Function::New(env, RecordSizes));
+    exports.Set("layout", Napi::Function::New(env, Layout));
     exports.Set("readerGone", Napi::Function::New(env, ReaderGone));
     exports.Set("writeRecords", Napi::Function::New(env, WriteRecords));
     return exports;
@@ -763,13 +764,24 @@ class Capture : public Napi::ObjectWrap<Capture> {
     return r;
   }
 
-  static Napi::Value RecordSizes(const Napi::CallbackInfo& info) {
-    Napi::Object r = Napi::Object::New(info.Env());
-    r.Set("msg", (double)sizeof(unixsock_msg));
-    r.Set("dataHeader", (double)sizeof(unixsock_data));
-    r.Set("pathMax", UNIXSOCK_PATH_MAX);
-    r.Set("fragMax", UNIXSOCK_FRAG_MAX);
-    r.Set("ctrlMax", UNIXSOCK_CTRL_MAX);
+  // The record structs as this compiler laid them out, in src/generated/vocab.ts's
+  // shape ({ MSG: { size, off: {...}, len: {...} }, ... }): what JavaScript
+  // checks its generated offsets against (src/native.ts, test/unit/vocab.test.ts).
+  static Napi::Value Layout(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Napi::Object r = Napi::Object::New(env);
+    for (const auto& s : unixsock_vocab_structs) {
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("size", (double)s.size);
+      o.Set("off", Napi::Object::New(env));
+      o.Set("len", Napi::Object::New(env));
+      r.Set(s.type, o);
+    }
+    for (const auto& f : unixsock_vocab_fields) {
+      Napi::Object o = r.Get(f.type).As<Napi::Object>();
+      o.Get("off").As<Napi::Object>().Set(f.name, (double)f.off);
+      o.Get("len").As<Napi::Object>().Set(f.name, (double)f.size);
+    }
     return r;
   }
 

@@ -2,53 +2,30 @@
 // file (LINKTYPE_USERn). Byte-by-byte description: docs/link-header.md; the
 // Lua dissector (wireshark/unixsock.lua) reads the same layout.
 import { parseControl } from './cmsg';
-import { FLAG, REC, type UnixMessage } from './records';
+import { EPB_OVERHEAD, LINK_FLAGS, LINK_HEADER, LINK_TLV, LINK_VERSION, MAX_BLOCK, MSG_FLAGS } from './generated/vocab';
+import { type UnixMessage } from './records';
 
-export const LINK_HEADER_VERSION = 1;
-export const FIXED_LEN = 104;
-
-/**
- * The largest pcapng block a unixsock capture writes, header, options and
- * padding included. dumpcap, which reads every live capture (the extcap fifo,
- * `-i -`, sshdump), refuses a larger block and ends the capture ("Frame 1 too
- * long"): its pipe reader compares the block total length with
- * WTAP_MAX_PACKET_SIZE_STANDARD (262144) in 4.0 to 4.6, whatever the link
- * type (the per-link-type sizes apply to pcap pipes only).
- */
-export const MAX_BLOCK = 262144;
-/** Enhanced packet block bytes around the packet data: 28 of head, the direction option (12), the trailing length (4). */
-export const EPB_OVERHEAD = 28 + 12 + 4;
+export { EPB_OVERHEAD, MAX_BLOCK } from './generated/vocab';
+/** The fixed part of the header (struct unixsock_link_header in bpf/unixsock.h). */
+export const FIXED_LEN = LINK_HEADER.size;
 
 /**
  * Payload bytes one record may carry after a header of hdrLen bytes (a
  * multiple of 4): a send longer than that is split over records (flag MORE).
+ * MAX_BLOCK is dumpcap's limit (bpf/unixsock.h says why).
  */
 export function maxRecordPayload(hdrLen: number): number {
   return MAX_BLOCK - EPB_OVERHEAD - hdrLen;
 }
 
-export const TLV = {
-  LOCAL_PATH: 1,
-  PEER_PATH: 2,
-  DEST_PATH: 3,
-  SCM_RIGHTS: 4,
-  SCM_CREDENTIALS: 5,
-  CMSG_OTHER: 6,
-} as const;
+export const TLV = LINK_TLV;
 
-/** Header flags (the kernel's flags plus what the writer knows). */
-export const HFLAG = {
-  TRUNCATED: FLAG.TRUNCATED,
-  NO_PAYLOAD: FLAG.NO_PAYLOAD,
-  HAS_CTRL: FLAG.HAS_CTRL,
-  CTRL_TRUNC: FLAG.CTRL_TRUNC,
-  PEER_GUESS: FLAG.PEER_GUESS,
-  LOST: FLAG.LOST,
-  /** the message continues in the next record */
-  MORE: 1 << 6,
-  /** ancillary data could not be parsed */
-  CTRL_MALFORMED: 1 << 7,
-} as const;
+const { INLINE: _kernelOnly, ...kernelFlags } = MSG_FLAGS;
+/** Header flags: the kernel's (INLINE is transport only, never written) plus what the writer knows. */
+export const HFLAG = { ...kernelFlags, ...LINK_FLAGS } as const;
+
+const O = LINK_HEADER.off;
+const L = LINK_HEADER.len;
 
 function tlv(type: number, value: Buffer): Buffer {
   const b = Buffer.alloc(4 + ((value.length + 3) & ~3));
@@ -95,25 +72,25 @@ export function encodeLinkHeader(m: UnixMessage, offset: number, more: boolean):
   if (more) flags |= HFLAG.MORE;
   const tlvLen = tlvs.reduce((n, t) => n + t.length, 0);
   const h = Buffer.alloc(FIXED_LEN + tlvLen);
-  h.writeUInt8(LINK_HEADER_VERSION, 0);
-  h.writeUInt8(m.sockType, 1);
-  h.writeUInt16BE(h.length, 2);
-  h.writeUInt16BE(flags & 0xffff, 4);
-  h.writeUInt8(m.strategy, 6);
-  h.writeUInt32BE(m.pid, 8);
-  h.writeUInt32BE(m.tid, 12);
-  h.writeUInt32BE(m.uid, 16);
-  h.writeUInt32BE(m.gid, 20);
-  h.writeUInt32BE(m.peerPid, 24);
-  h.writeUInt32BE(m.syscall, 28);
-  h.writeBigUInt64BE(m.ino, 32);
-  h.writeBigUInt64BE(m.peerIno, 40);
-  h.writeUInt32BE(m.msgLen, 48);
-  h.writeUInt32BE(offset, 52);
-  h.writeUInt32BE(m.pathDev, 56);
-  h.writeBigUInt64BE(m.pathIno, 64);
-  h.write(m.comm.slice(0, REC.COMM_LEN), 72, 'latin1');
-  h.write(m.peerComm.slice(0, REC.COMM_LEN), 88, 'latin1');
+  h.writeUInt8(LINK_VERSION, O.version);
+  h.writeUInt8(m.sockType, O.sock_type);
+  h.writeUInt16BE(h.length, O.header_len);
+  h.writeUInt16BE(flags & 0xffff, O.flags);
+  h.writeUInt8(m.strategy, O.strategy);
+  h.writeUInt32BE(m.pid, O.pid);
+  h.writeUInt32BE(m.tid, O.tid);
+  h.writeUInt32BE(m.uid, O.uid);
+  h.writeUInt32BE(m.gid, O.gid);
+  h.writeUInt32BE(m.peerPid, O.peer_pid);
+  h.writeUInt32BE(m.syscall, O.syscall);
+  h.writeBigUInt64BE(m.ino, O.inode);
+  h.writeBigUInt64BE(m.peerIno, O.peer_inode);
+  h.writeUInt32BE(m.msgLen, O.msg_len);
+  h.writeUInt32BE(offset, O.offset);
+  h.writeUInt32BE(m.pathDev, O.path_dev);
+  h.writeBigUInt64BE(m.pathIno, O.path_inode);
+  h.write(m.comm.slice(0, L.comm), O.comm, 'latin1');
+  h.write(m.peerComm.slice(0, L.peer_comm), O.peer_comm, 'latin1');
   let o = FIXED_LEN;
   for (const t of tlvs) {
     t.copy(h, o);
@@ -153,35 +130,35 @@ export interface DecodedHeader {
 /** Reads a record back (tests, and tools that post-process captures). */
 export function decodeLinkHeader(rec: Buffer): DecodedHeader {
   if (rec.length < FIXED_LEN) throw new Error(`record of ${rec.length} bytes is shorter than the header`);
-  const version = rec.readUInt8(0);
-  if (version !== LINK_HEADER_VERSION) throw new Error(`unknown header version ${version}`);
-  const headerLen = rec.readUInt16BE(2);
+  const version = rec.readUInt8(O.version);
+  if (version !== LINK_VERSION) throw new Error(`unknown header version ${version}`);
+  const headerLen = rec.readUInt16BE(O.header_len);
   if (headerLen < FIXED_LEN || headerLen > rec.length) throw new Error(`bad header length ${headerLen}`);
-  const str = (o: number) => {
-    const s = rec.subarray(o, o + 16);
+  const str = (o: number, len: number) => {
+    const s = rec.subarray(o, o + len);
     const z = s.indexOf(0);
-    return s.toString('latin1', 0, z < 0 ? 16 : z);
+    return s.toString('latin1', 0, z < 0 ? len : z);
   };
   const h: DecodedHeader = {
     version,
-    sockType: rec.readUInt8(1),
+    sockType: rec.readUInt8(O.sock_type),
     headerLen,
-    flags: rec.readUInt16BE(4),
-    strategy: rec.readUInt8(6),
-    pid: rec.readUInt32BE(8),
-    tid: rec.readUInt32BE(12),
-    uid: rec.readUInt32BE(16),
-    gid: rec.readUInt32BE(20),
-    peerPid: rec.readUInt32BE(24),
-    syscall: rec.readUInt32BE(28),
-    ino: rec.readBigUInt64BE(32),
-    peerIno: rec.readBigUInt64BE(40),
-    msgLen: rec.readUInt32BE(48),
-    offset: rec.readUInt32BE(52),
-    pathDev: rec.readUInt32BE(56),
-    pathIno: rec.readBigUInt64BE(64),
-    comm: str(72),
-    peerComm: str(88),
+    flags: rec.readUInt16BE(O.flags),
+    strategy: rec.readUInt8(O.strategy),
+    pid: rec.readUInt32BE(O.pid),
+    tid: rec.readUInt32BE(O.tid),
+    uid: rec.readUInt32BE(O.uid),
+    gid: rec.readUInt32BE(O.gid),
+    peerPid: rec.readUInt32BE(O.peer_pid),
+    syscall: rec.readUInt32BE(O.syscall),
+    ino: rec.readBigUInt64BE(O.inode),
+    peerIno: rec.readBigUInt64BE(O.peer_inode),
+    msgLen: rec.readUInt32BE(O.msg_len),
+    offset: rec.readUInt32BE(O.offset),
+    pathDev: rec.readUInt32BE(O.path_dev),
+    pathIno: rec.readBigUInt64BE(O.path_inode),
+    comm: str(O.comm, L.comm),
+    peerComm: str(O.peer_comm, L.peer_comm),
     payload: rec.subarray(headerLen),
   };
   let o = FIXED_LEN;

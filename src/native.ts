@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { installedAddon, privileged } from './privilege';
-import { REC } from './records';
+import { DATA, LINK_HEADER, MSG } from './generated/vocab';
 
 export interface NativeAttempt {
   strategy: string;
@@ -78,6 +78,13 @@ export interface NativeOptions {
   comm?: string;
 }
 
+/** A struct's size and each field's offset and size in bytes. */
+export interface StructLayout {
+  size: number;
+  off: Record<string, number>;
+  len: Record<string, number>;
+}
+
 export interface NativeCapture {
   readonly strategy: string;
   readonly attempts: NativeAttempt[];
@@ -90,7 +97,8 @@ export interface NativeCapture {
 export interface NativeModule {
   Capture: new (opts: NativeOptions) => NativeCapture;
   clockOffsetNs(): bigint;
-  recordSizes(): { msg: number; dataHeader: number; pathMax: number; fragMax: number; ctrlMax: number };
+  /** the record structs of bpf/unixsock.h as the addon's compiler laid them out (shaped like src/generated/vocab.ts) */
+  layout(): Record<string, StructLayout>;
   /** a pipe or fifo whose reader has gone (a write would fail with EPIPE) */
   readerGone(fd: number): boolean;
   /** the capture's pcapng writer run on records in the batch format (tests, benchmarks) */
@@ -150,9 +158,11 @@ export function loadNative(): NativeModule {
     process.dlopen(m, file);
     mod = m.exports;
   }
-  const sizes = mod.recordSizes();
-  if (sizes.msg !== REC.MSG_SIZE || sizes.dataHeader !== REC.DATA_HDR_SIZE || sizes.pathMax !== REC.PATH_MAX) {
-    throw new Error(`native addon record layout (${JSON.stringify(sizes)}) does not match src/records.ts`);
+  // the addon and this bundle were built from the same bpf/unixsock.h
+  const layout = mod.layout();
+  for (const [name, want] of Object.entries({ MSG, DATA, LINK_HEADER })) {
+    if (JSON.stringify(layout[name]) !== JSON.stringify(want))
+      throw new Error(`native addon record layout of ${name} (${JSON.stringify(layout[name])}) does not match src/generated/vocab.ts`);
   }
   loaded = mod;
   return mod;

@@ -2,6 +2,7 @@
 // blocks and a closing interface statistics block. Blocks are built whole
 // in memory and written whole, so a reader never sees half a block.
 import * as fs from 'node:fs';
+import { MAX_BLOCK } from './generated/vocab';
 
 const pad4 = (n: number) => (n + 3) & ~3;
 
@@ -233,7 +234,7 @@ export function writePcapngFile(file: string, linktype: number, records: Buffer[
   try {
     const w = new PcapngWriter(fd, file);
     w.write(sectionHeaderBlock({ hardware: application, os: application, application }));
-    w.write(interfaceBlock({ linktype, snaplen: 262144, name: 'unixsock', description: application }));
+    w.write(interfaceBlock({ linktype, snaplen: MAX_BLOCK, name: 'unixsock', description: application }));
     records.forEach((data, i) => w.packet({ tsNs: 1_700_000_000_000_000_000n + BigInt(i) * 1000n, data, origLen: data.length }));
     w.flush();
   } finally {

@@ -1,39 +1,24 @@
 // Record decoder: turns the native addon's batches of raw ring-buffer records
 // (bpf/unixsock.h) into whole messages, one per send.
 
-/** Layout constants of bpf/unixsock.h; checked against the addon at start. */
+import { COMM_LEN, DATA, INLINE_MAX, LINK_FLAGS, MSG, MSG_FLAGS, PATH_MAX, REC_KIND, SOCK_TYPE, SOCK_TYPE_NAMES } from './generated/vocab';
+
+export { STRATEGY_NAMES } from './generated/vocab';
+
+/** Record kinds and sizes of bpf/unixsock.h (src/generated/vocab.ts). */
 export const REC = {
-  MSG: 1,
-  DATA: 2,
-  CTRL: 3,
-  MSG_SIZE: 392,
-  INLINE_MAX: 64,
-  DATA_HDR_SIZE: 24,
-  PATH_MAX: 108,
-  COMM_LEN: 16,
+  ...REC_KIND,
+  MSG_SIZE: MSG.size,
+  INLINE_MAX,
+  DATA_HDR_SIZE: DATA.size,
+  PATH_MAX,
+  COMM_LEN,
 } as const;
 
-/** unixsock_msg.flags, and the pcapng header flags built on them. */
-export const FLAG = {
-  TRUNCATED: 1 << 0,
-  NO_PAYLOAD: 1 << 1,
-  HAS_CTRL: 1 << 2,
-  CTRL_TRUNC: 1 << 3,
-  PEER_GUESS: 1 << 4,
-  /** set in userspace: part of the message was lost (ring buffer full) */
-  LOST: 1 << 5,
-  /** kernel transport detail: the payload is inside the MSG record (never written out) */
-  INLINE: 1 << 8,
-} as const;
+/** unixsock_msg.flags, and LOST, which the assembler adds (a header flag). */
+export const FLAG = { ...MSG_FLAGS, LOST: LINK_FLAGS.LOST } as const;
 
-export const STRATEGY_NAMES: Record<number, string> = {
-  1: 'fentry',
-  2: 'kprobe',
-  3: 'sock_send_length',
-  4: 'syscalls',
-};
-
-export const SOCK_TYPES: Record<number, string> = { 1: 'stream', 2: 'dgram', 5: 'seqpacket' };
+export const SOCK_TYPES = SOCK_TYPE_NAMES;
 
 export interface UnixMessage {
   /** CLOCK_MONOTONIC nanoseconds, as the kernel stamped it */
@@ -71,32 +56,34 @@ function cstr(b: Buffer, off: number, len: number): string {
   return b.toString('latin1', off, end < 0 || end > off + len ? off + len : end);
 }
 
+const O = MSG.off;
+
 /** Decodes a raw unixsock_msg record (host byte order, little-endian on x86_64). */
 export function decodeMsgRecord(b: Buffer, off = 0): UnixMessage {
-  const localLen = Math.min(b.readUInt8(off + 3), REC.PATH_MAX);
-  const peerLen = Math.min(b.readUInt8(off + 4), REC.PATH_MAX);
+  const localLen = Math.min(b.readUInt8(off + O.local_path_len), REC.PATH_MAX);
+  const peerLen = Math.min(b.readUInt8(off + O.peer_path_len), REC.PATH_MAX);
   return {
-    sockType: b.readUInt8(off + 1),
-    strategy: b.readUInt8(off + 2),
-    peerPathIsDest: b.readUInt8(off + 5) === 1,
-    flags: b.readUInt16LE(off + 6),
-    syscall: b.readUInt32LE(off + 8),
-    pid: b.readUInt32LE(off + 12),
-    tid: b.readUInt32LE(off + 16),
-    uid: b.readUInt32LE(off + 20),
-    gid: b.readUInt32LE(off + 24),
-    peerPid: b.readUInt32LE(off + 28),
-    msgLen: b.readUInt32LE(off + 32),
-    // cap_len (off + 36) and ctrl_len (off + 40) are read by the assembler
-    pathDev: b.readUInt32LE(off + 44),
-    ts: b.readBigUInt64LE(off + 48),
-    ino: b.readBigUInt64LE(off + 56),
-    peerIno: b.readBigUInt64LE(off + 64),
-    pathIno: b.readBigUInt64LE(off + 72),
-    comm: cstr(b, off + 80, REC.COMM_LEN),
-    peerComm: cstr(b, off + 96, REC.COMM_LEN),
-    localPath: Buffer.from(b.subarray(off + 112, off + 112 + localLen)),
-    peerPath: Buffer.from(b.subarray(off + 220, off + 220 + peerLen)),
+    sockType: b.readUInt8(off + O.sock_type),
+    strategy: b.readUInt8(off + O.strategy),
+    peerPathIsDest: b.readUInt8(off + O.peer_path_dest) === 1,
+    flags: b.readUInt16LE(off + O.flags),
+    syscall: b.readUInt32LE(off + O.syscall),
+    pid: b.readUInt32LE(off + O.pid),
+    tid: b.readUInt32LE(off + O.tid),
+    uid: b.readUInt32LE(off + O.uid),
+    gid: b.readUInt32LE(off + O.gid),
+    peerPid: b.readUInt32LE(off + O.peer_pid),
+    msgLen: b.readUInt32LE(off + O.msg_len),
+    // cap_len and ctrl_len are read by the assembler
+    pathDev: b.readUInt32LE(off + O.path_dev),
+    ts: b.readBigUInt64LE(off + O.ts),
+    ino: b.readBigUInt64LE(off + O.ino),
+    peerIno: b.readBigUInt64LE(off + O.peer_ino),
+    pathIno: b.readBigUInt64LE(off + O.path_ino),
+    comm: cstr(b, off + O.comm, MSG.len.comm),
+    peerComm: cstr(b, off + O.peer_comm, MSG.len.peer_comm),
+    localPath: Buffer.from(b.subarray(off + O.local_path, off + O.local_path + localLen)),
+    peerPath: Buffer.from(b.subarray(off + O.peer_path, off + O.peer_path + peerLen)),
     payload: Buffer.alloc(0),
   };
 }
@@ -152,8 +139,8 @@ export class Assembler {
       const msg = decodeMsgRecord(r);
       const prev = this.pending.get(msg.tid);
       if (prev) this.finish(prev, true);
-      const capLen = r.readUInt32LE(36);
-      const ctrlLen = r.readUInt32LE(40);
+      const capLen = r.readUInt32LE(O.cap_len);
+      const ctrlLen = r.readUInt32LE(O.ctrl_len);
       const p: Pending = {
         msg,
         capLen,
@@ -164,7 +151,7 @@ export class Assembler {
       };
       if (msg.flags & FLAG.INLINE) {
         const n = Math.min(capLen, REC.INLINE_MAX);
-        p.chunks.push(r.subarray(REC.MSG_SIZE - REC.INLINE_MAX, REC.MSG_SIZE - REC.INLINE_MAX + n));
+        p.chunks.push(r.subarray(O.inline_data, O.inline_data + n));
         p.got = n;
         msg.flags &= ~FLAG.INLINE;
       }
@@ -180,16 +167,16 @@ export class Assembler {
       this.stats.badRecords++;
       return;
     }
-    const len = r.readUInt32LE(4);
-    const tid = r.readUInt32LE(8);
-    const ts = r.readBigUInt64LE(16);
+    const len = r.readUInt32LE(DATA.off.len);
+    const tid = r.readUInt32LE(DATA.off.tid);
+    const ts = r.readBigUInt64LE(DATA.off.ts);
     const p = this.pending.get(tid);
     if (!p || p.msg.ts !== ts || REC.DATA_HDR_SIZE + len > r.length) {
       this.stats.orphanRecords++;
       return;
     }
     // a view, not a copy: the batch stays alive as long as a message refers to it
-    const data = r.subarray(REC.DATA_HDR_SIZE, REC.DATA_HDR_SIZE + len);
+    const data = r.subarray(DATA.off.data, DATA.off.data + len);
     if (kind === REC.DATA) {
       const room = p.capLen - p.got;
       const take = data.length > room ? data.subarray(0, room) : data;
@@ -248,6 +235,6 @@ export function formatPath(raw: Buffer): string {
 
 /** The path a person would name the conversation by: the server's bound path. */
 export function conversationPath(m: UnixMessage): Buffer {
-  if (m.sockType === 2) return m.peerPath.length ? m.peerPath : m.localPath;
+  if (m.sockType === SOCK_TYPE.DGRAM) return m.peerPath.length ? m.peerPath : m.localPath;
   return m.localPath.length ? m.localPath : m.peerPath;
 }

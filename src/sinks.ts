@@ -5,12 +5,13 @@ import type { CaptureSummary } from './capture';
 import { PcapngWriter, interfaceBlock, sectionHeaderBlock, statsBlock, writeError } from './pcapng';
 import { FLAG, SOCK_TYPES, conversationPath, formatPath, type UnixMessage } from './records';
 import { parseControl } from './cmsg';
+import { MAX_BLOCK } from './generated/vocab';
 
 declare const UNIXSOCK_VERSION: string;
 export const VERSION = typeof UNIXSOCK_VERSION === 'string' ? UNIXSOCK_VERSION : '0.0.0-dev';
 
-/** Wireshark's largest packet for USERn link types. */
-export const MAX_RECORD = 262144;
+/** The interface's snap length: no block is larger (bpf/unixsock.h, UNIXSOCK_MAX_BLOCK). */
+export const MAX_RECORD = MAX_BLOCK;
 
 export interface Sink {
   /** the file descriptor written to */

@@ -1,47 +1,50 @@
 // Kernel records (bpf/unixsock.h) built by hand from messages, in the batch
 // format the addon's writer takes: repeated [u32 length][u32 0][record][pad to 8].
+import { DATA, MSG } from '../../src/generated/vocab';
 import { FLAG, REC, type UnixMessage } from '../../src/records';
+
+const O = MSG.off;
 
 /** The MSG record of m (little-endian, x86_64), the payload inside it when inline. */
 export function msgRecord(m: UnixMessage, capLen: number, ctrlLen: number, inline = false): Buffer {
-  const b = Buffer.alloc(REC.MSG_SIZE);
-  b[0] = REC.MSG;
-  b[1] = m.sockType;
-  b[2] = m.strategy;
-  b[3] = m.localPath.length;
-  b[4] = m.peerPath.length;
-  b[5] = m.peerPathIsDest ? 1 : 0;
-  b.writeUInt16LE((m.flags | (inline ? FLAG.INLINE : 0)) & 0xffff, 6);
-  b.writeUInt32LE(m.syscall, 8);
-  b.writeUInt32LE(m.pid, 12);
-  b.writeUInt32LE(m.tid, 16);
-  b.writeUInt32LE(m.uid, 20);
-  b.writeUInt32LE(m.gid, 24);
-  b.writeUInt32LE(m.peerPid, 28);
-  b.writeUInt32LE(m.msgLen, 32);
-  b.writeUInt32LE(capLen, 36);
-  b.writeUInt32LE(ctrlLen, 40);
-  b.writeUInt32LE(m.pathDev, 44);
-  b.writeBigUInt64LE(m.ts, 48);
-  b.writeBigUInt64LE(m.ino, 56);
-  b.writeBigUInt64LE(m.peerIno, 64);
-  b.writeBigUInt64LE(m.pathIno, 72);
-  b.write(m.comm, 80, REC.COMM_LEN, 'latin1');
-  b.write(m.peerComm, 96, REC.COMM_LEN, 'latin1');
-  m.localPath.copy(b, 112, 0, REC.PATH_MAX);
-  m.peerPath.copy(b, 220, 0, REC.PATH_MAX);
-  if (inline) m.payload.copy(b, REC.MSG_SIZE - REC.INLINE_MAX, 0, REC.INLINE_MAX);
+  const b = Buffer.alloc(MSG.size);
+  b[O.kind] = REC.MSG;
+  b[O.sock_type] = m.sockType;
+  b[O.strategy] = m.strategy;
+  b[O.local_path_len] = m.localPath.length;
+  b[O.peer_path_len] = m.peerPath.length;
+  b[O.peer_path_dest] = m.peerPathIsDest ? 1 : 0;
+  b.writeUInt16LE((m.flags | (inline ? FLAG.INLINE : 0)) & 0xffff, O.flags);
+  b.writeUInt32LE(m.syscall, O.syscall);
+  b.writeUInt32LE(m.pid, O.pid);
+  b.writeUInt32LE(m.tid, O.tid);
+  b.writeUInt32LE(m.uid, O.uid);
+  b.writeUInt32LE(m.gid, O.gid);
+  b.writeUInt32LE(m.peerPid, O.peer_pid);
+  b.writeUInt32LE(m.msgLen, O.msg_len);
+  b.writeUInt32LE(capLen, O.cap_len);
+  b.writeUInt32LE(ctrlLen, O.ctrl_len);
+  b.writeUInt32LE(m.pathDev, O.path_dev);
+  b.writeBigUInt64LE(m.ts, O.ts);
+  b.writeBigUInt64LE(m.ino, O.ino);
+  b.writeBigUInt64LE(m.peerIno, O.peer_ino);
+  b.writeBigUInt64LE(m.pathIno, O.path_ino);
+  b.write(m.comm, O.comm, MSG.len.comm, 'latin1');
+  b.write(m.peerComm, O.peer_comm, MSG.len.peer_comm, 'latin1');
+  m.localPath.copy(b, O.local_path, 0, MSG.len.local_path);
+  m.peerPath.copy(b, O.peer_path, 0, MSG.len.peer_path);
+  if (inline) m.payload.copy(b, O.inline_data, 0, MSG.len.inline_data);
   return b;
 }
 
 /** A DATA or CTRL record of thread tid, send ts. */
 export function dataRecord(kind: number, tid: number, ts: bigint, data: Buffer): Buffer {
-  const b = Buffer.alloc(REC.DATA_HDR_SIZE + data.length);
-  b[0] = kind;
-  b.writeUInt32LE(data.length, 4);
-  b.writeUInt32LE(tid, 8);
-  b.writeBigUInt64LE(ts, 16);
-  data.copy(b, REC.DATA_HDR_SIZE);
+  const b = Buffer.alloc(DATA.size + data.length);
+  b[DATA.off.kind] = kind;
+  b.writeUInt32LE(data.length, DATA.off.len);
+  b.writeUInt32LE(tid, DATA.off.tid);
+  b.writeBigUInt64LE(ts, DATA.off.ts);
+  data.copy(b, DATA.off.data);
   return b;
 }
 
