@@ -42,7 +42,7 @@ $(B)/unixsock_vocab.h: bpf/unixsock.h scripts/gen-vocab.mjs src/generated/vocab.
 $(B)/unixsock.skel.h: $(B)/unixsock.bpf.o
 	$(BPFTOOL) gen skeleton $< name unixsock_bpf > $@
 
-$(B)/unixsock.node: native/unixsock.cc native/privilege.h native/pcapng_out.h native/ring.h native/write_behind.h native/binding.gyp $(B)/unixsock.skel.h $(B)/unixsock_vocab.h $(DEPS)
+$(B)/unixsock.node: $(wildcard native/*.cc native/*.h) native/binding.gyp $(B)/unixsock.skel.h $(B)/unixsock_vocab.h $(DEPS)
 	@test -x $(NODE_BASE)/bin/node || { echo "build: $(NODE_BASE) is missing: run npm ci (it installs Node's official binary for the single executable)" >&2; exit 1; }
 	cd native && npx --no-install node-gyp rebuild --nodedir=../$(NODE_BASE) --arch=$(NODE_ARCH) --silent
 	node scripts/check-addon.mjs native/build/Release/unixsock.node $(NODE_ARCH)
@@ -79,8 +79,8 @@ test-helpers: $(B)/sockgen $(B)/kfeatures
 .PHONY: test-helpers
 
 # the verifier's figures for every program of the BPF object (test/e2e/verifier.test.ts)
-$(B)/verifier-stats: test/helpers/verifier-stats.c $(DEPS)
-	$(CC) -O2 -Wall -I$(B)/deps/include -o $@ $< $(B)/deps/lib/libbpf.a $(B)/deps/lib/libelf.a $(B)/deps/lib/libeu.a -lz
+$(B)/verifier-stats: test/helpers/verifier-stats.c bpf/unixsock.h $(DEPS)
+	$(CC) -O2 -Wall -I$(B)/deps/include -Ibpf -o $@ $< $(B)/deps/lib/libbpf.a $(B)/deps/lib/libelf.a $(B)/deps/lib/libeu.a -lz
 
 $(B)/unixbench: bench/unixbench.c
 	@mkdir -p $(B)

@@ -39,32 +39,16 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 #define MAX_IOV 1024       /* UIO_MAXIOV */
 #define MAX_STEPS (MAX_IOV * 2 + 4096)
+#define MAX_MMSG 1024      /* UIO_MAXIOV: messages one sendmmsg() takes */
+/* offsetof(struct sockaddr_un, sun_path): the bytes of sun_family before the path */
+#define SUN_PATH_OFF 2
 
-/* Filters and settings, written by the loader before load. */
-const volatile __u32 self_tgid = 0;
-const volatile __u32 snaplen = 0;          /* 0: whole message */
-const volatile __u64 wakeup_bytes = 262144;
-const volatile __u8 capture_payload = 1;
-const volatile __u32 types_mask = 0;       /* bit (1 << sock_type); 0: all */
-const volatile __u8 filt_path_on = 0;      /* 0 off, 1 exact, 2 prefix */
-const volatile __u8 filt_path_neg = 0;
-const volatile __u8 filt_path_len = 0;
-const volatile __u8 filt_path[UNIXSOCK_PATH_MAX] = {};
-const volatile __u8 filt_file_on = 0;
-const volatile __u8 filt_file_neg = 0;
-const volatile __u32 filt_file_dev = 0;
-const volatile __u64 filt_file_ino = 0;
-const volatile __u8 filt_pid_on = 0;
-const volatile __u8 filt_pid_neg = 0;
-const volatile __u32 filt_pid = 0;
-const volatile __u8 filt_comm_on = 0;
-const volatile __u8 filt_comm_neg = 0;
-const volatile char filt_comm[UNIXSOCK_COMM_LEN] = {};
-/* The administrator's policy (install-extcap.sh --system --own-uid-only): a
- * member sees only sends where the sender or the peer runs as own_uid. Set by
- * the loader from a root-owned file, never from an option. */
-const volatile __u8 own_uid_on = 0;
-const volatile __u32 own_uid = 0;
+/* Settings and filters (bpf/unixsock.h), written by the loader before load;
+ * the object alone captures everything. */
+const volatile struct unixsock_filter filter = {
+	.wakeup_bytes = 256 * 1024,
+	.payload = 1,
+};
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -171,7 +155,14 @@ struct u_msghdr {
 	__u32 pad1;
 };
 
-#define U_MMSGHDR_SIZE 64
+struct u_mmsghdr {
+	struct u_msghdr hdr;
+	__u32 msg_len;     /* the kernel stores each message's byte count here */
+	__u32 pad;
+};
+
+_Static_assert(sizeof(struct u_mmsghdr) == 64, "struct mmsghdr of x86_64 and arm64");
+#define U_MMSGHDR_SIZE sizeof(struct u_mmsghdr)
 
 static __always_inline void stat_add(__u32 idx, __u64 v)
 {
@@ -186,19 +177,19 @@ static __always_inline void stat_add(__u32 idx, __u64 v)
 	stat_lines[cpu].v[idx] += v;
 }
 
-/* The policy's test: the sender runs as own_uid (real and effective uid), or
+/* The policy's test: the sender runs as filter.own_uid (real and effective uid), or
  * the peer does: the credentials the other end had when the connection was
  * made (SO_PEERCRED: stream, seqpacket, socket pairs), else, for a datagram
  * socket connected with connect(), the owner of the peer socket. */
 static __always_inline bool own_uid_ok(const struct cred *c, struct sock *sk, struct sock *peer)
 {
-	if (c->uid.val == own_uid && c->euid.val == own_uid)
+	if (c->uid.val == filter.own_uid && c->euid.val == filter.own_uid)
 		return true;
 	const struct cred *pc = BPF_CORE_READ(sk, sk_peer_cred);
 	if (pc)
-		return BPF_CORE_READ(pc, euid.val) == own_uid;
+		return BPF_CORE_READ(pc, euid.val) == filter.own_uid;
 	if (peer)
-		return BPF_CORE_READ(peer, sk_uid.val) == own_uid;
+		return BPF_CORE_READ(peer, sk_uid.val) == filter.own_uid;
 	return false;
 }
 
@@ -266,7 +257,7 @@ struct gather_ctx {
 /*
  * The reader looks at the ring every few ms by itself; the kernel wakes it
  * early only when this send carries the unread data across a multiple of
- * wakeup_bytes. Waking on every send above the mark instead costs each send
+ * filter.wakeup_bytes. Waking on every send above the mark instead costs each send
  * an irq_work (a self-IPI: a VM exit under virtualization) exactly when the
  * reader is already busy writing.
  */
@@ -275,25 +266,29 @@ static __always_inline __u64 wake_flag(__u64 incoming)
 	__u64 avail = bpf_ringbuf_query(&rb, BPF_RB_AVAIL_DATA);
 	__u64 before = avail > UNIXSOCK_MSG_SIZE ? avail - UNIXSOCK_MSG_SIZE : 0;
 
-	return before / wakeup_bytes != (avail + incoming) / wakeup_bytes ? BPF_RB_FORCE_WAKEUP
+	return before / filter.wakeup_bytes != (avail + incoming) / filter.wakeup_bytes ? BPF_RB_FORCE_WAKEUP
 									    : BPF_RB_NO_WAKEUP;
 }
 
-#define EMIT_CLASS(SZ)                                                                   \
-	if (n <= SZ) {                                                                   \
-		struct unixsock_data *d = bpf_ringbuf_reserve(&rb, sizeof(*d) + SZ, 0); \
-		if (!d)                                                                  \
-			goto lost;                                                       \
-		d->kind = UNIXSOCK_REC_DATA;                                             \
-		d->len = n;                                                              \
-		d->tid = g->tid;                                                         \
-		d->ts = g->ts;                                                           \
-		/* on failure the helper zeroes the n bytes */                           \
-		if (bpf_probe_read_user(d->data, clamp_len(n, SZ), (void *)(g->ptr + g->off))) \
-			stat_add(UNIXSOCK_STAT_READ_ERRORS, 1);                          \
-		bpf_ringbuf_submit(d, g->wake);                                          \
-		goto done;                                                               \
-	}
+/* One DATA record of n payload bytes in a reservation of `size` (a constant:
+ * the ring takes only reservations of known size, so fragments come in a few
+ * size classes). false when the ring has no room. */
+static __always_inline bool emit_fragment(struct gather *g, __u32 n, const __u32 size)
+{
+	struct unixsock_data *d = bpf_ringbuf_reserve(&rb, sizeof(*d) + size, 0);
+
+	if (!d)
+		return false;
+	d->kind = UNIXSOCK_REC_DATA;
+	d->len = n;
+	d->tid = g->tid;
+	d->ts = g->ts;
+	/* on failure the helper zeroes the n bytes */
+	if (bpf_probe_read_user(d->data, clamp_len(n, size), (void *)(g->ptr + g->off)))
+		stat_add(UNIXSOCK_STAT_READ_ERRORS, 1);
+	bpf_ringbuf_submit(d, g->wake);
+	return true;
+}
 
 static long gather_step(__u32 i, void *ctx)
 {
@@ -323,19 +318,25 @@ static long gather_step(__u32 i, void *ctx)
 	if (n > UNIXSOCK_FRAG_MAX)
 		n = UNIXSOCK_FRAG_MAX;
 
-	EMIT_CLASS(64)
-	EMIT_CLASS(256)
-	EMIT_CLASS(1024)
-	EMIT_CLASS(4096)
-	EMIT_CLASS(16384)
-	EMIT_CLASS(UNIXSOCK_FRAG_MAX)
-	return 1;
-lost:
-	g->lost = 1;
-	stat_add(UNIXSOCK_STAT_LOST_FRAGS, 1);
-	stat_add(UNIXSOCK_STAT_LOST_BYTES, g->remaining);
-	return 1;
-done:
+	bool sent;
+	if (n <= 64)
+		sent = emit_fragment(g, n, 64);
+	else if (n <= 256)
+		sent = emit_fragment(g, n, 256);
+	else if (n <= 1024)
+		sent = emit_fragment(g, n, 1024);
+	else if (n <= 4096)
+		sent = emit_fragment(g, n, 4096);
+	else if (n <= 16384)
+		sent = emit_fragment(g, n, 16384);
+	else
+		sent = emit_fragment(g, n, UNIXSOCK_FRAG_MAX);
+	if (!sent) {
+		g->lost = 1;
+		stat_add(UNIXSOCK_STAT_LOST_FRAGS, 1);
+		stat_add(UNIXSOCK_STAT_LOST_BYTES, g->remaining);
+		return 1;
+	}
 	g->off += n;
 	g->remaining -= n;
 	return 0;
@@ -350,11 +351,11 @@ static __always_inline __u8 read_unix_path(struct unix_sock *u, __u8 *dst)
 
 	if (!a)
 		return 0;
-	alen = BPF_CORE_READ(a, len) - 2; /* minus sun_family */
+	alen = BPF_CORE_READ(a, len) - SUN_PATH_OFF;
 	if (alen <= 0)
 		return 0;
 	len = clamp_len(alen, UNIXSOCK_PATH_MAX);
-	if (bpf_probe_read_kernel(dst, len, (void *)a + bpf_core_field_offset(struct unix_address, name) + 2))
+	if (bpf_probe_read_kernel(dst, len, (void *)a + bpf_core_field_offset(struct unix_address, name) + SUN_PATH_OFF))
 		return 0;
 	return len;
 }
@@ -373,7 +374,7 @@ static __always_inline __u64 sock_ino(struct sock *sk)
 static __always_inline bool comm_eq(const char *c)
 {
 	for (int i = 0; i < UNIXSOCK_COMM_LEN; i++) {
-		if (c[i] != filt_comm[i])
+		if (c[i] != filter.comm[i])
 			return false;
 		if (!c[i])
 			break;
@@ -383,17 +384,17 @@ static __always_inline bool comm_eq(const char *c)
 
 static __always_inline bool path_match(const __u8 *p, __u8 len)
 {
-	__u8 flen = filt_path_len;
+	__u8 flen = filter.path_len;
 
 	if (!len || len < flen)
 		return false;
 	for (int i = 0; i < UNIXSOCK_PATH_MAX; i++) {
 		if (i >= flen)
 			break;
-		if (p[i] != filt_path[i])
+		if (p[i] != filter.path[i])
 			return false;
 	}
-	if (filt_path_on == 2 || len == flen)
+	if (filter.path_mode == UNIXSOCK_PATH_PREFIX || len == flen)
 		return true;
 	/* exact: a filesystem path may carry its terminating NUL */
 	return p[0] && len == flen + 1 && p[flen & 0x7f] == 0;
@@ -538,7 +539,7 @@ static __always_inline void syscall_args(struct file *file, struct send_args *a,
 			idx = *p;
 			*p = idx + 1;
 		}
-		if (idx >= 1024)
+		if (idx >= MAX_MMSG)
 			return;
 		read_msghdr(a, regs->si + (__u64)idx * U_MMSGHDR_SIZE);
 		break;
@@ -550,128 +551,144 @@ static __always_inline void syscall_args(struct file *file, struct send_args *a,
 		a->readable = false;
 }
 
-/* in_sk: the socket pointers are BTF pointers the program may pass to socket
- * storage helpers (tp_btf, fexit); otherwise the caches are hash maps. */
-static __always_inline int handle_send(struct sock *sk, struct sk_basics *b, int ret, __u8 strategy,
-				       struct send_args *args, const bool in_sk)
+/* Whether a send is one to look at: not the capture's own, not a stream's
+ * empty write, a socket type and (the administrator's policy) a user asked for. */
+static __always_inline bool send_wanted(struct task_struct *task, struct sock *sk, struct sk_basics *b, int ret)
 {
-	struct sock_state *st = NULL;
-	/* who sends: plain loads from the current task (cheaper than one helper call each) */
-	struct task_struct *task = bpf_get_current_task_btf();
-	__u32 tgid = task->tgid;
-	struct unix_sock *u, *pu;
-	struct sock *peer;
-	struct unixsock_msg *m;
-	struct owner *ow;
-	__u16 type;
-	__u64 ino, peer_ino;
-	__u64 wake;
+	if (task->tgid == filter.self_tgid || ret < 0 || !sk)
+		return false;
+	if (ret == 0 && b->type == UNIXSOCK_SOCK_STREAM)
+		return false;
+	/* (type & 31): a shift the verifier can bound */
+	if (filter.types_mask && !(filter.types_mask & (1u << (b->type & 31))))
+		return false;
+	if (filter.own_uid_on && !own_uid_ok(task->cred, sk, b->peer))
+		return false;
+	return true;
+}
 
-	if (tgid == self_tgid || ret < 0 || !sk)
-		return 0;
-	type = b->type;
-	if (ret == 0 && type == 1 /* SOCK_STREAM */)
-		return 0;
-	if (types_mask && !(types_mask & (1u << (type & 31))))
-		return 0;
-	if (own_uid_on && !own_uid_ok(task->cred, sk, b->peer))
-		return 0;
-
-	u = (struct unix_sock *)sk;
-	peer = b->peer;
-	pu = (struct unix_sock *)peer;
-	ino = b->ino;
-	__u64 skey = (__u64)sk;
+/* The cached paths and inodes of sk (socket storage, or the hash map for
+ * kprobe and syscall programs), if still valid for its inode and peer; *st is
+ * sk's socket storage (in_sk only). */
+static __always_inline struct sockinfo *cached_info(struct sock *sk, struct sk_basics *b, const bool in_sk,
+						     struct sock_state **st)
+{
 	struct sockinfo *si = NULL;
+	__u64 skey = (__u64)sk;
+
 	if (in_sk) {
-		st = bpf_sk_storage_get(&sock_states, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-		if (st && ino && st->info.ino == ino && st->info.peer == (__u64)peer)
-			si = &st->info;
+		*st = bpf_sk_storage_get(&sock_states, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+		if (*st && b->ino && (*st)->info.ino == b->ino && (*st)->info.peer == (__u64)b->peer)
+			si = &(*st)->info;
 	} else {
 		si = bpf_map_lookup_elem(&sockinfos, &skey);
-		if (si && (si->ino != ino || si->peer != (__u64)peer))
+		if (si && (si->ino != b->ino || si->peer != (__u64)b->peer))
 			si = NULL;
 	}
-	peer_ino = si ? si->peer_ino : (peer ? sock_ino(peer) : 0);
+	return si;
+}
 
-	m = bpf_ringbuf_reserve(&rb, sizeof(*m), 0);
-	if (!m) {
-		stat_add(UNIXSOCK_STAT_LOST_MSGS, 1);
-		stat_add(UNIXSOCK_STAT_LOST_BYTES, ret);
-		return 0;
-	}
+/* Who sends, on what, when: the MSG record's fixed fields. */
+static __always_inline void fill_sender(struct unixsock_msg *m, struct task_struct *task, struct sk_basics *b,
+					 int ret, __u8 strategy, struct send_args *args, __u64 peer_ino)
+{
+	const struct cred *cred = task->cred;
+
 	m->kind = UNIXSOCK_REC_MSG;
-	m->sock_type = type;
+	m->sock_type = b->type;
 	m->strategy = strategy;
 	m->flags = 0;
 	m->syscall = args->syscall;
-	m->pid = tgid;
+	m->pid = task->tgid;
 	m->tid = task->pid;
-	const struct cred *cred = task->cred;
 	m->uid = cred->uid.val;
 	m->gid = cred->gid.val;
 	m->msg_len = ret;
 	m->ts = bpf_ktime_get_ns();
-	m->ino = ino;
+	m->ino = b->ino;
 	m->peer_ino = peer_ino;
 	__builtin_memcpy(m->comm, task->comm, sizeof(m->comm));
 	m->comm[sizeof(m->comm) - 1] = 0;
 	__builtin_memset(m->peer_comm, 0, sizeof(m->peer_comm));
 	m->peer_path_dest = 0;
-	/* path bytes past their length are never read: no zeroing, no copy of empty paths */
-	if (si) {
-		m->local_path_len = si->local_path_len;
-		m->peer_path_len = si->peer_path_len;
-		if (si->local_path_len)
-			__builtin_memcpy(m->local_path, si->local_path, UNIXSOCK_PATH_MAX);
-		if (si->peer_path_len)
-			__builtin_memcpy(m->peer_path, si->peer_path, UNIXSOCK_PATH_MAX);
-		m->path_ino = si->path_ino;
-		m->path_dev = si->path_dev;
-	} else {
-		m->local_path_len = read_unix_path(u, m->local_path);
-		m->peer_path_len = peer ? read_unix_path(pu, m->peer_path) : 0;
-		/* the socket file in the filesystem: ours, else the peer's
-		 * (accepted sockets share the listener's path) */
-		struct dentry *de = BPF_CORE_READ(u, path.dentry);
-		if (!de && peer)
-			de = BPF_CORE_READ(pu, path.dentry);
-		m->path_ino = de ? BPF_CORE_READ(de, d_inode, i_ino) : 0;
-		m->path_dev = de ? BPF_CORE_READ(de, d_inode, i_sb, s_dev) : 0;
-		/* cache it once the connection is complete (the peer has its inode) */
-		__u32 zero = 0;
-		struct sockinfo *n = NULL;
-		if (peer_ino && st)
-			n = &st->info;
-		else if (peer_ino && !in_sk)
-			n = bpf_map_lookup_elem(&sockinfo_scratch, &zero);
-		if (n) {
-			n->ino = 0; /* invalid while it is written (a send on another CPU) */
-			barrier();
-			n->peer = (__u64)peer;
-			n->peer_ino = peer_ino;
-			n->path_ino = m->path_ino;
-			n->path_dev = m->path_dev;
-			n->local_path_len = m->local_path_len;
-			n->peer_path_len = m->peer_path_len;
-			__builtin_memcpy(n->local_path, m->local_path, UNIXSOCK_PATH_MAX);
-			__builtin_memcpy(n->peer_path, m->peer_path, UNIXSOCK_PATH_MAX);
-			barrier();
-			n->ino = ino;
-			if (!st)
-				bpf_map_update_elem(&sockinfos, &skey, n, BPF_ANY);
-		}
-	}
-	if (!peer && args->readable && args->dest && args->destlen > 2) {
-		__u64 dl = clamp_len(args->destlen - 2, UNIXSOCK_PATH_MAX);
+}
 
-		if (!bpf_probe_read_user(m->peer_path, dl, (void *)(args->dest + 2))) {
-			m->peer_path_len = dl;
-			m->peer_path_dest = 1;
-		}
-	}
+/* The paths and the socket file, read from the sockets (no valid cache), and
+ * cached once the connection is complete (the peer has its inode). */
+static __always_inline void read_paths(struct unixsock_msg *m, struct sock *sk, struct sk_basics *b,
+					__u64 peer_ino, struct sock_state *st, const bool in_sk)
+{
+	struct unix_sock *u = (struct unix_sock *)sk, *pu = (struct unix_sock *)b->peer;
+	struct sock *peer = b->peer;
+	__u64 skey = (__u64)sk;
+	__u32 zero = 0;
+	struct sockinfo *n = NULL;
 
-	/* peer: whoever last used the peer socket, else who created it */
+	m->local_path_len = read_unix_path(u, m->local_path);
+	m->peer_path_len = peer ? read_unix_path(pu, m->peer_path) : 0;
+	/* the socket file in the filesystem: ours, else the peer's
+	 * (accepted sockets share the listener's path) */
+	struct dentry *de = BPF_CORE_READ(u, path.dentry);
+	if (!de && peer)
+		de = BPF_CORE_READ(pu, path.dentry);
+	m->path_ino = de ? BPF_CORE_READ(de, d_inode, i_ino) : 0;
+	m->path_dev = de ? BPF_CORE_READ(de, d_inode, i_sb, s_dev) : 0;
+	if (peer_ino && st)
+		n = &st->info;
+	else if (peer_ino && !in_sk)
+		n = bpf_map_lookup_elem(&sockinfo_scratch, &zero);
+	if (!n)
+		return;
+	n->ino = 0; /* invalid while it is written (a send on another CPU) */
+	barrier();
+	n->peer = (__u64)peer;
+	n->peer_ino = peer_ino;
+	n->path_ino = m->path_ino;
+	n->path_dev = m->path_dev;
+	n->local_path_len = m->local_path_len;
+	n->peer_path_len = m->peer_path_len;
+	__builtin_memcpy(n->local_path, m->local_path, UNIXSOCK_PATH_MAX);
+	__builtin_memcpy(n->peer_path, m->peer_path, UNIXSOCK_PATH_MAX);
+	barrier();
+	n->ino = b->ino;
+	if (!st)
+		bpf_map_update_elem(&sockinfos, &skey, n, BPF_ANY);
+}
+
+/* The paths and the socket file from the cache. Path bytes past their length
+ * are never read: no zeroing, no copy of empty paths. */
+static __always_inline void cached_paths(struct unixsock_msg *m, struct sockinfo *si)
+{
+	m->local_path_len = si->local_path_len;
+	m->peer_path_len = si->peer_path_len;
+	if (si->local_path_len)
+		__builtin_memcpy(m->local_path, si->local_path, UNIXSOCK_PATH_MAX);
+	if (si->peer_path_len)
+		__builtin_memcpy(m->peer_path, si->peer_path, UNIXSOCK_PATH_MAX);
+	m->path_ino = si->path_ino;
+	m->path_dev = si->path_dev;
+}
+
+/* An unconnected datagram: the destination sendto/sendmsg named stands for the peer path. */
+static __always_inline void dest_path(struct unixsock_msg *m, struct send_args *args)
+{
+	__u64 dl;
+
+	if (!args->readable || !args->dest || args->destlen <= SUN_PATH_OFF)
+		return;
+	dl = clamp_len(args->destlen - SUN_PATH_OFF, UNIXSOCK_PATH_MAX);
+	if (!bpf_probe_read_user(m->peer_path, dl, (void *)(args->dest + SUN_PATH_OFF))) {
+		m->peer_path_len = dl;
+		m->peer_path_dest = 1;
+	}
+}
+
+/* The peer process: whoever last used the peer socket, else who created it. */
+static __always_inline void fill_peer(struct unixsock_msg *m, struct sock *sk, struct sock *peer, __u64 peer_ino,
+				       const bool in_sk)
+{
+	struct owner *ow;
+
 	m->peer_pid = 0;
 	if (in_sk) {
 		struct sock_state *ps = peer ? bpf_sk_storage_get(&sock_states, peer, 0, 0) : NULL;
@@ -700,43 +717,56 @@ static __always_inline int handle_send(struct sock *sk, struct sk_basics *b, int
 			}
 		}
 	}
+}
 
+/* The sender is now the user of its socket (the peer of the other end's sends). */
+static __always_inline void note_sender(struct unixsock_msg *m, struct sock_state *st, const bool in_sk)
+{
 	if (!in_sk) {
-		note_owner(ino, tgid);
-	} else if (st && st->ow.pid != tgid) {
-		st->ow.pid = tgid;
+		note_owner(m->ino, m->pid);
+	} else if (st && st->ow.pid != m->pid) {
+		st->ow.pid = m->pid;
 		__builtin_memcpy(st->ow.comm, m->comm, sizeof(st->ow.comm));
 	}
+}
 
-	/* filters that need the metadata */
-	if (filt_path_on) {
-		bool hit = path_match(m->local_path, m->local_path_len) ||
-			   path_match(m->peer_path, m->peer_path_len);
-		if (!filter_ok(hit, filt_path_neg))
-			goto discard;
+/* The filters that need the metadata. */
+static __always_inline bool metadata_wanted(struct unixsock_msg *m)
+{
+	if (filter.path_mode) {
+		bool hit = path_match(m->local_path, m->local_path_len) || path_match(m->peer_path, m->peer_path_len);
+		if (!filter_ok(hit, filter.path_neg))
+			return false;
 	}
-	if (filt_file_on) {
-		bool hit = m->path_ino == filt_file_ino && m->path_dev == filt_file_dev;
-		if (!filter_ok(hit, filt_file_neg))
-			goto discard;
+	if (filter.file_on) {
+		bool hit = m->path_ino == filter.file_ino && m->path_dev == filter.file_dev;
+		if (!filter_ok(hit, filter.file_neg))
+			return false;
 	}
-	if (filt_pid_on) {
-		bool hit = tgid == filt_pid || m->peer_pid == filt_pid;
-		if (!filter_ok(hit, filt_pid_neg))
-			goto discard;
+	if (filter.pid_on) {
+		bool hit = m->pid == filter.pid || m->peer_pid == filter.pid;
+		if (!filter_ok(hit, filter.pid_neg))
+			return false;
 	}
-	if (filt_comm_on) {
+	if (filter.comm_on) {
 		bool hit = comm_eq(m->comm) || comm_eq(m->peer_comm);
-		if (!filter_ok(hit, filt_comm_neg))
-			goto discard;
+		if (!filter_ok(hit, filter.comm_neg))
+			return false;
 	}
+	return true;
+}
 
+/* Payload bytes to capture (snap length, --metadata-only, unreadable), and
+ * ancillary bytes (*ctrl_len); sets the flags that say so. */
+static __always_inline __u32 payload_len(struct unixsock_msg *m, struct send_args *args, int ret, __u32 *ctrl_len)
+{
 	__u32 cap = ret;
-	if (snaplen && cap > snaplen) {
-		cap = snaplen;
+
+	if (filter.snaplen && cap > filter.snaplen) {
+		cap = filter.snaplen;
 		m->flags |= UNIXSOCK_F_TRUNCATED;
 	}
-	if (!capture_payload) {
+	if (!filter.payload) {
 		cap = 0;
 		if (ret)
 			m->flags |= UNIXSOCK_F_TRUNCATED;
@@ -745,15 +775,101 @@ static __always_inline int handle_send(struct sock *sk, struct sk_basics *b, int
 		cap = 0;
 		m->flags |= UNIXSOCK_F_NO_PAYLOAD;
 	}
-	__u32 ctrl_len = 0;
+	*ctrl_len = 0;
 	if (args->readable && args->control && args->controllen) {
 		m->flags |= UNIXSOCK_F_HAS_CTRL;
-		ctrl_len = UNIXSOCK_CTRL_MAX;
+		*ctrl_len = UNIXSOCK_CTRL_MAX;
 		if (args->controllen > UNIXSOCK_CTRL_MAX)
 			m->flags |= UNIXSOCK_F_CTRL_TRUNC;
 		else
-			ctrl_len = args->controllen;
+			*ctrl_len = args->controllen;
 	}
+	return cap;
+}
+
+/* The payload as DATA records (bpf_loop over gather_step). */
+static __always_inline void emit_payload(struct send_args *args, __u32 cap, __u32 tid, __u64 ts, __u64 wake)
+{
+	__u32 zero = 0;
+	struct gather *g = bpf_map_lookup_elem(&gathers, &zero);
+	struct gather_ctx gc = { .g = g };
+
+	if (!g)
+		return;
+	__builtin_memset(g, 0, sizeof(*g));
+	g->wake = wake;
+	g->tid = tid;
+	g->ts = ts;
+	g->remaining = cap;
+	if (args->iov) {
+		g->iov = args->iov;
+		g->iov_cnt = args->iov_cnt;
+	} else {
+		g->ptr = args->buf;
+		g->seg_len = cap;
+	}
+	bpf_loop(MAX_STEPS, gather_step, &gc, 0);
+	stat_add(UNIXSOCK_STAT_CAP_BYTES, cap - g->remaining);
+}
+
+/* The raw cmsg list as a CTRL record. */
+static __always_inline void emit_ctrl(struct send_args *args, __u32 ctrl_len, __u32 tid, __u64 ts, __u64 wake)
+{
+	struct unixsock_data *d = bpf_ringbuf_reserve(&rb, sizeof(*d) + UNIXSOCK_CTRL_MAX, 0);
+
+	if (!d) {
+		stat_add(UNIXSOCK_STAT_LOST_FRAGS, 1);
+		return;
+	}
+	d->kind = UNIXSOCK_REC_CTRL;
+	d->tid = tid;
+	d->ts = ts;
+	d->len = ctrl_len;
+	if (bpf_probe_read_user(d->data, clamp_len(ctrl_len, UNIXSOCK_CTRL_MAX), (void *)args->control))
+		stat_add(UNIXSOCK_STAT_READ_ERRORS, 1);
+	bpf_ringbuf_submit(d, wake);
+}
+
+/* One send: the MSG record, then its DATA and CTRL records. in_sk: the
+ * socket pointers are BTF pointers the program may pass to socket storage
+ * helpers (tp_btf, fexit); otherwise the caches are hash maps. */
+static __always_inline int handle_send(struct sock *sk, struct sk_basics *b, int ret, __u8 strategy,
+				       struct send_args *args, const bool in_sk)
+{
+	/* who sends: plain loads from the current task (cheaper than one helper call each) */
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct sock_state *st = NULL;
+	struct unixsock_msg *m;
+	struct sockinfo *si;
+	__u64 peer_ino, wake;
+	__u32 cap, ctrl_len;
+
+	if (!send_wanted(task, sk, b, ret))
+		return 0;
+	si = cached_info(sk, b, in_sk, &st);
+	peer_ino = si ? si->peer_ino : (b->peer ? sock_ino(b->peer) : 0);
+
+	m = bpf_ringbuf_reserve(&rb, sizeof(*m), 0);
+	if (!m) {
+		stat_add(UNIXSOCK_STAT_LOST_MSGS, 1);
+		stat_add(UNIXSOCK_STAT_LOST_BYTES, ret);
+		return 0;
+	}
+	fill_sender(m, task, b, ret, strategy, args, peer_ino);
+	if (si)
+		cached_paths(m, si);
+	else
+		read_paths(m, sk, b, peer_ino, st, in_sk);
+	if (!b->peer)
+		dest_path(m, args);
+	fill_peer(m, sk, b->peer, peer_ino, in_sk);
+	note_sender(m, st, in_sk);
+	if (!metadata_wanted(m)) {
+		bpf_ringbuf_discard(m, BPF_RB_NO_WAKEUP);
+		return 0;
+	}
+
+	cap = payload_len(m, args, ret, &ctrl_len);
 	m->cap_len = cap;
 	m->ctrl_len = ctrl_len;
 	wake = wake_flag(cap + ctrl_len);
@@ -771,46 +887,10 @@ static __always_inline int handle_send(struct sock *sk, struct sk_basics *b, int
 
 	stat_add(UNIXSOCK_STAT_SENDS, 1);
 	stat_add(UNIXSOCK_STAT_BYTES, ret);
-
-	__u32 zero = 0;
-	struct gather *g = cap ? bpf_map_lookup_elem(&gathers, &zero) : NULL;
-	if (g) {
-		struct gather_ctx gc = { .g = g };
-
-		__builtin_memset(g, 0, sizeof(*g));
-		g->wake = wake;
-		g->tid = tid;
-		g->ts = ts;
-		g->remaining = cap;
-		if (args->iov) {
-			g->iov = args->iov;
-			g->iov_cnt = args->iov_cnt;
-		} else {
-			g->ptr = args->buf;
-			g->seg_len = cap;
-		}
-		bpf_loop(MAX_STEPS, gather_step, &gc, 0);
-		stat_add(UNIXSOCK_STAT_CAP_BYTES, cap - g->remaining);
-	}
-	if (ctrl_len) {
-		struct unixsock_data *d = bpf_ringbuf_reserve(&rb, sizeof(*d) + UNIXSOCK_CTRL_MAX, 0);
-
-		if (!d) {
-			stat_add(UNIXSOCK_STAT_LOST_FRAGS, 1);
-			return 0;
-		}
-		d->kind = UNIXSOCK_REC_CTRL;
-		d->tid = tid;
-		d->ts = ts;
-		d->len = ctrl_len;
-		if (bpf_probe_read_user(d->data, clamp_len(ctrl_len, UNIXSOCK_CTRL_MAX), (void *)args->control))
-			stat_add(UNIXSOCK_STAT_READ_ERRORS, 1);
-		bpf_ringbuf_submit(d, wake);
-	}
-	return 0;
-
-discard:
-	bpf_ringbuf_discard(m, BPF_RB_NO_WAKEUP);
+	if (cap)
+		emit_payload(args, cap, tid, ts, wake);
+	if (ctrl_len)
+		emit_ctrl(args, ctrl_len, tid, ts, wake);
 	return 0;
 }
 
@@ -1019,7 +1099,8 @@ static long sx_mmsg_step(__u32 i, void *ctx)
 	if (i >= l->count)
 		return 1;
 	/* the kernel stored each message's byte count in msg_len */
-	if (bpf_probe_read_user(&len, sizeof(len), (void *)(l->vec + (__u64)i * U_MMSGHDR_SIZE + 56)))
+	if (bpf_probe_read_user(&len, sizeof(len),
+				(void *)(l->vec + (__u64)i * U_MMSGHDR_SIZE + __builtin_offsetof(struct u_mmsghdr, msg_len))))
 		return 1;
 	syscall_args(NULL, &a, false, i);
 	handle_send(l->sk, &l->b, len, UNIXSOCK_S_SYSCALLS, &a, false);
@@ -1042,7 +1123,7 @@ int sx_sendmmsg(struct exit_ctx *ctx)
 	l.sk = sk;
 	l.vec = regs->si;
 	l.count = ctx->ret;
-	bpf_loop(1024, sx_mmsg_step, &l, 0);
+	bpf_loop(MAX_MMSG, sx_mmsg_step, &l, 0);
 	return 0;
 }
 

@@ -102,6 +102,49 @@ struct unixsock_data {
 	__u8 data[];
 };
 
+/*
+ * The probes' settings and filters: the loader writes them into the object's
+ * read-only data before load (`filter` in bpf/unixsock.bpf.c), so the
+ * verifier knows every value and a filter that is off is dead code. One
+ * structure from the command line down: src/filter.ts and src/capture.ts fill
+ * an object with these fields under their camelCase names (UnixsockFilter in
+ * src/generated/vocab.ts), the addon copies each field of it in, by the
+ * offsets of build/unixsock_vocab.h. Integers and byte strings only.
+ */
+struct unixsock_filter {
+	__u64 wakeup_bytes; /* wake the reader when the unread data crosses a multiple of this; 0: the loader picks */
+	__u64 file_ino;     /* file filter: inode and device (kernel encoding) of the socket file */
+	__u32 file_dev;
+	__u32 self_tgid;    /* the capture itself, never traced */
+	__u32 snaplen;      /* 0: whole message */
+	__u32 types_mask;   /* bit (1 << sock_type); 0: all */
+	__u32 pid;          /* pid filter: sender or peer */
+	/* The administrator's policy (install-extcap.sh --system --own-uid-only): a
+	 * member sees only sends where the sender or the peer runs as own_uid. Set
+	 * from a root-owned file, never from an option. */
+	__u32 own_uid;
+	__u8 own_uid_on;
+	__u8 payload;       /* 0: metadata only */
+	__u8 path_mode;     /* enum unixsock_path_mode */
+	__u8 path_neg;      /* *_neg: the filter is negated */
+	__u8 path_len;
+	__u8 file_on;
+	__u8 file_neg;
+	__u8 pid_on;
+	__u8 pid_neg;
+	__u8 comm_on;
+	__u8 comm_neg;
+	__u8 path[UNIXSOCK_PATH_MAX];  /* raw sun_path bytes (abstract: a NUL first) */
+	char comm[UNIXSOCK_COMM_LEN];  /* NUL-terminated */
+};
+
+/* unixsock_filter.path_mode */
+enum unixsock_path_mode {
+	UNIXSOCK_PATH_OFF = 0,
+	UNIXSOCK_PATH_EXACT = 1,
+	UNIXSOCK_PATH_PREFIX = 2,
+};
+
 /* CPUs with their own counters (higher-numbered CPUs are not counted). */
 #define UNIXSOCK_STAT_CPUS 1024
 struct unixsock_stat_line {

@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "unixsock",
-      "sources": ["unixsock.cc"],
+      "sources": ["addon.cc", "capture.cc", "loader.cc"],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",
         "../bpf",

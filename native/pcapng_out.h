@@ -25,6 +25,7 @@
 #include <poll.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -292,25 +293,30 @@ class PcapngOut {
     memset(o + 4 + len, 0, Pad4(len) - len);
     return o + 4 + Pad4(len);
   }
-  // TLVs made from the raw cmsg list (x86_64: u64 len, i32 level, i32 type, data, 8-aligned).
+  // TLVs made from the raw cmsg list as the sender gave it (struct cmsghdr of a
+  // 64-bit Linux: u64 len, i32 level, i32 type, data, 8-aligned), whatever
+  // the length fields say (the sender wrote them).
   static std::vector<uint8_t> ControlTlvs(const std::vector<uint8_t>& c, bool* malformed) {
+    constexpr size_t kHdr = sizeof(cmsghdr);
+    static_assert(kHdr == 16 && offsetof(cmsghdr, cmsg_level) == 8 && offsetof(cmsghdr, cmsg_type) == 12,
+                  "struct cmsghdr of x86_64 and arm64");
     std::vector<uint8_t> rights, creds, out;
     std::vector<uint8_t> other;
     size_t o = 0;
     *malformed = false;
-    while (o + 16 <= c.size()) {
+    while (o + kHdr <= c.size()) {
       uint64_t len;
       int32_t level, type;
-      memcpy(&len, &c[o], 8);
-      memcpy(&level, &c[o + 8], 4);
-      memcpy(&type, &c[o + 12], 4);
-      if (len < 16 || len > c.size() - o) {
+      memcpy(&len, &c[o + offsetof(cmsghdr, cmsg_len)], 8);
+      memcpy(&level, &c[o + offsetof(cmsghdr, cmsg_level)], 4);
+      memcpy(&type, &c[o + offsetof(cmsghdr, cmsg_type)], 4);
+      if (len < kHdr || len > c.size() - o) {
         *malformed = true;
         break;
       }
-      const uint8_t* data = &c[o + 16];
-      size_t dlen = len - 16;
-      if (level == 1 && type == 1) {  // SCM_RIGHTS
+      const uint8_t* data = &c[o + kHdr];
+      size_t dlen = len - kHdr;
+      if (level == SOL_SOCKET && type == SCM_RIGHTS) {
         for (size_t i = 0; i + 4 <= dlen; i += 4) {
           uint8_t b[4];
           int32_t fd;
@@ -318,7 +324,7 @@ class PcapngOut {
           Be32(b, (uint32_t)fd);
           rights.insert(rights.end(), b, b + 4);
         }
-      } else if (level == 1 && type == 2 && dlen >= 12) {  // SCM_CREDENTIALS: the last one counts
+      } else if (level == SOL_SOCKET && type == SCM_CREDENTIALS && dlen >= sizeof(ucred)) {  // the last one counts
         creds.assign(12, 0);
         for (int k = 0; k < 3; k++) {
           uint32_t v;
@@ -338,7 +344,7 @@ class PcapngOut {
       }
       o += (len + 7) & ~uint64_t(7);
     }
-    if (o < c.size() && c.size() - o < 16)
+    if (o < c.size() && c.size() - o < kHdr)
       for (size_t i = o; i < c.size(); i++)
         if (c[i]) *malformed = true;
     auto add = [&out](uint16_t type, const std::vector<uint8_t>& v) {

@@ -34,6 +34,8 @@ const LUA_DEFINES = ['LINK_VERSION'];
 const LUA_ENUMS = ['MSG_FLAGS', 'LINK_FLAGS', 'LINK_TLV'];
 const LUA_NAMES = ['SOCK_TYPE', 'STRATEGY'];
 const LUA_STRUCTS = ['LINK_HEADER'];
+// Structs JavaScript fills and hands to the addon, field by field under camelCase names.
+const TS_OBJECTS = ['FILTER'];
 
 const TYPES = { __u8: 1, __u16: 2, __u32: 4, __u64: 8, __s8: 1, __s16: 2, __s32: 4, __s64: 8, char: 1 };
 
@@ -55,6 +57,8 @@ function evaluate(expr, known, where) {
   if (!Number.isSafeInteger(v)) fail(`${where}: "${expr}" is not an integer`);
   return v;
 }
+
+const camel = (name) => name.replace(/_([a-z0-9])/g, (_, c) => c.toUpperCase());
 
 function parse(src) {
   const text = src.replace(/\/\*[\s\S]*?\*\//g, (c) => c.replace(/[^\n]/g, ' ')).replace(/\/\/.*$/gm, '');
@@ -106,7 +110,8 @@ function parse(src) {
         const count = f[3] === undefined ? 1 : flexible ? 0 : evaluate(f[3], known, `bpf/unixsock.h:${i + 1}`);
         off = Math.ceil(off / unit) * unit;
         align = Math.max(align, unit);
-        fields.push({ name: f[2], off, size: unit * count, flexible });
+        const kind = f[3] === undefined ? 'int' : f[1] === 'char' ? 'string' : 'bytes';
+        fields.push({ name: f[2], js: camel(f[2]), off, size: unit * count, flexible, kind });
         off += unit * count;
       }
       const size = Math.ceil(off / align) * align;
@@ -138,6 +143,17 @@ function typescript({ defines, enums, structs }) {
     out.push('  },', '  len: {');
     for (const f of s.fields) out.push(`    ${f.name}: ${f.size},`);
     out.push('  },', '} as const;');
+  }
+  for (const s of structs.filter((x) => TS_OBJECTS.includes(x.name))) {
+    const type = `Unixsock${s.name[0]}${s.name.slice(1).toLowerCase()}`;
+    const tsType = { int: 'number', bytes: 'Buffer', string: 'string' };
+    const zero = { int: '0', bytes: 'Buffer.alloc(0)', string: "''" };
+    out.push('', `/** struct unixsock_${s.c} as JavaScript hands it to the addon: each field under its camelCase name */`);
+    out.push(`export interface ${type} {`);
+    for (const f of s.fields) out.push(`  ${f.js}: ${tsType[f.kind]};`);
+    out.push('}', `/** A struct unixsock_${s.c} of zeros (empty strings). */`, `export function empty${type}(): ${type} {`, '  return {');
+    for (const f of s.fields) out.push(`    ${f.js}: ${zero[f.kind]},`);
+    out.push('  };', '}');
   }
   return out.join('\n') + '\n';
 }
@@ -195,11 +211,12 @@ function cHeader({ enums, structs }) {
     }
   }
   out.push('', '// every field as the compiler lays it out (the addon exports it: layout())');
-  out.push('struct unixsock_vocab_field {', '  const char* type;  // the struct, as src/generated/vocab.ts names it', '  const char* name;', '  size_t off, size;', '};');
+  out.push('struct unixsock_vocab_field {', '  const char* type;  // the struct, as src/generated/vocab.ts names it', '  const char* name;');
+  out.push('  const char* js;    // its camelCase name', "  char kind;         // 'i' integer, 'b' bytes, 's' NUL-terminated string", '  size_t off, size;', '};');
   out.push('static const struct unixsock_vocab_field unixsock_vocab_fields[] = {');
   for (const s of structs)
     for (const f of s.fields)
-      out.push(`    {"${s.name}", "${f.name}", offsetof(struct unixsock_${s.c}, ${f.name}), ${f.flexible ? '0' : `sizeof(((struct unixsock_${s.c}*)nullptr)->${f.name})`}},`);
+      out.push(`    {"${s.name}", "${f.name}", "${f.js}", '${f.kind[0] === 'i' ? 'i' : f.kind === 'bytes' ? 'b' : 's'}', offsetof(struct unixsock_${s.c}, ${f.name}), ${f.flexible ? '0' : `sizeof(((struct unixsock_${s.c}*)nullptr)->${f.name})`}},`);
   out.push('};', 'struct unixsock_vocab_struct {', '  const char* type;', '  size_t size;', '};');
   out.push('static const struct unixsock_vocab_struct unixsock_vocab_structs[] = {');
   for (const s of structs) out.push(`    {"${s.name}", sizeof(struct unixsock_${s.c})},`);

@@ -121,10 +121,11 @@ export class UnixCapture {
         strategy: o.strategy,
         ringBytes: o.ringBytes,
         snaplen: o.snaplen,
-        payload: o.payload,
+        payload: o.payload ? 1 : 0,
         selfTgid: process.pid,
         libbpfLogFd: o.libbpfLogFd,
-        ownUid: o.ownUid,
+        ownUidOn: o.ownUid === undefined ? 0 : 1,
+        ownUid: o.ownUid ?? 0,
       });
       return new UnixCapture(native, mod.clockOffsetNs());
     } catch (e) {

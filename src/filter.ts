@@ -12,6 +12,7 @@
 // Each of path, file, pid and comm may appear once.
 import * as fs from 'node:fs';
 import { UsageError } from './errors';
+import { PATH_MODE, SOCK_TYPE_NAMES, emptyUnixsockFilter, type UnixsockFilter } from './generated/vocab';
 import { COMM_MAX_BYTES, PATH_MAX_BYTES, PID_MAX } from './limits';
 
 export type Kind = 'path' | 'file' | 'pid' | 'comm' | 'type';
@@ -22,7 +23,8 @@ export interface Term {
   value: string;
 }
 
-export const TYPE_BITS: Record<string, number> = { stream: 1 << 1, dgram: 1 << 2, seqpacket: 1 << 5 };
+/** A socket type's bit in UnixsockFilter.typesMask: 1 << its number. */
+export const TYPE_BITS: Record<string, number> = Object.fromEntries(Object.entries(SOCK_TYPE_NAMES).map(([n, name]) => [name, 1 << Number(n)]));
 const ALL_TYPES = TYPE_BITS.stream | TYPE_BITS.dgram | TYPE_BITS.seqpacket;
 
 function tokenize(s: string): string[] {
@@ -102,23 +104,12 @@ export function parseFilter(src: string): Term[] {
   return terms;
 }
 
-/** What the kernel probes are told (see the const volatile settings in bpf/unixsock.bpf.c). */
-export interface KernelFilter {
-  typesMask: number;
-  pathMode: number;
-  pathNeg: number;
-  path: Buffer;
-  fileOn: number;
-  fileNeg: number;
-  fileDev: number;
-  fileIno: number;
-  pidOn: number;
-  pidNeg: number;
-  pid: number;
-  commOn: number;
-  commNeg: number;
-  comm: string;
-}
+/**
+ * What the kernel probes are told: struct unixsock_filter of bpf/unixsock.h,
+ * which the addon copies field by field into the probes' read-only data.
+ * toKernelFilter fills the filter fields; the capture adds its settings.
+ */
+export type KernelFilter = UnixsockFilter;
 
 /** Linux's userspace dev_t encoding (stat) to the kernel's (MAJOR << 20 | MINOR). */
 export function kernelDev(dev: number): number {
@@ -128,9 +119,9 @@ export function kernelDev(dev: number): number {
 }
 
 function pathBytes(v: string): { mode: number; bytes: Buffer } {
-  let mode = 1;
+  let mode: number = PATH_MODE.EXACT;
   if (v.endsWith('*')) {
-    mode = 2;
+    mode = PATH_MODE.PREFIX;
     v = v.slice(0, -1);
   }
   const bytes = v.startsWith('@') ? Buffer.concat([Buffer.from([0]), Buffer.from(v.slice(1), 'utf8')]) : Buffer.from(v, 'utf8');
@@ -141,22 +132,7 @@ function pathBytes(v: string): { mode: number; bytes: Buffer } {
 }
 
 export function toKernelFilter(terms: Term[]): KernelFilter {
-  const f: KernelFilter = {
-    typesMask: 0,
-    pathMode: 0,
-    pathNeg: 0,
-    path: Buffer.alloc(0),
-    fileOn: 0,
-    fileNeg: 0,
-    fileDev: 0,
-    fileIno: 0,
-    pidOn: 0,
-    pidNeg: 0,
-    pid: 0,
-    commOn: 0,
-    commNeg: 0,
-    comm: '',
-  };
+  const f = emptyUnixsockFilter();
   const seen = new Map<Kind, Term>();
   let types = ALL_TYPES;
   for (const t of terms) {
@@ -174,6 +150,7 @@ export function toKernelFilter(terms: Term[]): KernelFilter {
         const p = pathBytes(t.value);
         f.pathMode = p.mode;
         f.path = p.bytes;
+        f.pathLen = p.bytes.length;
         f.pathNeg = neg;
         break;
       }

@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { installedAddon, privileged } from './privilege';
-import { DATA, LINK_HEADER, MSG } from './generated/vocab';
+import { DATA, LINK_HEADER, MSG, type UnixsockFilter } from './generated/vocab';
 
 export interface NativeAttempt {
   strategy: string;
@@ -51,31 +51,17 @@ export interface NativeEnd {
   writeError: number;
 }
 
-export interface NativeOptions {
+/**
+ * What new Capture() takes: the probes' settings and filters (struct
+ * unixsock_filter of bpf/unixsock.h, field by field; absent fields are 0,
+ * selfTgid 0 is this process, wakeupBytes 0 lets the addon pick) and the loader's.
+ */
+export interface NativeOptions extends Partial<UnixsockFilter> {
+  /** a strategy name (STRATEGY_NAMES), or auto */
   strategy?: string;
   ringBytes?: number;
-  snaplen?: number;
-  wakeupBytes?: number;
-  payload?: boolean;
-  selfTgid?: number;
   /** an open file for libbpf's output (the addon opens no path itself) */
   libbpfLogFd?: number;
-  /** see only sends where the sender or the peer runs as this uid (the administrator's policy) */
-  ownUid?: number;
-  typesMask?: number;
-  pathMode?: number;
-  pathNeg?: number;
-  path?: Buffer;
-  fileOn?: number;
-  fileNeg?: number;
-  fileDev?: number;
-  fileIno?: number;
-  pidOn?: number;
-  pidNeg?: number;
-  pid?: number;
-  commOn?: number;
-  commNeg?: number;
-  comm?: string;
 }
 
 /** A struct's size and each field's offset and size in bytes. */

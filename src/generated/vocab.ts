@@ -73,6 +73,19 @@ export const STRATEGY_NAMES: Readonly<Record<number, string>> = {
   4: 'syscalls',
 };
 
+/** enum unixsock_path_mode */
+export const PATH_MODE = {
+  OFF: 0,
+  EXACT: 1,
+  PREFIX: 2,
+} as const;
+/** enum unixsock_path_mode: each member's name, lowercased, by number */
+export const PATH_MODE_NAMES: Readonly<Record<number, string>> = {
+  0: 'off',
+  1: 'exact',
+  2: 'prefix',
+};
+
 /** enum unixsock_stat */
 export const STAT = {
   SENDS: 0,
@@ -212,6 +225,57 @@ export const DATA = {
   },
 } as const;
 
+/** struct unixsock_filter: its size, and each field's byte offset and size */
+export const FILTER = {
+  size: 176,
+  off: {
+    wakeup_bytes: 0,
+    file_ino: 8,
+    file_dev: 16,
+    self_tgid: 20,
+    snaplen: 24,
+    types_mask: 28,
+    pid: 32,
+    own_uid: 36,
+    own_uid_on: 40,
+    payload: 41,
+    path_mode: 42,
+    path_neg: 43,
+    path_len: 44,
+    file_on: 45,
+    file_neg: 46,
+    pid_on: 47,
+    pid_neg: 48,
+    comm_on: 49,
+    comm_neg: 50,
+    path: 51,
+    comm: 159,
+  },
+  len: {
+    wakeup_bytes: 8,
+    file_ino: 8,
+    file_dev: 4,
+    self_tgid: 4,
+    snaplen: 4,
+    types_mask: 4,
+    pid: 4,
+    own_uid: 4,
+    own_uid_on: 1,
+    payload: 1,
+    path_mode: 1,
+    path_neg: 1,
+    path_len: 1,
+    file_on: 1,
+    file_neg: 1,
+    pid_on: 1,
+    pid_neg: 1,
+    comm_on: 1,
+    comm_neg: 1,
+    path: 108,
+    comm: 16,
+  },
+} as const;
+
 /** struct unixsock_stat_line: its size, and each field's byte offset and size */
 export const STAT_LINE = {
   size: 64,
@@ -273,3 +337,54 @@ export const LINK_HEADER = {
     peer_comm: 16,
   },
 } as const;
+
+/** struct unixsock_filter as JavaScript hands it to the addon: each field under its camelCase name */
+export interface UnixsockFilter {
+  wakeupBytes: number;
+  fileIno: number;
+  fileDev: number;
+  selfTgid: number;
+  snaplen: number;
+  typesMask: number;
+  pid: number;
+  ownUid: number;
+  ownUidOn: number;
+  payload: number;
+  pathMode: number;
+  pathNeg: number;
+  pathLen: number;
+  fileOn: number;
+  fileNeg: number;
+  pidOn: number;
+  pidNeg: number;
+  commOn: number;
+  commNeg: number;
+  path: Buffer;
+  comm: string;
+}
+/** A struct unixsock_filter of zeros (empty strings). */
+export function emptyUnixsockFilter(): UnixsockFilter {
+  return {
+    wakeupBytes: 0,
+    fileIno: 0,
+    fileDev: 0,
+    selfTgid: 0,
+    snaplen: 0,
+    typesMask: 0,
+    pid: 0,
+    ownUid: 0,
+    ownUidOn: 0,
+    payload: 0,
+    pathMode: 0,
+    pathNeg: 0,
+    pathLen: 0,
+    fileOn: 0,
+    fileNeg: 0,
+    pidOn: 0,
+    pidNeg: 0,
+    commOn: 0,
+    commNeg: 0,
+    path: Buffer.alloc(0),
+    comm: '',
+  };
+}

@@ -20,12 +20,14 @@
 #include <string.h>
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
+#include <linux/types.h>
+#include "unixsock.h"
 
 static char logbuf[256 << 20];
 
 static int quiet(enum libbpf_print_level l, const char *f, va_list a) { return 0; }
 
-/* Writes VAL (LEN bytes) into the .rodata variable NAME, if the object has it. */
+/* Writes VAL (LEN bytes) into the .rodata variable NAME. */
 static void set_var(struct bpf_object *obj, const char *name, const void *val, size_t len)
 {
 	struct bpf_map *m = bpf_object__find_map_by_name(obj, ".rodata");
@@ -35,10 +37,10 @@ static void set_var(struct bpf_object *obj, const char *name, const void *val, s
 	int sec;
 
 	if (!m || !btf || !(data = (char *)bpf_map__initial_value(m, &size)))
-		return;
+		goto missing;
 	sec = btf__find_by_name_kind(btf, ".rodata", BTF_KIND_DATASEC);
 	if (sec < 0)
-		return;
+		goto missing;
 	const struct btf_type *t = btf__type_by_id(btf, sec);
 	const struct btf_var_secinfo *v = btf_var_secinfos(t);
 	for (int i = 0; i < btf_vlen(t); i++, v++) {
@@ -49,29 +51,33 @@ static void set_var(struct bpf_object *obj, const char *name, const void *val, s
 			return;
 		}
 	}
+missing:
+	/* a renamed variable would silently verify "filters" as "plain" */
+	fprintf(stderr, "verifier-stats: the object has no .rodata variable %s of %zu bytes\n", name, len);
+	exit(2);
 }
 
 static void filters_on(struct bpf_object *obj)
 {
-	unsigned char on = 1, prefix = 2, plen = 107, path[108];
-	unsigned int snap = 1000, types = 0x26, pid = 1, dev = 1;
-	unsigned long long ino = 1;
-	char comm[16] = "abcdefghijklmno";
+	struct unixsock_filter f = {
+		.wakeup_bytes = 256 * 1024,
+		.payload = 1,
+		.path_mode = UNIXSOCK_PATH_PREFIX,
+		.path_len = 107,
+		.file_on = 1,
+		.file_dev = 1,
+		.file_ino = 1,
+		.pid_on = 1,
+		.pid = 1,
+		.comm_on = 1,
+		.comm = "abcdefghijklmno",
+		.snaplen = 1000,
+		.types_mask = 0x26,
+	};
 
-	memset(path, 'a', sizeof(path));
-	path[0] = '/';
-	set_var(obj, "filt_path_on", &prefix, 1);
-	set_var(obj, "filt_path_len", &plen, 1);
-	set_var(obj, "filt_path", path, sizeof(path));
-	set_var(obj, "filt_file_on", &on, 1);
-	set_var(obj, "filt_file_dev", &dev, 4);
-	set_var(obj, "filt_file_ino", &ino, 8);
-	set_var(obj, "filt_pid_on", &on, 1);
-	set_var(obj, "filt_pid", &pid, 4);
-	set_var(obj, "filt_comm_on", &on, 1);
-	set_var(obj, "filt_comm", comm, sizeof(comm));
-	set_var(obj, "snaplen", &snap, 4);
-	set_var(obj, "types_mask", &types, 4);
+	memset(f.path, 'a', sizeof(f.path));
+	f.path[0] = '/';
+	set_var(obj, "filter", &f, sizeof(f));
 }
 
 /* The verifier's reason: the last log line before its closing statistics. */

@@ -1,0 +1,398 @@
+// The capture object (capture.h): options in, the loader, the worker thread.
+#include "capture.h"
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+
+extern "C" {
+#include <bpf/libbpf.h>
+}
+
+#include "loader.h"
+#include "privilege.h"
+#include "ring.h"
+#include "unixsock_vocab.h"
+
+namespace {
+
+class Capture : public Napi::ObjectWrap<Capture> {
+ public:
+  static Napi::Object Init(Napi::Env env, Napi::Object exports) {
+    Napi::Function fn = DefineClass(
+        env, "Capture",
+        {InstanceMethod("start", &Capture::Start), InstanceMethod("stop", &Capture::Stop),
+         InstanceMethod("stats", &Capture::Stats), InstanceMethod("close", &Capture::Close),
+         InstanceAccessor("strategy", &Capture::Strategy, nullptr),
+         InstanceAccessor("attempts", &Capture::Attempts, nullptr)});
+    exports.Set("Capture", fn);
+    return exports;
+  }
+
+  explicit Capture(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Capture>(info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsObject()) {
+      Napi::TypeError::New(env, "Usage: new Capture({ strategy, ringBytes, filters... })")
+          .ThrowAsJavaScriptException();
+      return;
+    }
+    Napi::Object o = info[0].As<Napi::Object>();
+    unixsock_filter filter;
+    std::string bad = FilterFrom(o, &filter);
+    if (!bad.empty()) {
+      Napi::TypeError::New(env, bad).ThrowAsJavaScriptException();
+      return;
+    }
+    uint32_t ring_bytes = o.Get("ringBytes").IsNumber() ? o.Get("ringBytes").As<Napi::Number>().Uint32Value() : 64u << 20;
+    if (!filter.self_tgid) filter.self_tgid = getpid();
+    // the worker looks every 5 ms anyway: the kernel wakes it early only when the ring fills up
+    if (!filter.wakeup_bytes) filter.wakeup_bytes = std::max<uint64_t>(256 * 1024, ring_bytes / 8);
+    std::string forced = o.Get("strategy").IsString() ? o.Get("strategy").As<Napi::String>().Utf8Value() : "";
+
+    // the log file JavaScript opened (never a path opened here: see privilege.h)
+    int debug_fd = o.Get("libbpfLogFd").IsNumber() ? o.Get("libbpfLogFd").As<Napi::Number>().Int32Value() : -1;
+    if (debug_fd >= 0 && !unixsock::HasLibbpfDebugLog()) {
+      int fd = fcntl(debug_fd, F_DUPFD_CLOEXEC, 3);
+      if (fd >= 0) unixsock::SetLibbpfDebugLog(fdopen(fd, "a"));
+    }
+    std::vector<unixsock::Attempt> tried;
+    // CAP_BPF, CAP_PERFMON in effect from here to the ring's mapping (see privilege.h)
+    auto raised = std::make_unique<unixsock::priv::Raised>();
+    probes_.reset(unixsock::LoadProbes(filter, ring_bytes, forced, &tried));
+    if (probes_) {
+      ring_size_ = probes_->ring_size();
+      ring_error_ = ring_.Open(probes_->ring_fd(), ring_size_);
+    }
+    raised.reset();
+    // nothing after this point needs a capability: links are closed, the ring
+    // and the counters (.bss) are read through mappings made above
+    std::string held = unixsock::priv::DropAll();
+    if (!held.empty()) {
+      Teardown();
+      Napi::Error e = Napi::Error::New(env, held + ": the capture stops here");
+      e.Set("code", "EPRIVILEGE");
+      e.ThrowAsJavaScriptException();
+      return;
+    }
+    Napi::Array attempts = Napi::Array::New(env);
+    for (const auto& t : tried) {
+      Napi::Object a = Napi::Object::New(env);
+      a.Set("strategy", t.strategy);
+      a.Set("ok", t.ok);
+      a.Set(t.ok ? "note" : "error", t.text);
+      attempts.Set(attempts.Length(), a);
+      if (t.ok) strategy_ = t.strategy;
+    }
+    attempts_ = Napi::Persistent(attempts);
+    if (!probes_) {
+      std::string msg = "no attach strategy works on this kernel:";
+      for (const auto& t : tried) msg += " " + t.strategy + ": " + t.text + ";";
+      if (!msg.empty() && msg.back() == ';') msg.pop_back();
+      Napi::Error e = Napi::Error::New(env, msg);
+      e.Set("code", "ENOSTRATEGY");
+      e.Set("attempts", attempts);
+      e.ThrowAsJavaScriptException();
+    }
+  }
+
+  ~Capture() override { Teardown(); }
+
+ private:
+  // The settings and filters (struct unixsock_filter, bpf/unixsock.h) from
+  // the JavaScript object: every field under its camelCase name (src/capture.ts
+  // fills it; UnixsockFilter in src/generated/vocab.ts), 0 when absent. "" or
+  // the TypeError's sentence.
+  static std::string FilterFrom(Napi::Object o, unixsock_filter* f) {
+    memset(f, 0, sizeof(*f));
+    for (const auto& fd : unixsock_vocab_fields) {
+      if (strcmp(fd.type, "FILTER") != 0) continue;
+      Napi::Value v = o.Get(fd.js);
+      uint8_t* at = reinterpret_cast<uint8_t*>(f) + fd.off;
+      if (v.IsUndefined()) continue;
+      if (fd.kind == 'i') {
+        double d = v.IsBoolean() ? (v.As<Napi::Boolean>() ? 1 : 0) : v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : -1;
+        if (!(d >= 0 && d < 18446744073709551616.0 && d == (double)(uint64_t)d) ||
+            (fd.size < 8 && (uint64_t)d >> (8 * fd.size)))
+          return std::string(fd.js) + ": not a whole number that fits " + std::to_string(fd.size) + " bytes";
+        uint64_t u = (uint64_t)d;
+        memcpy(at, &u, fd.size);  // little-endian, like the BPF side (x86_64, arm64)
+      } else {
+        std::string bytes;
+        if (v.IsBuffer()) {
+          auto b = v.As<Napi::Buffer<char>>();
+          bytes.assign(b.Data(), b.Length());
+        } else if (v.IsString()) {
+          bytes = v.As<Napi::String>().Utf8Value();
+        } else {
+          return std::string(fd.js) + ": not a Buffer or string";
+        }
+        size_t room = fd.kind == 's' ? fd.size - 1 : fd.size;  // a string keeps its NUL
+        if (bytes.size() > room)
+          return std::string(fd.js) + " filter too long (" + std::to_string(bytes.size()) + " bytes, at most " +
+                 std::to_string(room) + ")";
+        memcpy(at, bytes.data(), bytes.size());
+      }
+    }
+    return "";
+  }
+
+  Napi::Value Strategy(const Napi::CallbackInfo& info) {
+    return Napi::String::New(info.Env(), strategy_);
+  }
+  Napi::Value Attempts(const Napi::CallbackInfo& info) { return attempts_.Value(); }
+
+  static int OnRecord(void* ctx, void* data, size_t size) {
+    auto* self = static_cast<Capture*>(ctx);
+    const uint8_t* p = static_cast<const uint8_t*>(data);
+    if (self->out_) {
+      self->out_->Record(p, size);
+      return 0;
+    }
+    size_t len = size;
+    if (size >= sizeof(unixsock_data) && (p[0] == UNIXSOCK_REC_DATA || p[0] == UNIXSOCK_REC_CTRL)) {
+      const auto* d = static_cast<const unixsock_data*>(data);
+      size_t want = sizeof(unixsock_data) + d->len;
+      if (want < len) len = want;  // the rest of the size class holds nothing
+    }
+    auto& b = self->batch_;
+    uint32_t l32 = (uint32_t)len;
+    size_t at = b.size();
+    size_t padded = (len + 7) & ~size_t(7);
+    b.resize(at + 4 + 4 + padded);
+    memcpy(b.data() + at, &l32, 4);
+    memset(b.data() + at + 4, 0, 4);
+    memcpy(b.data() + at + 8, p, len);
+    if (padded > len) memset(b.data() + at + 8 + len, 0, padded - len);
+    if (b.size() >= kFlushBytes) self->Flush();
+    return 0;
+  }
+
+  static constexpr size_t kFlushBytes = 4u << 20;
+
+  void Flush() {
+    if (batch_.empty()) return;
+    auto* v = new std::vector<uint8_t>(std::move(batch_));
+    batch_ = std::vector<uint8_t>();
+    batch_.reserve(kFlushBytes + (1 << 17));  // room for a whole batch: no reallocation
+    napi_status st = tsfn_.BlockingCall(v, [](Napi::Env env, Napi::Function cb, std::vector<uint8_t>* data) {
+      auto buf = Napi::Buffer<uint8_t>::New(env, data->data(), data->size(),
+                                            [](Napi::Env, uint8_t*, std::vector<uint8_t>* d) { delete d; },
+                                            data);
+      cb.Call({buf});
+    });
+    if (st != napi_ok) delete v;
+    last_flush_ = std::chrono::steady_clock::now();
+  }
+
+  // The worker: reads the ring in place, and either hands JavaScript batches
+  // (copies) or, with an output fd, writes pcapng blocks that point into the
+  // ring and gives the ring its space back once they are written.
+  void Run(int flush_ms) {
+    last_flush_ = std::chrono::steady_clock::now();
+    auto read = [this](size_t max) {
+      return ring_.Read([this](const uint8_t* p, size_t n) { OnRecord(this, (void*)p, n); }, max);
+    };
+    while (running_.load()) {
+      // also records submitted without a wakeup; a backlog in steps, each
+      // written and given back to the kernel before the next is read
+      size_t got = read(out_ ? kWriteBytes : SIZE_MAX);
+      auto now = std::chrono::steady_clock::now();
+      bool due = now - last_flush_ >= std::chrono::milliseconds(flush_ms);
+      if (out_) {
+        // write when due, when 2 MiB of output waits, or before what we hold of the ring passes 1/16 of it
+        if (due || out_->pending_bytes() >= kWriteBytes || ring_.Held() >= ring_size_ / 16) {
+          out_->Write();  // afterwards nothing refers to the ring (sends still waiting hold copies)
+          ring_.Release();
+          last_flush_ = now;
+        } else if (!out_->holds_records()) {
+          ring_.Release();
+        }
+        Publish();
+        if (out_->write_error()) break;
+      } else {
+        ring_.Release();  // batches hold copies
+        if (due) Flush();
+      }
+      if (got >= kWriteBytes / 2) continue;  // a backlog: on without waiting
+      int e = ring_.Wait(5);
+      if (e < 0) {
+        poll_error_ = e;
+        break;
+      }
+    }
+    while (read(out_ ? kWriteBytes : SIZE_MAX) > 0) {
+      if (out_ && out_->pending_bytes() >= kWriteBytes) {
+        out_->Write();
+        ring_.Release();
+      }
+    }
+    if (out_) {
+      out_->FlushPending();
+      out_->Write();
+      out_->EndWriteBehind();  // JavaScript closes the file after onEnd
+      Publish();
+    } else {
+      Flush();
+    }
+    ring_.Release();
+  }
+
+  static constexpr size_t kWriteBytes = 2u << 20;
+
+  // The writer's counters, where the JavaScript thread can read them.
+  void Publish() {
+    const auto& c = out_->counters();
+    std::lock_guard<std::mutex> lock(pub_mu_);
+    pub_ = c;
+  }
+
+  Napi::Value Start(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!probes_ || started_) {
+      Napi::Error::New(env, "capture already started or closed").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    if (info.Length() < 2 || !info[0].IsFunction() || !info[1].IsFunction()) {
+      Napi::TypeError::New(env, "Usage: start(onBatch, onEnd[, flushMs[, {fd, clockOffset, limit}]])")
+          .ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    int flush_ms = info.Length() > 2 && info[2].IsNumber() ? info[2].As<Napi::Number>().Int32Value() : 50;
+    if (flush_ms < 1 || flush_ms > 10000) flush_ms = 50;
+    if (info.Length() > 3 && info[3].IsObject()) {
+      // pcapng blocks written by the worker to this fd (JavaScript never sees the records)
+      Napi::Object o = info[3].As<Napi::Object>();
+      if (!o.Get("fd").IsNumber() || !o.Get("clockOffset").IsBigInt()) {
+        Napi::TypeError::New(env, "output needs fd and clockOffset (bigint)").ThrowAsJavaScriptException();
+        return env.Undefined();
+      }
+      bool lossless;
+      int64_t offset = o.Get("clockOffset").As<Napi::BigInt>().Int64Value(&lossless);
+      double limit = o.Get("limit").IsNumber() ? o.Get("limit").As<Napi::Number>().DoubleValue() : 0;
+      out_.reset(new unixsock::PcapngOut(o.Get("fd").As<Napi::Number>().Int32Value(), offset,
+                                         limit > 0 ? (uint64_t)limit : 0));
+    }
+    int re = ring_error_;
+    if (re < 0) {
+      Napi::Error::New(env, std::string("cannot map the ring buffer: ") + strerror(-re)).ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    Napi::Function on_end = info[1].As<Napi::Function>();
+    end_cb_ = Napi::Persistent(on_end);
+    tsfn_ = Napi::ThreadSafeFunction::New(env, info[0].As<Napi::Function>(), "unixsock-ring", 16, 1, this,
+                                          [](Napi::Env env, Capture* self) {
+                                            if (self->thread_.joinable()) self->thread_.join();
+                                            Napi::Object r = Napi::Object::New(env);
+                                            r.Set("pollError", self->poll_error_);
+                                            r.Set("writeError", self->out_ ? self->out_->write_error() : 0);
+                                            self->end_cb_.Call({r});
+                                            self->end_cb_.Reset();
+                                            self->Unref();
+                                          });
+    Ref();  // kept alive until the worker has delivered its last batch
+    started_ = true;
+    running_ = true;
+    batch_.reserve(kFlushBytes + (1 << 17));  // room for a whole batch: no reallocation
+    // The worker takes no signals: SIGTERM and friends stay with Node's main
+    // thread, where the capture's handlers run.
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    thread_ = std::thread([this, flush_ms] {
+      Run(flush_ms);
+      tsfn_.Release();
+    });
+    pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    return env.Undefined();
+  }
+
+  // Asks the worker to drain and stop; onEnd is called after the last batch.
+  Napi::Value Stop(const Napi::CallbackInfo& info) {
+    running_ = false;
+    return info.Env().Undefined();
+  }
+
+  Napi::Value Stats(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Napi::Object r = Napi::Object::New(env);
+    if (!probes_) return r;
+    // the per-CPU lines in the object's .bss, mapped at load (no bpf() call: see unixsock.bpf.c)
+    int ncpu = std::min(libbpf_num_possible_cpus(), UNIXSOCK_STAT_CPUS);
+    const char* names[] = {"sends", "bytes", "capturedBytes", "lostMessages", "lostFragments", "lostBytes",
+                           "readErrors"};
+    for (uint32_t k = 0; k < UNIXSOCK_STAT_MAX; k++) {
+      uint64_t sum = 0;
+      for (int c = 0; c < ncpu; c++) sum += probes_->stat_lines()[c].v[k];
+      r.Set(names[k], Napi::Number::New(env, (double)sum));
+    }
+    if (out_) {
+      unixsock::Counters c;
+      {
+        std::lock_guard<std::mutex> lock(pub_mu_);
+        c = pub_;
+      }
+      unixsock::SetCounters(r, c);
+    }
+    return r;
+  }
+
+  void Teardown() {
+    running_ = false;
+    if (thread_.joinable() && std::this_thread::get_id() != thread_.get_id()) thread_.join();
+    ring_.Close();
+    probes_.reset();  // detaches every program, frees every map
+  }
+
+  // Detaches every program and frees every map. Call after onEnd.
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    Teardown();
+    return info.Env().Undefined();
+  }
+
+ private:
+  std::unique_ptr<unixsock::Probes> probes_;
+  unixsock::Ring ring_;
+  size_t ring_size_ = 0;
+  int ring_error_ = -ENODEV;
+  std::string strategy_;
+  Napi::Reference<Napi::Array> attempts_;
+  Napi::FunctionReference end_cb_;
+  Napi::ThreadSafeFunction tsfn_;
+  std::thread thread_;
+  std::atomic<bool> running_{false};
+  bool started_ = false;
+  int poll_error_ = 0;
+  std::vector<uint8_t> batch_;
+  std::chrono::steady_clock::time_point last_flush_;
+  std::unique_ptr<unixsock::PcapngOut> out_;
+  std::mutex pub_mu_;
+  unixsock::Counters pub_;  // the writer's counters as last published by the worker
+};
+
+}  // namespace
+
+namespace unixsock {
+
+Napi::Object InitCapture(Napi::Env env, Napi::Object exports) { return Capture::Init(env, exports); }
+
+void SetCounters(Napi::Object r, const Counters& c) {
+  r.Set("messages", (double)c.messages);
+  r.Set("packets", (double)c.packets);
+  r.Set("incomplete", (double)c.incomplete);
+  r.Set("orphanRecords", (double)c.orphans);
+  r.Set("badRecords", (double)c.bad);
+}
+
+}  // namespace unixsock
