@@ -17,7 +17,7 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { encodeLinkHeader } from '../src/link-header';
+import { encodeLinkHeader } from '../test/helpers/link-encode';
 import { writePcapngFile } from '../src/pcapng';
 import type { UnixMessage } from '../src/records';
 

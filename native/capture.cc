@@ -153,39 +153,10 @@ class Capture : public Napi::ObjectWrap<Capture> {
   }
   Napi::Value Attempts(const Napi::CallbackInfo& info) { return attempts_.Value(); }
 
-  static int OnRecord(void* ctx, void* data, size_t size) {
-    auto* self = static_cast<Capture*>(ctx);
-    const uint8_t* p = static_cast<const uint8_t*>(data);
-    if (self->out_) {
-      self->out_->Record(p, size);
-      return 0;
-    }
-    size_t len = size;
-    if (size >= sizeof(unixsock_data) && (p[0] == UNIXSOCK_REC_DATA || p[0] == UNIXSOCK_REC_CTRL)) {
-      const auto* d = static_cast<const unixsock_data*>(data);
-      size_t want = sizeof(unixsock_data) + d->len;
-      if (want < len) len = want;  // the rest of the size class holds nothing
-    }
-    auto& b = self->batch_;
-    uint32_t l32 = (uint32_t)len;
-    size_t at = b.size();
-    size_t padded = (len + 7) & ~size_t(7);
-    b.resize(at + 4 + 4 + padded);
-    memcpy(b.data() + at, &l32, 4);
-    memset(b.data() + at + 4, 0, 4);
-    memcpy(b.data() + at + 8, p, len);
-    if (padded > len) memset(b.data() + at + 8 + len, 0, padded - len);
-    if (b.size() >= kFlushBytes) self->Flush();
-    return 0;
-  }
-
-  static constexpr size_t kFlushBytes = 4u << 20;
-
-  void Flush() {
-    if (batch_.empty()) return;
-    auto* v = new std::vector<uint8_t>(std::move(batch_));
-    batch_ = std::vector<uint8_t>();
-    batch_.reserve(kFlushBytes + (1 << 17));  // room for a whole batch: no reallocation
+  // Hands JavaScript what the writer produced in memory (the readable dump's batches).
+  void Hand(std::vector<uint8_t> out) {
+    if (out.empty()) return;
+    auto* v = new std::vector<uint8_t>(std::move(out));
     napi_status st = tsfn_.BlockingCall(v, [](Napi::Env env, Napi::Function cb, std::vector<uint8_t>* data) {
       auto buf = Napi::Buffer<uint8_t>::New(env, data->data(), data->size(),
                                             [](Napi::Env, uint8_t*, std::vector<uint8_t>* d) { delete d; },
@@ -193,38 +164,39 @@ class Capture : public Napi::ObjectWrap<Capture> {
       cb.Call({buf});
     });
     if (st != napi_ok) delete v;
-    last_flush_ = std::chrono::steady_clock::now();
   }
 
-  // The worker: reads the ring in place, and either hands JavaScript batches
-  // (copies) or, with an output fd, writes pcapng blocks that point into the
-  // ring and gives the ring its space back once they are written.
+  // Writes what waits, gives the ring its space back, and hands JavaScript
+  // its batch (when the output is memory).
+  void WriteOut() {
+    out_->Write();  // afterwards nothing refers to the ring (sends still waiting hold copies)
+    ring_.Release();
+    if (to_js_) Hand(out_->TakeOutput());
+  }
+
+  // The worker: reads the ring in place and writes pcapng blocks that point
+  // into it, to the output fd or (the readable dump) into memory handed to
+  // JavaScript, and gives the ring its space back once they are written.
   void Run(int flush_ms) {
     last_flush_ = std::chrono::steady_clock::now();
     auto read = [this](size_t max) {
-      return ring_.Read([this](const uint8_t* p, size_t n) { OnRecord(this, (void*)p, n); }, max);
+      return ring_.Read([this](const uint8_t* p, size_t n) { out_->Record(p, n); }, max);
     };
     while (running_.load()) {
       // also records submitted without a wakeup; a backlog in steps, each
       // written and given back to the kernel before the next is read
-      size_t got = read(out_ ? kWriteBytes : SIZE_MAX);
+      size_t got = read(kWriteBytes);
       auto now = std::chrono::steady_clock::now();
       bool due = now - last_flush_ >= std::chrono::milliseconds(flush_ms);
-      if (out_) {
-        // write when due, when 2 MiB of output waits, or before what we hold of the ring passes 1/16 of it
-        if (due || out_->pending_bytes() >= kWriteBytes || ring_.Held() >= ring_size_ / 16) {
-          out_->Write();  // afterwards nothing refers to the ring (sends still waiting hold copies)
-          ring_.Release();
-          last_flush_ = now;
-        } else if (!out_->holds_records()) {
-          ring_.Release();
-        }
-        Publish();
-        if (out_->write_error()) break;
-      } else {
-        ring_.Release();  // batches hold copies
-        if (due) Flush();
+      // write when due, when 2 MiB of output waits, or before what we hold of the ring passes 1/16 of it
+      if (due || out_->pending_bytes() >= kWriteBytes || ring_.Held() >= ring_size_ / 16) {
+        WriteOut();
+        last_flush_ = now;
+      } else if (!out_->holds_records()) {
+        ring_.Release();
       }
+      Publish();
+      if (out_->write_error()) break;
       if (got >= kWriteBytes / 2) continue;  // a backlog: on without waiting
       int e = ring_.Wait(5);
       if (e < 0) {
@@ -232,20 +204,13 @@ class Capture : public Napi::ObjectWrap<Capture> {
         break;
       }
     }
-    while (read(out_ ? kWriteBytes : SIZE_MAX) > 0) {
-      if (out_ && out_->pending_bytes() >= kWriteBytes) {
-        out_->Write();
-        ring_.Release();
-      }
+    while (read(kWriteBytes) > 0) {
+      if (out_->pending_bytes() >= kWriteBytes) WriteOut();
     }
-    if (out_) {
-      out_->FlushPending();
-      out_->Write();
-      out_->EndWriteBehind();  // JavaScript closes the file after onEnd
-      Publish();
-    } else {
-      Flush();
-    }
+    out_->FlushPending();
+    WriteOut();
+    out_->EndWriteBehind();  // JavaScript closes the file after onEnd
+    Publish();
     ring_.Release();
   }
 
@@ -283,6 +248,11 @@ class Capture : public Napi::ObjectWrap<Capture> {
       double limit = o.Get("limit").IsNumber() ? o.Get("limit").As<Napi::Number>().DoubleValue() : 0;
       out_.reset(new unixsock::PcapngOut(o.Get("fd").As<Napi::Number>().Int32Value(), offset,
                                          limit > 0 ? (uint64_t)limit : 0));
+    } else {
+      // the readable dump: the same blocks, in memory, handed to onBatch;
+      // timestamps stay CLOCK_MONOTONIC (clock offset 0), as the kernel stamped them
+      out_.reset(new unixsock::PcapngOut(unixsock::PcapngOut::kMemory, 0, 0));
+      to_js_ = true;
     }
     int re = ring_error_;
     if (re < 0) {
@@ -304,7 +274,6 @@ class Capture : public Napi::ObjectWrap<Capture> {
     Ref();  // kept alive until the worker has delivered its last batch
     started_ = true;
     running_ = true;
-    batch_.reserve(kFlushBytes + (1 << 17));  // room for a whole batch: no reallocation
     // The worker takes no signals: SIGTERM and friends stay with Node's main
     // thread, where the capture's handlers run.
     sigset_t all, old;
@@ -374,7 +343,7 @@ class Capture : public Napi::ObjectWrap<Capture> {
   std::atomic<bool> running_{false};
   bool started_ = false;
   int poll_error_ = 0;
-  std::vector<uint8_t> batch_;
+  bool to_js_ = false;  // the output is memory handed to onBatch
   std::chrono::steady_clock::time_point last_flush_;
   std::unique_ptr<unixsock::PcapngOut> out_;
   std::mutex pub_mu_;

@@ -1,11 +1,9 @@
 // The capture object JavaScript sees (src/native.ts: NativeCapture): the
 // N-API glue around the loader (loader.h) and the worker thread that reads the
-// ring buffer (ring.h) and either writes pcapng itself (pcapng_out.h) or hands
-// JavaScript batches of raw records.
-//
-// Batch format (host byte order, little-endian): repeated
-//   u32 length, u32 0, then `length` bytes of one record (struct unixsock_msg,
-//   or struct unixsock_data and its len bytes), zero-padded to a multiple of 8.
+// ring buffer in place (ring.h) and turns the records into pcapng enhanced
+// packet blocks (pcapng_out.h): written to the output fd, or, for the
+// readable dump, handed to JavaScript's onBatch as Buffers of whole blocks
+// (timestamps CLOCK_MONOTONIC), which src/records.ts reads back.
 #ifndef UNIXSOCK_CAPTURE_H
 #define UNIXSOCK_CAPTURE_H
 

@@ -101,11 +101,13 @@ struct Counters {
 
 class PcapngOut {
  public:
-  // fd: where blocks go; clock_offset: CLOCK_REALTIME - CLOCK_MONOTONIC (ns);
-  // limit: stop after this many sends (0: no limit).
+  // fd: where blocks go (kMemory: into memory, taken with TakeOutput());
+  // clock_offset: CLOCK_REALTIME - CLOCK_MONOTONIC (ns), added to the kernel's
+  // timestamps; limit: stop after this many sends (0: no limit).
+  static constexpr int kMemory = -1;
   PcapngOut(int fd, int64_t clock_offset, uint64_t limit) : fd_(fd), offset_(clock_offset), limit_(limit) {
     struct stat st;
-    regular_ = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+    regular_ = fd != kMemory && fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
     if (regular_) {
       base_ = lseek(fd, 0, SEEK_CUR);
       behind_ = std::make_unique<WriteBehind>(fd, base_);
@@ -168,12 +170,28 @@ class PcapngOut {
   // The last write is done: the write-behind thread ends (before the file is closed).
   void EndWriteBehind() { behind_.reset(); }
 
+  // The blocks written to memory so far (kMemory), whole blocks only.
+  std::vector<uint8_t> TakeOutput() {
+    std::vector<uint8_t> out;
+    out.swap(mem_);
+    return out;
+  }
+
   // Writes everything queued; afterwards no output refers to the records
   // given so far. Returns false (and remembers errno) on failure.
   bool Write() {
     Detach();
     if (werr_) return false;
     if (queued_ == 0) return true;
+    if (fd_ == kMemory) {
+      mem_.reserve(mem_.size() + queued_);
+      for (auto& g : segs_) {
+        const uint8_t* p = g.ring ? g.ring : side_.data() + g.off;
+        mem_.insert(mem_.end(), p, p + g.len);
+      }
+      Clear();
+      return true;
+    }
     std::vector<iovec> iov;
     iov.reserve(segs_.size());
     for (auto& g : segs_) iov.push_back({const_cast<uint8_t*>(g.ring ? g.ring : side_.data() + g.off), g.len});
@@ -536,6 +554,7 @@ class PcapngOut {
   size_t ring_segs_ = 0;
   Buf side_;
   size_t queued_ = 0;
+  std::vector<uint8_t> mem_;  // kMemory: blocks written, not yet taken
 };
 
 }  // namespace unixsock

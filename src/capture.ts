@@ -9,7 +9,7 @@ import { loadNative, type NativeModule, type NativeAttempt, type NativeCapture, 
 import { writeError } from './pcapng';
 import { refuseDebugger } from './guard';
 import { capsAtStart } from './privilege';
-import { Assembler, type AssemblerStats, type UnixMessage } from './records';
+import { MessageReader, type AssemblerStats, type UnixMessage } from './records';
 
 export const STRATEGIES = ['auto', 'fentry', 'kprobe', 'sock_send_length', 'syscalls'] as const;
 export type Strategy = (typeof STRATEGIES)[number];
@@ -100,7 +100,7 @@ export class UnixCapture {
   /** CLOCK_REALTIME - CLOCK_MONOTONIC at start: kernel timestamps + this = wall clock */
   readonly clockOffsetNs: bigint;
   private native: NativeCapture;
-  private assembler?: Assembler;
+  private reader?: MessageReader;
   private toFd = false;
   private ended?: Promise<void>;
   private startNs = 0n;
@@ -140,14 +140,15 @@ export class UnixCapture {
   }
 
   /**
-   * Starts delivery of whole messages to JavaScript (readable dumps).
-   * onFailure is called if the ring buffer can no longer be read (the capture
-   * then has ended by itself).
+   * Starts delivery of whole messages to JavaScript (readable dumps): the
+   * addon's writer makes the same blocks as for a file, in memory, and they
+   * are read back here. onFailure is called if the ring buffer can no longer
+   * be read (the capture then has ended by itself).
    */
   start(onMessage: (m: UnixMessage) => void, onFailure: (e: Error) => void, flushMs = 50): void {
-    const asm = new Assembler(onMessage);
-    this.assembler = asm;
-    this.run((batch) => asm.push(batch), onFailure, flushMs);
+    const reader = new MessageReader(onMessage);
+    this.reader = reader;
+    this.run((batch) => reader.push(batch), onFailure, flushMs);
   }
 
   /**
@@ -178,7 +179,7 @@ export class UnixCapture {
 
   /** Sends handed over so far (written to the file, or to JavaScript). */
   messages(): number {
-    return this.toFd ? (this.native.stats().messages ?? 0) : (this.assembler?.stats.messages ?? 0);
+    return this.toFd ? (this.native.stats().messages ?? 0) : (this.reader?.messages ?? 0);
   }
 
   stats(): NativeStats {
@@ -189,12 +190,10 @@ export class UnixCapture {
   async stop(): Promise<CaptureSummary> {
     this.native.stop();
     if (this.ended) await this.ended;
-    this.assembler?.flush();
     const stats = this.native.stats();
     this.native.close();
-    const assembler = this.toFd
-      ? { messages: stats.messages ?? 0, incomplete: stats.incomplete ?? 0, orphanRecords: stats.orphanRecords ?? 0, badRecords: stats.badRecords ?? 0 }
-      : (this.assembler?.stats ?? { messages: 0, incomplete: 0, orphanRecords: 0, badRecords: 0 });
+    // the addon's writer joined the records, whether it wrote a file or the dump's batches
+    const assembler = { messages: stats.messages ?? 0, incomplete: stats.incomplete ?? 0, orphanRecords: stats.orphanRecords ?? 0, badRecords: stats.badRecords ?? 0 };
     return {
       ...stats,
       strategy: this.strategy,

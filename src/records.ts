@@ -1,24 +1,26 @@
-// Record decoder: turns the native addon's batches of raw ring-buffer records
-// (bpf/unixsock.h) into whole messages, one per send.
+// The readable dump's messages: the addon's writer (native/pcapng_out.h) turns
+// the kernel's records into pcapng enhanced packet blocks, in memory for the
+// dump (native/capture.h); this reads them back, one message per send (a send
+// longer than one record continues, flag MORE, in the blocks right after it).
+// The writer is the one place that joins kernel records and parses ancillary
+// data; test/helpers/kernel-records.ts keeps the TypeScript copy the tests
+// check it against.
 
-import { COMM_LEN, DATA, INLINE_MAX, LINK_FLAGS, MSG, MSG_FLAGS, PATH_MAX, REC_KIND, SOCK_TYPE, SOCK_TYPE_NAMES } from './generated/vocab';
+import { EPB_HEAD, LINK_FLAGS, MSG_FLAGS, SOCK_TYPE, SOCK_TYPE_NAMES } from './generated/vocab';
+import { decodeLinkHeader, type DecodedHeader } from './link-header';
 
 export { STRATEGY_NAMES } from './generated/vocab';
 
-/** Record kinds and sizes of bpf/unixsock.h (src/generated/vocab.ts). */
-export const REC = {
-  ...REC_KIND,
-  MSG_SIZE: MSG.size,
-  INLINE_MAX,
-  DATA_HDR_SIZE: DATA.size,
-  PATH_MAX,
-  COMM_LEN,
-} as const;
-
-/** unixsock_msg.flags, and LOST, which the assembler adds (a header flag). */
+/** unixsock_msg.flags, and LOST, which the writer adds (a header flag). */
 export const FLAG = { ...MSG_FLAGS, LOST: LINK_FLAGS.LOST } as const;
 
 export const SOCK_TYPES = SOCK_TYPE_NAMES;
+
+export interface Credentials {
+  pid: number;
+  uid: number;
+  gid: number;
+}
 
 export interface UnixMessage {
   /** CLOCK_MONOTONIC nanoseconds, as the kernel stamped it */
@@ -47,54 +49,10 @@ export interface UnixMessage {
   peerPathIsDest: boolean;
   /** captured bytes (cap_len of them, fewer when LOST) */
   payload: Buffer;
-  /** raw cmsg buffer given to sendmsg, if any */
-  control?: Buffer;
-}
-
-function cstr(b: Buffer, off: number, len: number): string {
-  const end = b.indexOf(0, off);
-  return b.toString('latin1', off, end < 0 || end > off + len ? off + len : end);
-}
-
-const O = MSG.off;
-
-/** Decodes a raw unixsock_msg record (host byte order, little-endian on x86_64). */
-export function decodeMsgRecord(b: Buffer, off = 0): UnixMessage {
-  const localLen = Math.min(b.readUInt8(off + O.local_path_len), REC.PATH_MAX);
-  const peerLen = Math.min(b.readUInt8(off + O.peer_path_len), REC.PATH_MAX);
-  return {
-    sockType: b.readUInt8(off + O.sock_type),
-    strategy: b.readUInt8(off + O.strategy),
-    peerPathIsDest: b.readUInt8(off + O.peer_path_dest) === 1,
-    flags: b.readUInt16LE(off + O.flags),
-    syscall: b.readUInt32LE(off + O.syscall),
-    pid: b.readUInt32LE(off + O.pid),
-    tid: b.readUInt32LE(off + O.tid),
-    uid: b.readUInt32LE(off + O.uid),
-    gid: b.readUInt32LE(off + O.gid),
-    peerPid: b.readUInt32LE(off + O.peer_pid),
-    msgLen: b.readUInt32LE(off + O.msg_len),
-    // cap_len and ctrl_len are read by the assembler
-    pathDev: b.readUInt32LE(off + O.path_dev),
-    ts: b.readBigUInt64LE(off + O.ts),
-    ino: b.readBigUInt64LE(off + O.ino),
-    peerIno: b.readBigUInt64LE(off + O.peer_ino),
-    pathIno: b.readBigUInt64LE(off + O.path_ino),
-    comm: cstr(b, off + O.comm, MSG.len.comm),
-    peerComm: cstr(b, off + O.peer_comm, MSG.len.peer_comm),
-    localPath: Buffer.from(b.subarray(off + O.local_path, off + O.local_path + localLen)),
-    peerPath: Buffer.from(b.subarray(off + O.peer_path, off + O.peer_path + peerLen)),
-    payload: Buffer.alloc(0),
-  };
-}
-
-interface Pending {
-  msg: UnixMessage;
-  capLen: number;
-  ctrlLen: number;
-  chunks: Buffer[];
-  got: number;
-  needCtrl: boolean;
+  /** file descriptors passed with it (SCM_RIGHTS) */
+  rights?: number[];
+  /** credentials passed with it (SCM_CREDENTIALS) */
+  creds?: Credentials;
 }
 
 export interface AssemblerStats {
@@ -104,111 +62,92 @@ export interface AssemblerStats {
   badRecords: number;
 }
 
+const EPB_TYPE = 6;
+
+/** A message from its first record's header, the payload of all its records. */
+function toMessage(h: DecodedHeader, ts: bigint, payload: Buffer, flags: number): UnixMessage {
+  return {
+    ts,
+    pid: h.pid,
+    tid: h.tid,
+    uid: h.uid,
+    gid: h.gid,
+    peerPid: h.peerPid,
+    comm: h.comm,
+    peerComm: h.peerComm,
+    sockType: h.sockType,
+    strategy: h.strategy,
+    syscall: h.syscall,
+    flags,
+    msgLen: h.msgLen,
+    ino: h.ino,
+    peerIno: h.peerIno,
+    pathIno: h.pathIno,
+    pathDev: h.pathDev,
+    localPath: h.localPath ?? Buffer.alloc(0),
+    peerPath: h.destPath ?? h.peerPath ?? Buffer.alloc(0),
+    peerPathIsDest: h.destPath !== undefined,
+    payload,
+    rights: h.rights,
+    creds: h.creds,
+  };
+}
+
 /**
- * Joins MSG, DATA and CTRL records of each send. Records of one send come from
- * one thread in order, so pending sends are keyed by thread id.
+ * Reads the addon's batches for the readable dump: whole enhanced packet
+ * blocks (timestamps CLOCK_MONOTONIC), one record each, the records of a
+ * send in a row.
  */
-export class Assembler {
-  private pending = new Map<number, Pending>();
-  readonly stats: AssemblerStats = { messages: 0, incomplete: 0, orphanRecords: 0, badRecords: 0 };
+export class MessageReader {
+  /** blocks that are not what the writer writes */
+  badBlocks = 0;
+  messages = 0;
+  private first?: { h: DecodedHeader; ts: bigint };
+  private parts: Buffer[] = [];
 
   constructor(private readonly emit: (m: UnixMessage) => void) {}
 
-  /** Feeds one batch from the addon: repeated u32 length, pad, record padded to 8. */
   push(batch: Buffer): void {
     let o = 0;
-    while (o + 8 <= batch.length) {
-      const len = batch.readUInt32LE(o);
-      const start = o + 8;
-      o = start + ((len + 7) & ~7);
-      if (len < 1 || start + len > batch.length) {
-        this.stats.badRecords++;
-        break;
-      }
-      this.record(batch.subarray(start, start + len));
-    }
-  }
-
-  private record(r: Buffer): void {
-    const kind = r[0];
-    if (kind === REC.MSG) {
-      if (r.length < REC.MSG_SIZE) {
-        this.stats.badRecords++;
+    while (o + 12 <= batch.length) {
+      const type = batch.readUInt32LE(o);
+      const len = batch.readUInt32LE(o + 4);
+      if (len < 12 || len % 4 || o + len > batch.length) {
+        this.badBlocks++;
         return;
       }
-      const msg = decodeMsgRecord(r);
-      const prev = this.pending.get(msg.tid);
-      if (prev) this.finish(prev, true);
-      const capLen = r.readUInt32LE(O.cap_len);
-      const ctrlLen = r.readUInt32LE(O.ctrl_len);
-      const p: Pending = {
-        msg,
-        capLen,
-        ctrlLen,
-        chunks: [],
-        got: 0,
-        needCtrl: (msg.flags & FLAG.HAS_CTRL) !== 0,
-      };
-      if (msg.flags & FLAG.INLINE) {
-        const n = Math.min(capLen, REC.INLINE_MAX);
-        p.chunks.push(r.subarray(O.inline_data, O.inline_data + n));
-        p.got = n;
-        msg.flags &= ~FLAG.INLINE;
+      if (type === EPB_TYPE && len >= EPB_HEAD) {
+        const ts = (BigInt(batch.readUInt32LE(o + 12)) << 32n) | BigInt(batch.readUInt32LE(o + 16));
+        const cap = batch.readUInt32LE(o + 20);
+        if (EPB_HEAD + cap > len) this.badBlocks++;
+        else this.record(batch.subarray(o + EPB_HEAD, o + EPB_HEAD + cap), ts);
       }
-      if (this.complete(p)) this.finish(p, false);
-      else this.pending.set(msg.tid, p);
-      return;
+      o += len;
     }
-    if (kind !== REC.DATA && kind !== REC.CTRL) {
-      this.stats.badRecords++;
-      return;
-    }
-    if (r.length < REC.DATA_HDR_SIZE) {
-      this.stats.badRecords++;
-      return;
-    }
-    const len = r.readUInt32LE(DATA.off.len);
-    const tid = r.readUInt32LE(DATA.off.tid);
-    const ts = r.readBigUInt64LE(DATA.off.ts);
-    const p = this.pending.get(tid);
-    if (!p || p.msg.ts !== ts || REC.DATA_HDR_SIZE + len > r.length) {
-      this.stats.orphanRecords++;
-      return;
-    }
-    // a view, not a copy: the batch stays alive as long as a message refers to it
-    const data = r.subarray(DATA.off.data, DATA.off.data + len);
-    if (kind === REC.DATA) {
-      const room = p.capLen - p.got;
-      const take = data.length > room ? data.subarray(0, room) : data;
-      p.chunks.push(take);
-      p.got += take.length;
-    } else {
-      p.msg.control = data;
-      p.needCtrl = false;
-    }
-    if (this.complete(p)) this.finish(p, false);
   }
 
-  private complete(p: Pending): boolean {
-    return p.got >= p.capLen && !p.needCtrl;
+  private record(data: Buffer, ts: bigint): void {
+    let h: DecodedHeader;
+    try {
+      h = decodeLinkHeader(data);
+    } catch {
+      this.badBlocks++;
+      return;
+    }
+    if (this.first && h.tid !== this.first.h.tid) this.end(); // cannot happen: a send's records are in a row
+    if (!this.first) this.first = { h, ts };
+    this.parts.push(h.payload);
+    if (!(h.flags & LINK_FLAGS.MORE)) this.end();
   }
 
-  private finish(p: Pending, lost: boolean): void {
-    this.pending.delete(p.msg.tid);
-    p.msg.payload = p.chunks.length === 1 ? p.chunks[0] : Buffer.concat(p.chunks, p.got);
-    if (lost || p.got < p.capLen) {
-      p.msg.flags |= FLAG.LOST;
-      this.stats.incomplete++;
-    }
-    this.stats.messages++;
-    this.emit(p.msg);
-  }
-
-  /** Emits every send still waiting for records (at the end of a capture). */
-  flush(): void {
-    for (const p of [...this.pending.values()].sort((a, b) => (a.msg.ts < b.msg.ts ? -1 : 1))) {
-      this.finish(p, true);
-    }
+  private end(): void {
+    if (!this.first) return;
+    const { h, ts } = this.first;
+    const payload = this.parts.length === 1 ? this.parts[0] : Buffer.concat(this.parts);
+    this.first = undefined;
+    this.parts = [];
+    this.messages++;
+    this.emit(toMessage(h, ts, payload, h.flags & ~(LINK_FLAGS.MORE | LINK_FLAGS.CTRL_MALFORMED)));
   }
 }
 
@@ -234,7 +173,7 @@ export function formatPath(raw: Buffer): string {
 }
 
 /** The path a person would name the conversation by: the server's bound path. */
-export function conversationPath(m: UnixMessage): Buffer {
+export function conversationPath(m: Pick<UnixMessage, 'sockType' | 'localPath' | 'peerPath'>): Buffer {
   if (m.sockType === SOCK_TYPE.DGRAM) return m.peerPath.length ? m.peerPath : m.localPath;
   return m.localPath.length ? m.localPath : m.peerPath;
 }

@@ -4,7 +4,6 @@ import * as os from 'node:os';
 import type { CaptureSummary } from './capture';
 import { PcapngWriter, interfaceBlock, sectionHeaderBlock, statsBlock, writeError } from './pcapng';
 import { FLAG, SOCK_TYPES, conversationPath, formatPath, type UnixMessage } from './records';
-import { parseControl } from './cmsg';
 import { MAX_BLOCK } from './generated/vocab';
 
 declare const UNIXSOCK_VERSION: string;
@@ -104,11 +103,8 @@ export function describe(m: UnixMessage, wallNs: bigint): string {
   const extra: string[] = [];
   if (m.flags & FLAG.NO_PAYLOAD) extra.push('payload unreadable');
   if (m.flags & FLAG.LOST) extra.push('LOST');
-  if (m.control) {
-    const a = parseControl(m.control);
-    if (a.rights.length) extra.push(`SCM_RIGHTS [${a.rights.join(',')}]`);
-    if (a.creds) extra.push(`SCM_CREDENTIALS pid=${a.creds.pid} uid=${a.creds.uid} gid=${a.creds.gid}`);
-  }
+  if (m.rights?.length) extra.push(`SCM_RIGHTS [${m.rights.join(',')}]`);
+  if (m.creds) extra.push(`SCM_CREDENTIALS pid=${m.creds.pid} uid=${m.creds.uid} gid=${m.creds.gid}`);
   return `${time(wallNs)} ${m.comm} ${m.pid} > ${peer} ${path} ${SOCK_TYPES[m.sockType] ?? m.sockType} len ${len}${extra.length ? ' ' + extra.join(' ') : ''}`;
 }
 

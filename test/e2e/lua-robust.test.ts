@@ -3,7 +3,8 @@
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
-import { HFLAG, encodeLinkHeader } from '../../src/link-header';
+import { HFLAG } from '../../src/link-header';
+import { encodeLinkHeader } from '../helpers/link-encode';
 import { writePcapngFile } from '../../src/pcapng';
 import { need, tmpdir } from '../helpers/harness';
 import { forEachWireshark } from '../helpers/wireshark';

@@ -9,7 +9,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
-import { encodeLinkHeader } from '../../src/link-header';
+import { encodeLinkHeader } from '../helpers/link-encode';
 import { writePcapngFile } from '../../src/pcapng';
 import { CI, EXE, ROOT, SOCKGEN, exited, need, needBpf, records, sleep, tmpdir, waitForSocket } from '../helpers/harness';
 import { message } from '../helpers/messages';

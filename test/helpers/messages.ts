@@ -1,7 +1,8 @@
 // Hand-built messages for unit and dissector tests (in addition to real captures).
-import { FLAG, type UnixMessage } from '../../src/records';
+import { FLAG } from '../../src/records';
+import type { KernelMessage } from './kernel-records';
 
-export function message(over: Partial<UnixMessage> = {}): UnixMessage {
+export function message(over: Partial<KernelMessage> = {}): KernelMessage {
   return {
     ts: 123456789n,
     pid: 4242,

@@ -1,12 +1,13 @@
 // Kernel records (bpf/unixsock.h) built by hand from messages, in the batch
 // format the addon's writer takes: repeated [u32 length][u32 0][record][pad to 8].
 import { DATA, MSG } from '../../src/generated/vocab';
-import { FLAG, REC, type UnixMessage } from '../../src/records';
+import { FLAG } from '../../src/records';
+import { REC, type KernelMessage } from './kernel-records';
 
 const O = MSG.off;
 
 /** The MSG record of m (little-endian, x86_64), the payload inside it when inline. */
-export function msgRecord(m: UnixMessage, capLen: number, ctrlLen: number, inline = false): Buffer {
+export function msgRecord(m: KernelMessage, capLen: number, ctrlLen: number, inline = false): Buffer {
   const b = Buffer.alloc(MSG.size);
   b[O.kind] = REC.MSG;
   b[O.sock_type] = m.sockType;
@@ -53,7 +54,7 @@ export function dataRecord(kind: number, tid: number, ts: bigint, data: Buffer):
  * 64 bytes), DATA fragments of at most `fragment` bytes, CTRL when m.control.
  * dropFragments leaves out the last fragments (the ring had no room).
  */
-export function recordsOf(m: UnixMessage, o: { fragment?: number; dropFragments?: number } = {}): Buffer[] {
+export function recordsOf(m: KernelMessage, o: { fragment?: number; dropFragments?: number } = {}): Buffer[] {
   const frag = o.fragment ?? 65536;
   const inline = m.payload.length <= REC.INLINE_MAX && m.payload.length > 0;
   const ctrl = m.control;

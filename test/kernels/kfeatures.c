@@ -1,5 +1,5 @@
 // kfeatures: what the running kernel offers each attach strategy, found out
-// independently of the capture's own loader (native/unixsock.cc), so that the
+// independently of the capture's own loader (native/loader.cc), so that the
 // tests can predict what the capture must accept, refuse and pick.
 //
 // Each argument names one hook, KIND:TARGET, as test/kernels/strategies.json

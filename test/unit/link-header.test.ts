@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
-import { FIXED_LEN, HFLAG, TLV, decodeLinkHeader, encodeLinkHeader } from '../../src/link-header';
+import { FIXED_LEN, HFLAG, TLV, decodeLinkHeader } from '../../src/link-header';
+import { encodeLinkHeader } from '../helpers/link-encode';
 import { ROOT } from '../helpers/harness';
 import { control, message } from '../helpers/messages';
 

@@ -7,10 +7,12 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
-import { HFLAG, MAX_BLOCK, encodeLinkHeader, maxRecordPayload } from '../../src/link-header';
+import { HFLAG, MAX_BLOCK, maxRecordPayload } from '../../src/link-header';
 import { loadNative } from '../../src/native';
 import { interfaceBlock, sectionHeaderBlock } from '../../src/pcapng';
-import { FLAG, REC, type UnixMessage } from '../../src/records';
+import { FLAG } from '../../src/records';
+import { REC, type KernelMessage } from '../helpers/kernel-records';
+import { encodeLinkHeader } from '../helpers/link-encode';
 import { control, message } from '../helpers/messages';
 import { readPcapng } from '../helpers/pcapng-read';
 import { batch, dataRecord, recordsOf } from '../helpers/raw-records';
@@ -24,13 +26,13 @@ interface Expected {
   direction: number;
 }
 
-function direction(m: UnixMessage): number {
+function direction(m: KernelMessage): number {
   if (m.sockType !== 2 && m.localPath.length) return 1;
   return m.localPath.length || m.peerPath.length ? 2 : 0;
 }
 
 /** What the writer must produce for m (payload = the bytes that arrived). */
-function expected(m: UnixMessage): Expected[] {
+function expected(m: KernelMessage): Expected[] {
   const out: Expected[] = [];
   let off = 0;
   do {
@@ -74,7 +76,7 @@ const bytes = (n: number, seed = 1) => Buffer.from(Array.from({ length: n }, (_,
 
 describe('native pcapng writer', () => {
   it('writes every kind of send exactly as the reference encoder', () => {
-    const msgs: UnixMessage[] = [
+    const msgs: KernelMessage[] = [
       message(), // inline payload, peer path
       message({ tid: 2, ts: 2n, payload: Buffer.alloc(0), msgLen: 4096, flags: FLAG.NO_PAYLOAD, syscall: 40 }),
       message({ tid: 3, ts: 3n, payload: bytes(1000), msgLen: 1000, localPath: Buffer.from('/run/server.sock\0') }),

@@ -1,9 +1,14 @@
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { describe, it } from 'node:test';
-import { parseControl } from '../../src/cmsg';
-import { Assembler, FLAG, REC, conversationPath, formatPath, type UnixMessage } from '../../src/records';
+import { loadNative } from '../../src/native';
+import { FLAG, MessageReader, conversationPath, formatPath, type UnixMessage } from '../../src/records';
+import { tmpdir } from '../helpers/harness';
+import { parseControl } from '../helpers/cmsg';
+import { Assembler, REC, type KernelMessage } from '../helpers/kernel-records';
 import { control, message } from '../helpers/messages';
-import { batch, dataRecord, msgRecord } from '../helpers/raw-records';
+import { batch, dataRecord, msgRecord, recordsOf } from '../helpers/raw-records';
 
 /** A MSG record as the kernel lays it out (bpf/unixsock.h). */
 function msgRec(o: { tid: number; ts: bigint; capLen: number; msgLen: number; flags?: number; ctrlLen?: number; local?: string; peer?: string }): Buffer {
@@ -22,7 +27,7 @@ function msgRec(o: { tid: number; ts: bigint; capLen: number; msgLen: number; fl
 
 describe('record assembler', () => {
   it('joins fragments of interleaved sends by thread, in order', () => {
-    const out: UnixMessage[] = [];
+    const out: KernelMessage[] = [];
     const a = new Assembler((m) => out.push(m));
     a.push(
       batch([
@@ -41,7 +46,7 @@ describe('record assembler', () => {
   });
 
   it('waits for ancillary data, then parses it', () => {
-    const out: UnixMessage[] = [];
+    const out: KernelMessage[] = [];
     const a = new Assembler((m) => out.push(m));
     const c = control([5, 6]);
     a.push(batch([msgRec({ tid: 1, ts: 1n, capLen: 1, msgLen: 1, flags: FLAG.HAS_CTRL, ctrlLen: c.length }), dataRecord(REC.DATA, 1, 1n, Buffer.from('x'))]));
@@ -52,7 +57,7 @@ describe('record assembler', () => {
   });
 
   it('marks a send whose fragments were lost, and counts orphans and bad records', () => {
-    const out: UnixMessage[] = [];
+    const out: KernelMessage[] = [];
     const a = new Assembler((m) => out.push(m));
     a.push(batch([msgRec({ tid: 1, ts: 1n, capLen: 10, msgLen: 10 }), dataRecord(REC.DATA, 1, 1n, Buffer.from('12345'))]));
     // the next send of the same thread arrives: the first lost its tail
@@ -96,5 +101,44 @@ describe('paths and ancillary data', () => {
       const g = Buffer.from(Array.from({ length: (i * 7) % 64 }, (_, j) => (i * 31 + j * 17) & 0xff));
       parseControl(g); // must not throw
     }
+  });
+});
+
+describe('the readable dump reads the addon writer\'s blocks', () => {
+  it('gives each send back whole, as the oracle assembles its kernel records', (t) => {
+    const msgs: KernelMessage[] = [
+      message({ tid: 1, ts: 1n }),
+      message({ tid: 2, ts: 2n, payload: Buffer.alloc(300_000, 7), msgLen: 300_000 }), // two records (MORE)
+      message({ tid: 3, ts: 3n, control: control([4, 5], { pid: 9, uid: 8, gid: 7 }), flags: FLAG.HAS_CTRL }),
+      message({ tid: 4, ts: 4n, sockType: 2, peerPathIsDest: true, peerPath: Buffer.from('\0dest'), localPath: Buffer.alloc(0) }),
+      message({ tid: 5, ts: 5n, payload: Buffer.alloc(0), msgLen: 4096, flags: FLAG.NO_PAYLOAD }),
+      message({ tid: 6, ts: 6n, payload: Buffer.alloc(10_000, 1), msgLen: 10_000 }),
+    ];
+    const records = msgs.flatMap((m, i) => recordsOf(m, { fragment: 4096, dropFragments: i === 5 ? 1 : 0 }));
+    const oracle: KernelMessage[] = [];
+    const asm = new Assembler((m) => oracle.push(m));
+    asm.push(batch(records));
+    asm.flush();
+
+    const file = path.join(tmpdir(t), 'blocks');
+    const fd = fs.openSync(file, 'w');
+    loadNative().writeRecords(fd, batch(records), 0n);
+    fs.closeSync(fd);
+    const got: UnixMessage[] = [];
+    const reader = new MessageReader((m) => got.push(m));
+    reader.push(fs.readFileSync(file));
+    assert.equal(reader.badBlocks, 0);
+
+    assert.equal(got.length, oracle.length);
+    for (const [i, m] of got.entries()) {
+      const { control: raw, ...want } = oracle.find((o) => o.tid === m.tid)!;
+      const anc = raw ? parseControl(raw) : undefined;
+      assert.deepEqual(
+        { ...m, rights: m.rights ?? [], creds: m.creds },
+        { ...want, rights: anc?.rights ?? [], creds: anc?.creds },
+        `message ${i} (tid ${m.tid})`,
+      );
+    }
+    assert.ok(got.find((m) => m.tid === 6)!.flags & FLAG.LOST);
   });
 });

@@ -1,4 +1,5 @@
-// Ancillary data (struct cmsghdr list, x86_64 layout) as sendmsg() was given it.
+// Ancillary data (struct cmsghdr list, x86_64 layout) as sendmsg() was given it: the
+// TypeScript copy of the parse native/pcapng_out.h does (ControlTlvs), the tests' oracle.
 
 export const SOL_SOCKET = 1;
 export const SCM_RIGHTS = 1;
