@@ -62,7 +62,8 @@ export interface AssemblerStats {
   badRecords: number;
 }
 
-const EPB_TYPE = 6;
+/** Where an enhanced packet block keeps what is read here (the pcapng specification; the packet data starts at EPB_HEAD). */
+const EPB = { TYPE: 6, type: 0, totalLen: 4, tsHigh: 12, tsLow: 16, capLen: 20 } as const;
 
 /** A message from its first record's header, the payload of all its records. */
 function toMessage(h: DecodedHeader, ts: bigint, payload: Buffer, flags: number): UnixMessage {
@@ -110,15 +111,15 @@ export class MessageReader {
   push(batch: Buffer): void {
     let o = 0;
     while (o + 12 <= batch.length) {
-      const type = batch.readUInt32LE(o);
-      const len = batch.readUInt32LE(o + 4);
+      const type = batch.readUInt32LE(o + EPB.type);
+      const len = batch.readUInt32LE(o + EPB.totalLen);
       if (len < 12 || len % 4 || o + len > batch.length) {
         this.badBlocks++;
         return;
       }
-      if (type === EPB_TYPE && len >= EPB_HEAD) {
-        const ts = (BigInt(batch.readUInt32LE(o + 12)) << 32n) | BigInt(batch.readUInt32LE(o + 16));
-        const cap = batch.readUInt32LE(o + 20);
+      if (type === EPB.TYPE && len >= EPB_HEAD) {
+        const ts = (BigInt(batch.readUInt32LE(o + EPB.tsHigh)) << 32n) | BigInt(batch.readUInt32LE(o + EPB.tsLow));
+        const cap = batch.readUInt32LE(o + EPB.capLen);
         if (EPB_HEAD + cap > len) this.badBlocks++;
         else this.record(batch.subarray(o + EPB_HEAD, o + EPB_HEAD + cap), ts);
       }
