@@ -61,7 +61,7 @@ extcap/unixsock: $(B)/unixsock.cjs $(B)/unixsock.node scripts/make-sea.sh
 	bash scripts/make-sea.sh $(B)/unixsock.cjs $(B)/unixsock.node $(NODE_BASE)/bin/node $@
 
 clean:
-	rm -rf $(B)/unixsock.* $(B)/typecheck.stamp $(B)/sea* native/build extcap/unixsock
+	rm -rf $(B)/unixsock.* $(B)/unixsock_vocab.h $(B)/typecheck.stamp $(B)/sea* native/build extcap/unixsock
 
 .PHONY: all clean
 
