@@ -22,7 +22,8 @@ export const PRIVILEGED = privileged();
 // node:inspector is loaded only when privileged, the only case it is asked
 // about: an unprivileged run (Wireshark's start-up queries on a personal
 // install) does without it.
-const inspector: typeof import('node:inspector') | undefined = PRIVILEGED ? require('node:inspector') : undefined;
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded only when privileged (above)
+const inspector = PRIVILEGED ? (require('node:inspector') as typeof import('node:inspector')) : undefined;
 
 /** Exits if a debugger could reach this process: call before each privileged step. */
 export function refuseDebugger(): void {

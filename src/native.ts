@@ -96,8 +96,8 @@ let loaded: NativeModule | undefined;
 function fromSea(): NativeModule | undefined {
   let sea: { isSea(): boolean; getAsset(name: string): ArrayBuffer };
   try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    sea = require('node:sea');
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- node:sea came in Node 20.12: older ones throw here
+    sea = require('node:sea') as typeof sea;
   } catch {
     return undefined;
   }

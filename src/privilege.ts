@@ -100,7 +100,8 @@ export function installedAddon(embedded: ArrayBuffer): { file: string; close: ()
     checkFolders(dir);
     // required here, not at the top: loading node:crypto costs ~4 ms of every
     // start, also of Wireshark's extcap queries, which never get here
-    const crypto: typeof import('node:crypto') = require('node:crypto');
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- lazy, as said above
+    const crypto = require('node:crypto') as typeof import('node:crypto');
     const want = crypto.createHash('sha256').update(Buffer.from(embedded)).digest('hex');
     const got = crypto.createHash('sha256').update(fs.readFileSync(fd)).digest('hex');
     if (want !== got) {

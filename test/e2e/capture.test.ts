@@ -213,7 +213,7 @@ print(os.getpid())`;
       if (p.exitCode === null) p.kill('SIGKILL');
     });
     let err = '';
-    p.stderr!.on('data', (d) => (err += d));
+    p.stderr.on('data', (d) => (err += d));
     // Wireshark reads the fifo as soon as the capture opens it; a user's traffic can come at
     // any moment after the section header is there: the first bytes must mean "attached"
     const chunks: Buffer[] = [];

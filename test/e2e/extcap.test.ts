@@ -8,7 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { readPcapng } from '../helpers/pcapng-read';
-import { EXE, ROOT, SOCKGEN, exeForOtherUsers, exited, need, needBpf, records, sleep, tmpdir, waitForSocket } from '../helpers/harness';
+import { EXE, ROOT, SOCKGEN, exeForOtherUsers, exited, need, needBpf, records, sleep, sockgen, tmpdir, waitForSocket } from '../helpers/harness';
 import { predict, readKernel, thisKernel } from '../helpers/kernel';
 
 /** The strategy auto must pick on this kernel, from kfeatures' reading (test/helpers/kernel.ts). */
@@ -26,9 +26,9 @@ function run(args: string[], opts: { user?: string; exe?: string } = {}) {
 }
 
 describe('extcap protocol', () => {
-  it('answers --extcap-interfaces, --extcap-dlts and --extcap-version line by line', (t) => {
+  it('answers --extcap-interfaces, --extcap-dlts and --extcap-version line by line', () => {
     if (!fs.existsSync(EXE)) throw new Error('extcap/unixsock is not built');
-    const v = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')).version;
+    const v = (JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
     const i = run(['--extcap-interfaces', '--extcap-version=4.0']);
     assert.equal(i.code, 0);
     assert.equal(i.err, '');
@@ -198,7 +198,7 @@ describe('Wireshark integration', () => {
     let err = '';
     p.stderr.on('data', (d) => (err += d));
     await sleep(1500);
-    const g = JSON.parse(execFileSync(SOCKGEN, ['stream-pair'], { encoding: 'utf8' }));
+    const g = sockgen('stream-pair');
     await sleep(300);
     const t0 = Date.now();
     p.kill('SIGTERM');
@@ -235,7 +235,7 @@ describe('--fifo that is not a fifo', () => {
       assert.equal(p.exitCode, null, err);
       await sleep(20);
     }
-    const g = JSON.parse(execFileSync(SOCKGEN, ['stream-pair'], { encoding: 'utf8' }));
+    const g = sockgen('stream-pair');
     await sleep(300);
     p.kill('SIGTERM');
     assert.equal(await exited(p), 0, err);
@@ -322,7 +322,7 @@ describe('errors a user can meet', () => {
     );
   });
 
-  it('disk full: says so, exits 1, and what was written is whole blocks', async (t) => {
+  it('disk full: says so, exits 1, and what was written is whole blocks', (t) => {
     if (!needBpf(t)) return;
     const r = spawnSync(EXE, ['-w', '/dev/full', '--duration', '1'], { encoding: 'utf8', timeout: 20000 });
     assert.equal(r.status, 1);

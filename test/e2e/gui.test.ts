@@ -98,7 +98,7 @@ describe('Wireshark GUI, as a user drives it', () => {
     t.after(() => x.stop());
     const ws = spawn('wireshark', ['-C', 'unixsock'], { env: x.env, stdio: ['ignore', 'ignore', 'pipe'] });
     let wsErr = '';
-    ws.stderr!.on('data', (d) => (wsErr += d));
+    ws.stderr.on('data', (d) => (wsErr += d));
     t.after(async () => {
       // a failed run must not leave a capture behind: Wireshark stops its extcap and dumpcap
       // on SIGTERM; whatever still names this test's folder after that is killed

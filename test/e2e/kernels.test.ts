@@ -233,7 +233,7 @@ function generated(c: CaseOut): Generated {
   for (const line of c.gens) {
     let j: Gen;
     try {
-      j = JSON.parse(line);
+      j = JSON.parse(line) as Gen;
     } catch {
       throw new Error(`sockgen failed: ${line}`);
     }
@@ -276,7 +276,7 @@ function judge(c: CaseOut | undefined, strategy: Strategy | 'auto', p: Predictio
     checkAll(g, recs, STRATEGY_NUMBER[want], reading.syscalls);
     if (strategy === 'auto') return { ok: true, text: `picks ${want}` };
     // counted: this case's own sockgen runs (on the host, other tests' sockgen runs match the filter too)
-    const pids = new Set(Object.values(g).flatMap((x) => [x.pid, x.child]));
+    const pids = new Set((Object.values(g) as Gen[]).flatMap((x) => [x.pid, x.child]));
     const mine = traffic(recs).filter((r) => pids.has(r.pid));
     const bytes = mine.reduce((n, r) => n + r.payload.length, 0);
     return { ok: true, text: `${mine.length} records, ${bytes} B` };

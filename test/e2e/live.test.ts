@@ -6,13 +6,13 @@
 // its first header byte appears, and a stop at any moment of start-up ends
 // with exit 0 and a readable pcapng.
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { HFLAG, MAX_BLOCK } from '../../src/link-header';
 import { parseBlocks, readPcapng } from '../helpers/pcapng-read';
-import { EXE, ROOT, SOCKGEN, exited, need, needBpf, records, sleep, tmpdir, tshark, type Gen } from '../helpers/harness';
+import { EXE, ROOT, exited, need, needBpf, records, sleep, sockgen, tmpdir, tshark, type Gen } from '../helpers/harness';
 import { parseFolders } from '../helpers/wireshark';
 
 const BIG = 4_000_000;
@@ -22,10 +22,6 @@ function bigPattern(n: number): Buffer {
   const b = Buffer.alloc(n);
   for (let i = 0; i < n; i++) b[i] = (i * 131 + (i >> 12)) & 255;
   return b;
-}
-
-function sockgenJson(...args: string[]): Gen {
-  return JSON.parse(execFileSync(SOCKGEN, args, { encoding: 'utf8', maxBuffer: 1 << 20 }));
 }
 
 /** The records of sockgen's big send in file are within dumpcap's limit and make the send back; so does the Lua's stream. */
@@ -88,8 +84,8 @@ describe('live capture through Wireshark\'s reader', () => {
     let err = '';
     u.stderr.on('data', (d) => (err += d));
     await waitFor('unixsock', () => err, /capturing/, () => u.exitCode === null);
-    const g = sockgenJson('big', String(BIG));
-    const after = sockgenJson('stream-pair');
+    const g = sockgen('big', String(BIG));
+    const after = sockgen('stream-pair');
     // everything is in once the message sent after the big one is
     await waitFor('tshark', () => String(holds(out, after.pid)), /true/, () => ts.exitCode === null);
     u.kill('SIGTERM');
@@ -117,8 +113,8 @@ describe('live capture through Wireshark\'s reader', () => {
     ts.stderr.on('data', (d) => (tsErr += d));
     const logText = () => (fs.existsSync(log) ? fs.readFileSync(log, 'utf8') : '');
     await waitFor('tshark', logText, /capturing: probes attached/, () => ts.exitCode === null);
-    const g = sockgenJson('big', String(BIG));
-    const after = sockgenJson('stream-pair');
+    const g = sockgen('big', String(BIG));
+    const after = sockgen('stream-pair');
     await waitFor('tshark', () => String(holds(out, after.pid)), /true/, () => ts.exitCode === null);
     ts.kill('SIGINT');
     assert.equal(await exited(ts), 0, tsErr);
@@ -191,7 +187,7 @@ describe('start-up', () => {
     const dir = tmpdir(t);
     const c = extcapCapture(t, dir);
     await c.gotFirst;
-    const g = sockgenJson('burst', '500'); // no settling pause in this mode
+    const g = sockgen('burst', '500'); // no settling pause in this mode
     await sleep(300);
     c.proc.kill('SIGTERM');
     const { code, data } = await c.end();
@@ -299,7 +295,7 @@ describe('remote capture', () => {
     const out = path.join(dir, 'remote.pcapng');
     const log = path.join(dir, 'sshdump.log');
     // the README's command with this host, this test's key, the checkout's unixsock, and sockgen for psql
-    const remote = command!.replace(/^unixsock /, `${EXE} `).replace("'comm psql'", "'comm sockgen'");
+    const remote = command.replace(/^unixsock /, `${EXE} `).replace("'comm psql'", "'comm sockgen'");
     const args = ['-i', 'sshdump'];
     for (const [k, v] of opts) {
       const value =
@@ -319,7 +315,7 @@ describe('remote capture', () => {
     ts.stderr.on('data', (x) => (tsErr += x));
     // the remote unixsock's section header has reached tshark's file: it captures
     await waitFor('tshark', () => (fs.existsSync(out) && fs.statSync(out).size > 0 ? 'started' : ''), /started/, () => ts.exitCode === null);
-    const g = sockgenJson('stream-pair');
+    const g = sockgen('stream-pair');
     await waitFor('tshark', () => String(holds(out, g.pid)), /true/, () => ts.exitCode === null);
     ts.kill('SIGINT');
     assert.equal(await exited(ts), 0, tsErr);

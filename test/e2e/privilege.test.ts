@@ -96,7 +96,7 @@ interface Live {
 async function memberCapture(t: TestContext, s: Setup, args: string[]): Promise<Live> {
   const proc = spawn(s.exe, args, { ...asMember(s), stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
-  proc.stderr!.on('data', (d) => (err += d));
+  proc.stderr.on('data', (d) => (err += d));
   t.after(() => {
     if (proc.exitCode === null) proc.kill('SIGKILL');
   });
@@ -137,7 +137,7 @@ function capsOf(pid: number): string[] {
 
 function sockgenAs(s: Setup, who: 'member' | 'other' | 'root'): { pid: number; uid: number } {
   const opts = who === 'member' ? asMember(s) : who === 'other' ? asOther(s) : {};
-  return JSON.parse(execFileSync(path.join(s.tools, 'sockgen'), ['stream-pair'], { ...opts, encoding: 'utf8' }));
+  return JSON.parse(execFileSync(path.join(s.tools, 'sockgen'), ['stream-pair'], { ...opts, encoding: 'utf8' })) as { pid: number; uid: number };
 }
 
 describe('privileges of a --system install', () => {
@@ -259,7 +259,7 @@ describe('privileges of a --system install', () => {
     for (const [run, delay] of [0, 10, 30, 60, 100, 200, 400, 800].entries()) {
       const proc = spawn(s.exe, ['-q', '--duration', '1', '-w', '/dev/null', 'comm', 'sockgen'], { ...asMember(s), stdio: ['ignore', 'ignore', 'pipe'] });
       let err = '';
-      proc.stderr!.on('data', (d) => (err += d));
+      proc.stderr.on('data', (d) => (err += d));
       const done = new Promise<string>((r) => proc.on('exit', (code, sig) => r(sig ?? `exit ${code}`)));
       t.after(() => {
         if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
@@ -368,7 +368,7 @@ describe('privileges of a --system install', () => {
     const rootFile = path.join(s.work, 'root.pcapng');
     const rootCap = spawn(s.exe, ['-w', rootFile, 'not', 'comm', 'nothing-here'], { stdio: ['ignore', 'ignore', 'pipe'] });
     let rootErr = '';
-    rootCap.stderr!.on('data', (d) => (rootErr += d));
+    rootCap.stderr.on('data', (d) => (rootErr += d));
     t.after(() => {
       if (rootCap.exitCode === null) rootCap.kill('SIGKILL');
     });

@@ -7,7 +7,9 @@ const [mode, sock] = process.argv.slice(2);
 if (mode === 'server') {
   try {
     fs.unlinkSync(sock);
-  } catch {}
+  } catch {
+    // not there yet
+  }
   const server = http2.createServer();
   server.on('stream', (stream, headers) => {
     const chunks = [];

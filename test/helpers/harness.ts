@@ -81,7 +81,7 @@ export async function startCapture(t: TestContext, args: string[], file?: string
   const out = file ?? path.join(tmpdir(t), 'cap.pcapng');
   const proc = spawn(EXE, ['-w', out, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
-  proc.stderr!.on('data', (d) => (err += d));
+  proc.stderr.on('data', (d) => (err += d));
   const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
   t.after(() => {
     if (proc.exitCode === null) proc.kill('SIGKILL');
@@ -122,7 +122,7 @@ export interface Gen {
 
 export function sockgen(...args: string[]): Gen {
   const out = execFileSync(SOCKGEN, args, { encoding: 'utf8' });
-  return JSON.parse(out);
+  return JSON.parse(out) as Gen;
 }
 
 export interface Rec extends DecodedHeader {

@@ -6,7 +6,9 @@ const fs = require('node:fs');
 const [sock, bodyFile] = process.argv.slice(2);
 try {
   fs.unlinkSync(sock);
-} catch {}
+} catch {
+  // not there yet
+}
 const big = bodyFile ? fs.readFileSync(bodyFile) : Buffer.alloc(0);
 http
   .createServer((req, res) => {

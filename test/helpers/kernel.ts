@@ -21,7 +21,7 @@ interface Facts {
   refusal: Record<string, string>;
 }
 
-export const FACTS: Facts = JSON.parse(fs.readFileSync(path.join(ROOT, 'test', 'kernels', 'strategies.json'), 'utf8'));
+export const FACTS = JSON.parse(fs.readFileSync(path.join(ROOT, 'test', 'kernels', 'strategies.json'), 'utf8')) as Facts;
 export type Strategy = 'fentry' | 'kprobe' | 'sock_send_length' | 'syscalls';
 export const STRATEGIES = FACTS.order as Strategy[];
 /** the number each record carries for the strategy that made it */

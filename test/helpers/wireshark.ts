@@ -45,13 +45,13 @@ export interface Wireshark {
    * tshark with wireshark/unixsock.lua loaded, returns stdout; fails on a
    * non-zero exit or any Lua error (as harness.tshark does for the host).
    */
-  tshark(args: string[], opts?: TsharkOptions): string;
+  tshark: (args: string[], opts?: TsharkOptions) => string;
   /** a command in this version's userland (clean environment, root unless opts.user) */
-  exec(argv: string[], opts?: ExecOptions): SpawnSyncReturns<string>;
+  exec: (argv: string[], opts?: ExecOptions) => SpawnSyncReturns<string>;
   /** the same, started in the background (for live captures); opts.home is required */
-  spawn(argv: string[], opts: ExecOptions & { home: string }): ChildProcess;
+  spawn: (argv: string[], opts: ExecOptions & { home: string }) => ChildProcess;
   /** `tshark -G folders` for root with the given HOME: "Personal Extcap path" → path … */
-  folders(opts?: ExecOptions): Map<string, string>;
+  folders: (opts?: ExecOptions) => Map<string, string>;
 }
 
 interface RootSpec {
