@@ -54,8 +54,7 @@ $(B)/typecheck.stamp: $(TS_SOURCES) $(B)/unixsock_vocab.h
 	@touch $@
 
 $(B)/unixsock.cjs: $(TS_SOURCES) $(B)/typecheck.stamp
-	npx --no-install esbuild src/main.ts --bundle --platform=node --target=node20 --format=cjs \
-	  --define:UNIXSOCK_VERSION=\"$$(node -p "require('./package.json').version")\" --outfile=$@ --log-level=warning
+	npx --no-install esbuild src/main.ts --bundle --platform=node --target=node20 --format=cjs --outfile=$@ --log-level=warning
 
 extcap/unixsock: $(B)/unixsock.cjs $(B)/unixsock.node scripts/make-sea.sh
 	bash scripts/make-sea.sh $(B)/unixsock.cjs $(B)/unixsock.node $(NODE_BASE)/bin/node $@

@@ -18,7 +18,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { encodeLinkHeader } from '../test/helpers/link-encode';
-import { writePcapngFile } from '../src/pcapng';
+import { writePcapngFile } from '../test/helpers/pcapng-write';
 import type { UnixMessage } from '../src/records';
 
 const ROOT = path.resolve(__dirname, '..');
@@ -54,7 +54,7 @@ function unixbench(type: string, size: number, count: number, extra: string[] = 
   const t0 = busyTicks();
   const out = execFileSync(argv[0], argv.slice(1), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
   const cpuSeconds = (busyTicks() - t0) / TICKS_PER_SECOND;
-  return { ...JSON.parse(out.trim().split('\n').pop()!), cpuSeconds };
+  return { ...(JSON.parse(out.trim().split('\n').pop()!) as Omit<BenchOut, 'cpuSeconds'>), cpuSeconds };
 }
 
 interface CaptureResult {

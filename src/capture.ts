@@ -54,6 +54,14 @@ export function loadEngine(): NativeModule {
   }
 }
 
+/**
+ * Whether the reader of the pipe or fifo fd has gone, so that a write would
+ * fail with EPIPE (a capture that writes nothing would not learn it otherwise).
+ */
+export function readerGone(fd: number): boolean {
+  return loadEngine().readerGone(fd);
+}
+
 /** Turns the native loader's failure into one sentence that says what to do. */
 export function explainOpenError(e: unknown, attempts: NativeAttempt[] | undefined, forced: string): CaptureError {
   const msg = e instanceof Error ? e.message : String(e);

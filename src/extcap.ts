@@ -7,7 +7,7 @@ import { pathToFileURL } from 'node:url';
 import { STRATEGIES } from './capture';
 import { UsageError } from './errors';
 import { COMM_PATTERN, LINKTYPE_MAX, LINKTYPE_MIN, PATH_PATTERN, PID_MAX, RING_DEFAULT_MIB, RING_SIZES_MIB, SNAPLEN_MAX } from './limits';
-import { VERSION } from './sinks';
+import { VERSION } from './version';
 
 export const IFACE = 'unixsock';
 export const DEFAULT_LINKTYPE = LINKTYPE_MIN; // LINKTYPE_USER0

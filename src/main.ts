@@ -2,23 +2,24 @@
 // parses arguments and hands off to the capture engine and the sinks.
 import { refuseDebugger } from './guard'; // first: see guard.ts
 import * as fs from 'node:fs';
-import { STRATEGIES, UnixCapture, loadEngine, ringBytesFromMiB, type CaptureSummary, type Strategy } from './capture';
+import { STRATEGIES, UnixCapture, loadEngine, readerGone, ringBytesFromMiB, type CaptureSummary, type Strategy } from './capture';
 import { CaptureError, UsageError } from './errors';
 import { DEFAULT_LINKTYPE, extcapAnswer, extcapQuery, wiresharkVersion } from './extcap';
 import { parseFilter, toKernelFilter, type Term } from './filter';
 import { LINKTYPE_MAX, LINKTYPE_MIN, RING_DEFAULT_MIB, SNAPLEN_MAX } from './limits';
-import { loadNative } from './native';
 import { closeLog, log, logFd, openLog } from './log';
 import { openFifo, openUserOutput, restrictedUid } from './privilege';
 import { WriteError } from './pcapng';
 import { catchStops, onStop, stopRequested } from './signals';
-import { PcapngSink, TextSink, VERSION, type Sink } from './sinks';
+import { PcapngSink, TextSink, type Sink } from './sinks';
+import { VERSION } from './version';
 
 function parser(argv: string[]) {
   // required here, not imported at the top: evaluating the bundled yargs and
   // building this parser cost ~20 ms of every start, and Wireshark's
   // start-up queries are answered without it (main, extcapQuery)
-  const yargs: typeof import('yargs/yargs') = require('yargs/yargs');
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- lazy, as said above
+  const yargs = require('yargs/yargs') as typeof import('yargs/yargs');
   return yargs(argv)
     .scriptName('unixsock')
     .usage(
@@ -170,21 +171,7 @@ async function capture(a: Args, sink: () => Sink, filterText: string, extcap: bo
     failure ??= e as Error;
     finish('error');
   };
-  if (out instanceof TextSink) {
-    let seen = 0;
-    cap.start((m) => {
-      if (failure || (count !== undefined && seen >= count)) return;
-      try {
-        out.message(m, cap.wallNs(m.ts));
-        seen++;
-        if (count !== undefined && seen >= count) finish('count');
-      } catch (e) {
-        fail(e);
-      }
-    }, fail);
-  } else {
-    cap.startToFd(out.fd, out.what, count, fail);
-  }
+  out.start(cap, count, () => finish('count'), fail);
   // said once the reader runs too (mapping a large ring takes a moment)
   if (!extcap && !a.quiet) {
     stderrLine(`unixsock: capturing Unix socket messages with ${cap.strategy}${filterText ? ` (filter: ${filterText})` : ''}`);
@@ -194,18 +181,15 @@ async function capture(a: Args, sink: () => Sink, filterText: string, extcap: bo
   onStop((sig) => finish(sig));
   const showStats = !extcap && !a.quiet && process.stderr.isTTY;
   let lastStats = Date.now();
-  const native = loadNative();
   const timer = setInterval(() => {
-    if (out instanceof TextSink) {
-      try {
-        out.tick();
-      } catch (e) {
-        fail(e);
-      }
+    try {
+      out.tick();
+    } catch (e) {
+      fail(e);
     }
     if (count !== undefined && cap.messages() >= count) finish('count');
     // the reader of a pipe or fifo went away while nothing was written: stop as on EPIPE
-    if (native.readerGone(out.fd)) finish('reader gone');
+    if (readerGone(out.fd)) finish('reader gone');
     if (showStats && Date.now() - lastStats >= 2000) {
       lastStats = Date.now();
       const st = cap.stats();
@@ -347,8 +331,8 @@ if (require.main === module || process.env.UNIXSOCK_MAIN === '1' || isSea()) {
 
 function isSea(): boolean {
   try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    return require('node:sea').isSea();
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- node:sea came in Node 20.12: older ones throw here
+    return (require('node:sea') as typeof import('node:sea')).isSea();
   } catch {
     return false;
   }

@@ -1,12 +1,14 @@
-// A small pcapng writer: section header, one interface, enhanced packet
-// blocks and a closing interface statistics block. Blocks are built whole
-// in memory and written whole, so a reader never sees half a block.
+// A small pcapng writer: section header, one interface and a closing
+// interface statistics block around the enhanced packet blocks the addon
+// writes (native/pcapng_out.h; test/helpers/pcapng-write.ts makes them in
+// TypeScript for tests and the bench). Blocks are built whole in memory and
+// written whole, so a reader never sees half a block.
 import * as fs from 'node:fs';
-import { MAX_BLOCK } from './generated/vocab';
 
-const pad4 = (n: number) => (n + 3) & ~3;
+export const pad4 = (n: number) => (n + 3) & ~3;
 
-class Options {
+/** A block's options, each padded to 32 bits, then opt_endofopt. */
+export class Options {
   private parts: Buffer[] = [];
   add(code: number, value: Buffer): this {
     const h = Buffer.alloc(4);
@@ -65,16 +67,6 @@ export interface InterfaceInfo {
   filter?: string;
 }
 
-export interface PacketInfo {
-  /** wall-clock nanoseconds since the epoch */
-  tsNs: bigint;
-  /** the packet's bytes, whole or in parts (written without being joined) */
-  data: Buffer | Buffer[];
-  origLen: number;
-  /** pcapng epb_flags direction: 0 unknown, 1 inbound, 2 outbound */
-  direction?: 0 | 1 | 2;
-}
-
 export interface StatsInfo {
   tsNs: bigint;
   startNs: bigint;
@@ -101,31 +93,6 @@ export function interfaceBlock(info: InterfaceInfo): Buffer {
   const o = new Options().str(2, info.name).str(3, info.description).add(9, Buffer.from([9]));
   if (info.filter) o.add(11, Buffer.concat([Buffer.from([0]), Buffer.from(info.filter, 'utf8')]));
   return block(1, [fixed, o.build()]);
-}
-
-/** An enhanced packet block as parts: its head, the data as given, then padding, options and trailer. */
-export function packetParts(p: PacketInfo): Buffer[] {
-  const data = Array.isArray(p.data) ? p.data : [p.data];
-  const capLen = data.reduce((n, b) => n + b.length, 0);
-  const opts = p.direction ? new Options().u32(2, p.direction).build() : Buffer.alloc(0);
-  const padding = pad4(capLen) - capLen;
-  const len = 32 + pad4(capLen) + opts.length;
-  const head = Buffer.alloc(28);
-  head.writeUInt32LE(6, 0);
-  head.writeUInt32LE(len, 4);
-  head.writeUInt32LE(0, 8);
-  head.writeUInt32LE(Number((p.tsNs >> 32n) & 0xffffffffn), 12);
-  head.writeUInt32LE(Number(p.tsNs & 0xffffffffn), 16);
-  head.writeUInt32LE(capLen, 20);
-  head.writeUInt32LE(p.origLen, 24);
-  const tail = Buffer.alloc(padding + opts.length + 4);
-  opts.copy(tail, padding);
-  tail.writeUInt32LE(len, tail.length - 4);
-  return [head, ...data, tail];
-}
-
-export function packetBlock(p: PacketInfo): Buffer {
-  return Buffer.concat(packetParts(p));
 }
 
 export function statsBlock(s: StatsInfo): Buffer {
@@ -170,7 +137,6 @@ export class PcapngWriter {
   private queued = 0;
   private readonly regularFile: boolean;
   bytesWritten = 0;
-  packets = 0;
 
   constructor(
     private readonly fd: number,
@@ -186,11 +152,6 @@ export class PcapngWriter {
       this.queued += b.length;
     }
     if (this.queued >= this.flushBytes) this.flush();
-  }
-
-  packet(p: PacketInfo): void {
-    this.packets++;
-    this.write(packetParts(p));
   }
 
   /** Writes every queued part with writev; partial writes continue where they stopped. */
@@ -225,19 +186,5 @@ export class PcapngWriter {
       if (n > 0) parts[0] = parts[0].subarray(n);
     }
     this.bytesWritten += total;
-  }
-}
-
-/** Writes records as one whole pcapng file, a microsecond apart (test vectors, benchmarks). */
-export function writePcapngFile(file: string, linktype: number, records: Buffer[], application = 'unixsock'): void {
-  const fd = fs.openSync(file, 'w');
-  try {
-    const w = new PcapngWriter(fd, file);
-    w.write(sectionHeaderBlock({ hardware: application, os: application, application }));
-    w.write(interfaceBlock({ linktype, snaplen: MAX_BLOCK, name: 'unixsock', description: application }));
-    records.forEach((data, i) => w.packet({ tsNs: 1_700_000_000_000_000_000n + BigInt(i) * 1000n, data, origLen: data.length }));
-    w.flush();
-  } finally {
-    fs.closeSync(fd);
   }
 }

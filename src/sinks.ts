@@ -1,13 +1,11 @@
 // Where messages go: a pcapng stream (file, fifo, stdout) or a readable dump.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
-import type { CaptureSummary } from './capture';
+import type { CaptureSummary, UnixCapture } from './capture';
 import { PcapngWriter, interfaceBlock, sectionHeaderBlock, statsBlock, writeError } from './pcapng';
 import { FLAG, SOCK_TYPES, conversationPath, formatPath, type UnixMessage } from './records';
 import { MAX_BLOCK } from './generated/vocab';
-
-declare const UNIXSOCK_VERSION: string;
-export const VERSION = typeof UNIXSOCK_VERSION === 'string' ? UNIXSOCK_VERSION : '0.0.0-dev';
+import { VERSION } from './version';
 
 /** The interface's snap length: no block is larger (bpf/unixsock.h, UNIXSOCK_MAX_BLOCK). */
 export const MAX_RECORD = MAX_BLOCK;
@@ -17,6 +15,14 @@ export interface Sink {
   readonly fd: number;
   /** what fd is, for messages */
   readonly what: string;
+  /**
+   * Starts the capture's delivery into this output: at most `limit` messages
+   * (then onLimit, if this sink counts them itself); a failure to write, or to
+   * read the ring, goes to onFailure.
+   */
+  start(cap: UnixCapture, limit: number | undefined, onLimit: () => void, onFailure: (e: unknown) => void): void;
+  /** called every 100 ms while capturing: writes out what waits */
+  tick(): void;
   /** writes what closes the output */
   end(summary: CaptureSummary): void;
 }
@@ -52,6 +58,15 @@ export class PcapngSink implements Sink {
       }),
     );
     this.w.flush();
+  }
+
+  /** the addon's worker thread writes the packet blocks and counts the limit */
+  start(cap: UnixCapture, limit: number | undefined, _onLimit: () => void, onFailure: (e: unknown) => void): void {
+    cap.startToFd(this.fd, this.what, limit, onFailure);
+  }
+
+  tick(): void {
+    // nothing waits here: the addon writes as the ring fills
   }
 
   end(s: CaptureSummary): void {
@@ -111,10 +126,27 @@ export function describe(m: UnixMessage, wallNs: bigint): string {
 export class TextSink implements Sink {
   readonly what = 'stdout';
   private out: string[] = [];
+  /** a write failed: the failure is reported once, and nothing more is taken */
+  private failed = false;
   constructor(
     readonly fd: number,
     private readonly hex: boolean,
   ) {}
+
+  /** whole messages come to JavaScript, this writes them as lines */
+  start(cap: UnixCapture, limit: number | undefined, onLimit: () => void, onFailure: (e: unknown) => void): void {
+    let seen = 0;
+    cap.start((m) => {
+      if (this.failed || (limit !== undefined && seen >= limit)) return;
+      try {
+        this.message(m, cap.wallNs(m.ts));
+        seen++;
+        if (limit !== undefined && seen >= limit) onLimit();
+      } catch (e) {
+        onFailure(e);
+      }
+    }, onFailure);
+  }
 
   message(m: UnixMessage, wallNs: bigint): void {
     this.out.push(describe(m, wallNs));
@@ -131,7 +163,10 @@ export class TextSink implements Sink {
     } catch (e) {
       const err = e as NodeJS.ErrnoException;
       // as the pcapng writer says it: EPIPE (the reader went away) is a normal end, exit 0
-      if (err.code !== 'EAGAIN') throw writeError(this.what, err.code ?? 'EIO', err.message);
+      if (err.code !== 'EAGAIN') {
+        this.failed = true;
+        throw writeError(this.what, err.code ?? 'EIO', err.message);
+      }
     }
   }
 

@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { HFLAG } from '../../src/link-header';
 import { encodeLinkHeader } from '../helpers/link-encode';
-import { writePcapngFile } from '../../src/pcapng';
+import { writePcapngFile } from '../helpers/pcapng-write';
 import { need, tmpdir } from '../helpers/harness';
 import { forEachWireshark } from '../helpers/wireshark';
 import { control, message } from '../helpers/messages';
@@ -52,7 +52,7 @@ describe('unixsock.lua on hand-built records', () => {
         '@abstract-name', '@abstract-name', '/run/docker.sock', '3333', '2', '3,9', '77', '5', '6', yes, '3', 'GET',
       ]);
       const info = tshark(['-r', file, '-T', 'fields', '-e', '_ws.col.Info', '-e', '_ws.col.Protocol']).trim();
-      assert.match(info, /^curl 4242 → dockerd 811 @abstract-name  GET \/ HTTP\/1\.1\s*\tHTTP$/);
+      assert.match(info, /^curl 4242 → dockerd 811 @abstract-name {2}GET \/ HTTP\/1\.1\s*\tHTTP$/);
       // custom columns, the packet list's only view of the fields (no tree shown)
       const cols = tshark(['-r', file, '-o', 'gui.column.format:"Comm","%Cus:unixsock.comm","Peer","%Cus:unixsock.peer.pid"']).trim();
       assert.equal(cols, 'curl 811');

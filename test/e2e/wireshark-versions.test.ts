@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { encodeLinkHeader } from '../helpers/link-encode';
-import { writePcapngFile } from '../../src/pcapng';
+import { writePcapngFile } from '../helpers/pcapng-write';
 import { CI, EXE, ROOT, SOCKGEN, exited, need, needBpf, records, sleep, tmpdir, waitForSocket } from '../helpers/harness';
 import { message } from '../helpers/messages';
 import { forEachWireshark, type ExecOptions, type Wireshark } from '../helpers/wireshark';

@@ -3,8 +3,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
-import { PcapngWriter, interfaceBlock, packetBlock, sectionHeaderBlock, statsBlock } from '../../src/pcapng';
+import { interfaceBlock, sectionHeaderBlock, statsBlock } from '../../src/pcapng';
 import { parseBlocks, readPcapng } from '../helpers/pcapng-read';
+import { PacketWriter, packetBlock } from '../helpers/pcapng-write';
 
 describe('pcapng writer', () => {
   it('writes SHB, IDB, EPBs and an ISB that read back exactly', (t) => {
@@ -12,7 +13,7 @@ describe('pcapng writer', () => {
     t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
     const file = path.join(dir, 'x.pcapng');
     const fd = fs.openSync(file, 'w');
-    const w = new PcapngWriter(fd, file);
+    const w = new PacketWriter(fd, file);
     w.write(sectionHeaderBlock({ hardware: 'hw', os: 'Linux', application: 'unixsock test' }));
     w.write(interfaceBlock({ linktype: 148, snaplen: 262144, name: 'unixsock', description: 'd', filter: 'pid 1' }));
     const ts = 1_700_000_000_123_456_789n;
