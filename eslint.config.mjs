@@ -4,13 +4,14 @@
 // TypeScript 7, which type-checks and owns `tsc` (@typescript/native), has no API for
 // typescript-eslint yet (its peer range ends before 6.1; the 7.x API is announced for 7.1).
 import js from '@eslint/js';
+import { defineConfig, globalIgnores } from 'eslint/config';
 import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
-export default tseslint.config(
-  { ignores: ['build/**', 'native/build/**', 'extcap/**', 'node_modules/**'] },
+export default defineConfig(
+  globalIgnores(['build/', 'native/build/', 'extcap/']),
   js.configs.recommended,
-  ...tseslint.configs.recommendedTypeChecked,
+  tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: {
       parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },

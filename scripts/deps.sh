@@ -10,6 +10,7 @@
 #          on 12 a metapackage for wireshark-qt) xdotool imagemagick
 #   kernel matrix (test/kernels): qemu-system-x86 busybox-static cpio xz-utils debian-archive-keyring
 #   other Debian releases' userland (test/chroot): mmdebstrap
+#   npm run lint (scripts/lint.sh): clang-format shellcheck lua-check (luacheck); about 3 MB
 set -euo pipefail
 SUDO=""
 if [[ $(id -u) -ne 0 ]]; then
@@ -19,7 +20,8 @@ fi
 pkgs=(clang llvm libelf-dev zlib1g-dev dpkg-dev build-essential m4 flex bison gawk pkg-config
       libcap2-bin tshark socat curl xvfb xauth x11-utils x11-apps dbus postgresql strace tcpdump
       wireshark xdotool imagemagick
-      ca-certificates openssh-server qemu-system-x86 busybox-static cpio xz-utils debian-archive-keyring mmdebstrap)
+      ca-certificates openssh-server qemu-system-x86 busybox-static cpio xz-utils debian-archive-keyring mmdebstrap
+      clang-format shellcheck lua-check)
 if grep -qi ubuntu /etc/os-release; then
   pkgs+=(linux-tools-common "linux-tools-$(uname -r)")
 else

@@ -53,14 +53,16 @@ if ((${#missing[@]})); then
       step "the $pkg $ver source is missing from the mirror: using $base"
       dir=${url%/*}
       curl -fsS -o "${pkg}_$base.dsc" "$dir/${pkg}_${base//+/%2b}.dsc" || fail "cannot fetch ${pkg}_$base.dsc from $dir"
-      for f in $(awk '/^Files:/{on=1; next} /^[^ ]/{on=0} on {print $3}' "${pkg}_$base.dsc"); do
+      while read -r f; do
         [[ -f $f ]] || curl -fsS -o "$f" "$dir/${f//+/%2b}" || fail "cannot fetch $f from $dir"
-      done
+      done < <(awk '/^Files:/{on=1; next} /^[^ ]/{on=0} on {print $3}' "${pkg}_$base.dsc")
     done
   fi
   for pkg in "${missing[@]}"; do for dsc in "$pkg"_*.dsc; do dpkg-source -x --no-check "$dsc" >/dev/null; done; done
 fi
-elf=$(ls -d elfutils-*/ | head -1); bpf=$(ls -d libbpf-*/ | head -1); zl=$(ls -d zlib-*/ | head -1)
+# shellcheck disable=SC2012 # folders named by Debian versions: ls's sorted listing is what is wanted
+first_dir() { ls -d "$1"-*/ | head -1; }
+elf=$(first_dir elfutils); bpf=$(first_dir libbpf); zl=$(first_dir zlib)
 
 if [[ ! -f "$out/lib/libelf.a" || ! -f "$out/lib/libeu.a" ]]; then
   step "building libelf.a (-fPIC)"

@@ -400,7 +400,7 @@ local function comm_string(raw16)
   return s
 end
 
-local function dissect_header(tvb, pinfo, tree, has_tree)
+local function dissect_header(tvb, tree, has_tree)
   local n = tvb:len()
   local t = has_tree and tree:add(unixsock, tvb(0, math.min(n, FIXED_LEN))) or nil
   -- expert info is recorded without a tree too (tshark -z expert)
@@ -617,7 +617,7 @@ end
 -- The dissector -------------------------------------------------------------------
 function unixsock.dissector(tvb, pinfo, tree)
   local cols = pinfo.cols -- (every pinfo.cols.X access allocates: fetched once)
-  local h = dissect_header(tvb, pinfo, tree, has_tree(tree))
+  local h = dissect_header(tvb, tree, has_tree(tree))
   if not h then
     cols.protocol = "UNIXSOCK"
     cols.info = "Malformed unixsock record"

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced, not run. debian_mirror: sets MIRROR_URI and MIRROR_SUITE from this
 # machine's own apt sources (deb822 *.sources first, then sources.list), so
 # that nothing in the repository names a host, and MIRROR_SECURITY_URI: the

@@ -17,6 +17,7 @@ name=$1 suite=$2
 shift 2
 [[ $name =~ ^[A-Za-z0-9._-]+$ ]] || { echo "make-root: bad name \"$name\"" >&2; exit 2; }
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=../../scripts/lib/debian-mirror.sh
 . "$here/../../scripts/lib/debian-mirror.sh"
 debian_mirror || { echo "make-root: cannot find this machine's Debian mirror in its apt sources" >&2; exit 1; }
 command -v mmdebstrap >/dev/null || { echo "make-root: mmdebstrap is not installed (scripts/deps.sh installs it)" >&2; exit 1; }
@@ -36,6 +37,7 @@ pkgs=$(IFS=,; echo "$*")
 log=$cache/$name.log
 # Debian's snapshot mirrors may serve a Release file past its Valid-Until date: accept it for these roots.
 # tshark asks whether non-root users may capture: answered before it is installed.
+# shellcheck disable=SC2016 # the hooks' "$1" is mmdebstrap's argument, expanded by the shell it runs them with
 if ! mmdebstrap --mode=root --variant=apt --quiet \
   --aptopt='Acquire::Check-Valid-Until "false"' \
   --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-exclude=/usr/share/man/*' \

@@ -24,9 +24,10 @@ while [[ $# -gt 0 && $1 != -- ]]; do
 done
 [[ ${1:-} == -- ]] || { echo "run-in: missing -- before the command" >&2; exit 2; }
 shift
-[[ -f /etc/resolv.conf ]] && cp -L /etc/resolv.conf "$root/etc/resolv.conf" 2>/dev/null || true
+if [[ -f /etc/resolv.conf ]]; then cp -L /etc/resolv.conf "$root/etc/resolv.conf" 2>/dev/null || true; fi
 
 # the inner script runs as root in the new namespace; arguments pass through the environment-free argv
+# shellcheck disable=SC2016 # expanded by the inner bash, not here
 inner='
 set -e
 root=$1; nb=$2; shift 2

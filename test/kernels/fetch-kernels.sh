@@ -17,6 +17,7 @@ cache=${1:-${UNIXSOCK_KERNEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/unixsock/ker
 # the mirror this machine's apt uses (nothing here names a host)
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=../../scripts/lib/debian-mirror.sh
+# shellcheck source=../../scripts/lib/debian-mirror.sh
 . "$here/../../scripts/lib/debian-mirror.sh"
 debian_mirror || true
 mirror=${UNIXSOCK_DEBIAN_MIRROR:-$MIRROR_URI}
@@ -97,6 +98,7 @@ fetch() {
   pkg=$(resolve "$release")
   if [[ -z $pkg ]]; then
     # offline: reuse what the cache already holds
+    # shellcheck disable=SC2012 # folders named by kernel releases: ls's sorted listing, the last one
     dir=$(ls -d "$cache/$name"/*/ 2>/dev/null | tail -1)
     [[ -n $dir && -f $dir/vmlinuz ]] || fail "cannot resolve linux-image-amd64 in $release"
     echo "$name $(basename "$dir") ${dir%/}/vmlinuz"

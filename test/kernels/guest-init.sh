@@ -6,6 +6,7 @@
 # whose upper layer is a tmpfs, and switches to it to run
 # $unixsock_root/test/kernels/guest-run.sh (unixsock_root= on the kernel
 # command line: the checkout). Any failure here prints @@problem and powers off.
+# shellcheck disable=SC2154 # unixsock_root comes from the kernel command line
 PATH=/bin
 mount -t devtmpfs dev /dev
 exec </dev/console >/dev/console 2>&1
@@ -14,9 +15,9 @@ mount -t sysfs sys /sys
 die() { echo "@@problem $*"; poweroff -f; }
 rel=$(uname -r)
 [ -f "/modules/$rel/order" ] || die "no modules for $rel in the initramfs"
-for m in $(cat "/modules/$rel/order"); do
+while read -r m; do
   insmod "/modules/$rel/$m.ko" || die "insmod $m failed"
-done
+done < "/modules/$rel/order"
 # msize 512 KiB: fewer round trips per read (the 8 KiB default makes node's start-up crawl)
 mount -t 9p -o ro,trans=virtio,version=9p2000.L,msize=512000,cache=loose hostroot /lower || die "mounting the host root over 9p failed"
 mount -t tmpfs -o size=1536m rw /rw

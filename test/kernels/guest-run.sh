@@ -8,6 +8,7 @@
 #                    run by Node's test runner in the checkout
 #   times            seconds at each step, from boot
 # then powers the guest off.
+# shellcheck disable=SC2154 # unixsock_* come from the kernel command line
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 mount -t proc proc /proc
 mount -t sysfs sys /sys
@@ -33,8 +34,8 @@ export HOME=/unixsock-home TMPDIR=/unixsock-tmp CI=true UNIXSOCK_TEST_SLOWDOWN=1
 cd "$unixsock_root" || exit 1
 stamp() { echo "$1 $(cut -d' ' -f1 /proc/uptime)" >> /results/times; echo "@@step $1"; }
 stamp userland
-build/kfeatures $(node -p 'const s=require("./test/kernels/strategies.json"); [...new Set(s.order.flatMap((k) => s.strategies[k].hooks))].join(" ")') \
-  > /results/kfeatures.json 2>/results/kfeatures.err
+read -ra hooks < <(node -p 'const s=require("./test/kernels/strategies.json"); [...new Set(s.order.flatMap((k) => s.strategies[k].hooks))].join(" ")')
+build/kfeatures "${hooks[@]}" > /results/kfeatures.json 2>/results/kfeatures.err
 stamp kfeatures
 sh test/kernels/matrix-cases.sh --root "$unixsock_root" > /results/matrix.log 2>&1
 stamp matrix

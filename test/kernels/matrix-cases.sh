@@ -14,6 +14,7 @@
 #   @@end NAME
 # and @@done when all cases ran. Whether a case must capture or be refused is
 # decided afterwards, from kfeatures' reading of the same kernel.
+# shellcheck disable=SC2154 # unixsock_cases and unixsock_gens come from the environment (the kernel command line in a guest)
 ROOT=$2
 EXE=$ROOT/extcap/unixsock
 GEN=$ROOT/build/sockgen
