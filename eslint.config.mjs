@@ -17,6 +17,8 @@ export default defineConfig(
       parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
     },
     rules: {
+      // const { DROPPED: _, ...rest } = o: the rest is what is wanted
+      '@typescript-eslint/no-unused-vars': ['error', { ignoreRestSiblings: true }],
       // node:test's describe/it return promises that the runner itself awaits
       '@typescript-eslint/no-floating-promises': [
         'error',

@@ -236,7 +236,9 @@ for (const [file, text] of wanted) {
   let now = null;
   try {
     now = readFileSync(file, 'utf8');
-  } catch {}
+  } catch {
+    // not written yet
+  }
   if (now === text) continue;
   if (check) stale.push(relative(root, file));
   else {

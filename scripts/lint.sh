@@ -24,7 +24,9 @@ shellcheck_all() { need shellcheck && shellcheck "${shfiles[@]}"; }
 luacheck_all() {
   need luacheck || return 1
   local lua
-  for lua in lua52 lua53 lua54; do luacheck -qq --std "$lua" wireshark || return 1; done
+  for lua in lua52 lua53 lua54; do
+    luacheck --formatter plain --std "$lua" wireshark || { echo "lint: luacheck with $lua's globals found the above" >&2; return 1; }
+  done
 }
 failed=()
 step() {
