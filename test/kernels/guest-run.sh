@@ -40,7 +40,7 @@ stamp kfeatures
 sh test/kernels/matrix-cases.sh --root "$unixsock_root" > /results/matrix.log 2>&1
 stamp matrix
 if [ -n "$unixsock_tests" ]; then
-  # shellcheck disable=SC2046
+  # shellcheck disable=SC2046 # one argument per test file, split on purpose
   node --import tsx --test --test-concurrency=1 --test-reporter=tap --test-reporter-destination=/results/e2e.tap \
     $(echo "$unixsock_tests" | tr ',' ' ') > /results/e2e.out 2>&1
   echo "rc $?" >> /results/e2e.out

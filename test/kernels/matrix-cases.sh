@@ -44,7 +44,7 @@ run_case() {
     # the traffic: $unixsock_gens, sockgen runs separated by commas, arguments by colons
     # (the host passes test/helpers/checks.ts's GENERATORS)
     for g in $(echo "$unixsock_gens" | tr ',' ' '); do
-      # shellcheck disable=SC2046
+      # shellcheck disable=SC2046 # sockgen's arguments, split on purpose
       echo "@@gen $($GEN $(echo "$g" | tr ':' ' ') 2>&1 | tr -d '\n')"
     done
     kill -TERM $cap
