@@ -127,6 +127,9 @@ export class WriteError extends Error {
   }
 }
 
+/** Something to Atomics.wait on: a 1 ms sleep while a full pipe drains. */
+const pause = new Int32Array(new SharedArrayBuffer(4));
+
 /**
  * Buffers whole blocks and writes them to a file descriptor (file, fifo or
  * stdout) with blocking writes: a slow reader slows the capture down, and
@@ -168,7 +171,11 @@ export class PcapngWriter {
         n = fs.writevSync(this.fd, parts.length > 1024 ? parts.slice(0, 1024) : parts);
       } catch (e) {
         const err = e as NodeJS.ErrnoException;
-        if (err.code === 'EAGAIN') continue;
+        if (err.code === 'EAGAIN') {
+          // a non-blocking pipe (a shell's stdout can be one) is full: wait for its reader, never drop
+          Atomics.wait(pause, 0, 0, 1);
+          continue;
+        }
         // a file keeps only whole blocks: cut what this flush half wrote
         if (this.regularFile && done > 0) {
           try {

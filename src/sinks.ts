@@ -1,8 +1,7 @@
 // Where messages go: a pcapng stream (file, fifo, stdout) or a readable dump.
-import * as fs from 'node:fs';
 import * as os from 'node:os';
 import type { CaptureSummary, UnixCapture } from './capture';
-import { PcapngWriter, interfaceBlock, sectionHeaderBlock, statsBlock, writeError } from './pcapng';
+import { PcapngWriter, interfaceBlock, sectionHeaderBlock, statsBlock } from './pcapng';
 import { FLAG, SOCK_TYPES, conversationPath, formatPath, type UnixMessage } from './records';
 import { MAX_BLOCK } from './generated/vocab';
 import { VERSION } from './version';
@@ -128,10 +127,13 @@ export class TextSink implements Sink {
   private out: string[] = [];
   /** a write failed: the failure is reported once, and nothing more is taken */
   private failed = false;
+  private readonly writer: PcapngWriter;
   constructor(
     readonly fd: number,
     private readonly hex: boolean,
-  ) {}
+  ) {
+    this.writer = new PcapngWriter(fd, this.what);
+  }
 
   /** whole messages come to JavaScript, this writes them as lines */
   start(cap: UnixCapture, limit: number | undefined, onLimit: () => void, onFailure: (e: unknown) => void): void {
@@ -159,14 +161,13 @@ export class TextSink implements Sink {
     const s = this.out.join('\n') + '\n';
     this.out = [];
     try {
-      fs.writeSync(this.fd, s);
+      // the writer goes on after a partial write and waits out EAGAIN: a reader
+      // slower than the capture (a pipe to grep or less) gets every line
+      this.writer.write(Buffer.from(s));
+      this.writer.flush();
     } catch (e) {
-      const err = e as NodeJS.ErrnoException;
-      // as the pcapng writer says it: EPIPE (the reader went away) is a normal end, exit 0
-      if (err.code !== 'EAGAIN') {
-        this.failed = true;
-        throw writeError(this.what, err.code ?? 'EIO', err.message);
-      }
+      this.failed = true;
+      throw e;
     }
   }
 
