@@ -6,7 +6,7 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
-import { LUA, ROOT, exited, need, needBpf, records, sleep, startCapture, tmpdir, waitForSocket } from '../helpers/harness';
+import { LUA, ROOT, exited, need, needBpf, records, sleep, startCapture, startXvfb, tmpdir, waitForSocket } from '../helpers/harness';
 import { forEachWireshark } from '../helpers/wireshark';
 
 const lines = (s: string) => s.split('\n').filter(Boolean);
@@ -96,11 +96,8 @@ describe('unixsock.lua on captures of real programs', () => {
 
   it('X11: Xvfb with xdpyinfo and xwininfo at the same time: setup, requests, replies, events', async (t) => {
     if (!needBpf(t) || !need(t, 'Xvfb', 'xdpyinfo', 'xwininfo', 'tshark')) return;
-    const display = 90 + (process.pid % 9);
-    const xvfb = spawn('Xvfb', [`:${display}`, '-nolisten', 'tcp', '-screen', '0', '800x600x24'], { stdio: 'ignore' });
-    t.after(() => xvfb.kill());
-    await waitForSocket(`/tmp/.X11-unix/X${display}`);
-    const env = { ...process.env, DISPLAY: `:${display}` };
+    const { proc: xvfb, display } = await startXvfb(t, '-screen', '0', '800x600x24');
+    const env = { ...process.env, DISPLAY: display };
     // the server answers before the capture starts
     for (let i = 0; spawnSync('xdpyinfo', [], { env, stdio: 'ignore' }).status !== 0; i++) {
       if (i > 50) throw new Error('Xvfb did not come up');

@@ -94,7 +94,7 @@ describe('Wireshark GUI, as a user drives it', () => {
     t.after(() => server.kill());
     await waitForSocket(sock);
 
-    await x.start();
+    await x.start(t);
     t.after(() => x.stop());
     const ws = spawn('wireshark', ['-C', 'unixsock'], { env: x.env, stdio: ['ignore', 'ignore', 'pipe'] });
     let wsErr = '';

@@ -171,3 +171,26 @@ export function exited(p: ChildProcess): Promise<number | null> {
   if (p.exitCode !== null || p.signalCode !== null) return Promise.resolve(p.exitCode);
   return new Promise((resolve) => p.once('exit', (code) => resolve(code)));
 }
+
+/**
+ * Starts Xvfb on a display nobody holds: Xvfb picks the first free number and
+ * tells it on a pipe (-displayfd), so tests running side by side, or a desktop's
+ * own X server, never meet. Resolves once the server's socket exists.
+ */
+export async function startXvfb(t: TestContext, ...args: string[]): Promise<{ proc: ChildProcess; display: string }> {
+  const proc = spawn('Xvfb', ['-displayfd', '3', '-nolisten', 'tcp', ...args], { stdio: ['ignore', 'ignore', 'ignore', 'pipe'] });
+  t.after(() => {
+    proc.kill();
+  });
+  const n = await new Promise<string>((resolve, reject) => {
+    let got = '';
+    proc.stdio[3]!.on('data', (d: Buffer) => {
+      got += d.toString();
+      if (got.includes('\n')) resolve(got.trim());
+    });
+    proc.once('exit', (code) => reject(new Error(`Xvfb exited (${code}) before it named its display`)));
+    setTimeout(() => reject(new Error('Xvfb named no display within 20 s')), 20000 * SLOWDOWN).unref();
+  });
+  await waitForSocket(`/tmp/.X11-unix/X${n}`);
+  return { proc, display: `:${n}` };
+}

@@ -4,9 +4,9 @@
 // windows (dialogs, popup menus) are found by name or as "the new visible
 // window", and every wait polls with a deadline instead of sleeping a fixed
 // time (a loaded machine takes seconds where an idle one takes milliseconds).
-import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import * as fs from 'node:fs';
-import { sleep, waitForSocket } from './harness';
+import { execFileSync, spawnSync, type ChildProcess } from 'node:child_process';
+import type { TestContext } from 'node:test';
+import { sleep, startXvfb } from './harness';
 
 export interface Geometry {
   x: number;
@@ -16,25 +16,23 @@ export interface Geometry {
 }
 
 export class XSession {
-  readonly display: string;
-  readonly env: NodeJS.ProcessEnv;
+  /** the X display and the environment that names it, once start() has run */
+  display = '';
+  env: NodeJS.ProcessEnv;
   private xvfb?: ChildProcess;
 
   constructor(
-    env: NodeJS.ProcessEnv,
+    private readonly baseEnv: NodeJS.ProcessEnv,
     private readonly failureShot: string,
   ) {
-    // a display nobody holds (the X11 dissector test takes :90 to :98)
-    const n = Array.from({ length: 30 }, (_, i) => 60 + ((process.pid + i) % 30)).find((d) => !fs.existsSync(`/tmp/.X${d}-lock`));
-    if (n === undefined) throw new Error('no free X display number in :60 to :89');
-    this.display = `:${n}`;
-    this.env = { ...env, DISPLAY: this.display };
+    this.env = baseEnv;
   }
 
-  async start(width = 1400, height = 1000): Promise<void> {
-    const n = this.display.slice(1);
-    this.xvfb = spawn('Xvfb', [this.display, '-screen', '0', `${width}x${height}x24`, '-nolisten', 'tcp'], { stdio: 'ignore' });
-    await waitForSocket(`/tmp/.X11-unix/X${n}`);
+  async start(t: TestContext, width = 1400, height = 1000): Promise<void> {
+    const x = await startXvfb(t, '-screen', '0', `${width}x${height}x24`);
+    this.xvfb = x.proc;
+    this.display = x.display;
+    this.env = { ...this.baseEnv, DISPLAY: x.display };
     await this.until('the X server answers', () => spawnSync('xdotool', ['getmouselocation'], { env: this.env }).status === 0, 20000);
   }
 
