@@ -70,9 +70,9 @@ interface CaptureResult {
  * the moment its probes are attached; stops it with SIGTERM (as Wireshark
  * does) and returns what load returned and unixsock's stderr.
  */
-async function whileCapturing<T>(args: string[], load: (pid: number) => T): Promise<{ result: T; stderr: string }> {
+async function whileCapturing<T>(args: string[], load: (pid: number) => T, exe = EXE): Promise<{ result: T; stderr: string }> {
   const file = path.join(tmp, 'cap.pcapng');
-  const p = spawn(EXE, ['-w', file, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const p = spawn(exe, ['-w', file, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   p.stderr.on('data', (d) => (err += d));
   while (!err.includes('capturing')) {
@@ -88,10 +88,9 @@ async function whileCapturing<T>(args: string[], load: (pid: number) => T): Prom
 }
 
 /** Runs the load under `unixsock -w FILE comm unixbench`; parses the exit summary. */
-async function underCapture(type: string, size: number, count: number, ring: number): Promise<CaptureResult> {
+async function underCapture(type: string, size: number, count: number, ring: number, exe = EXE): Promise<CaptureResult> {
   const { result: bench, stderr } = await whileCapturing(['--ring-size', String(ring), 'comm', 'unixbench'], () =>
-    unixbench(type, size, count),
-  );
+    unixbench(type, size, count), exe);
   const m = /unixsock: (\d+) messages \((\d+) of (\d+) bytes\) captured with \S+, (\d+) dropped/.exec(stderr);
   if (!m) throw new Error(`no summary from unixsock: ${stderr}`);
   return { bench, messages: +m[1], capturedBytes: +m[2], sentBytes: +m[3], dropped: +m[4] };
@@ -133,6 +132,37 @@ async function captureBench() {
           `${worst.messages} (${pct(worst.messages, count)}) | ${worst.capturedBytes} (${pct(worst.capturedBytes, sent)}) | ${dropped} |`,
       );
     }
+  }
+}
+
+/**
+ * Another build against this one (--only versus, UNIXSOCK_BENCH_OTHER=EXE):
+ * 64-byte messages, where per-record costs show most, runs interleaved
+ * (baseline, other, this) so that the machine's load changes hit all three.
+ */
+async function versusBench() {
+  const other = process.env.UNIXSOCK_BENCH_OTHER;
+  if (!other || !fs.existsSync(other)) throw new Error('--only versus needs UNIXSOCK_BENCH_OTHER=path of the other build');
+  const runs = quick ? 3 : 9;
+  console.log(`\n## This build against ${other} (64 B, ${runs} interleaved runs each)\n`);
+  console.log('| socket | messages | baseline s | other s | this s | other slowdown | this slowdown | this / other (median of pairs) | range |');
+  console.log('|---|---|---|---|---|---|---|---|---|');
+  for (const type of ['stream', 'dgram']) {
+    const count = quick ? 50000 : 200000;
+    const base: number[] = [];
+    const a: number[] = [];
+    const b: number[] = [];
+    for (let i = 0; i < runs; i++) {
+      base.push(unixbench(type, 64, count).seconds);
+      a.push((await underCapture(type, 64, count, 256, other)).bench.seconds);
+      b.push((await underCapture(type, 64, count, 256)).bench.seconds);
+    }
+    const pairs = b.map((x, i) => x / a[i]);
+    console.log(
+      `| ${type} | ${count} | ${median(base).toFixed(3)} | ${median(a).toFixed(3)} | ${median(b).toFixed(3)} | ` +
+        `${(median(a) / median(base)).toFixed(2)}x | ${(median(b) / median(base)).toFixed(2)}x | ${median(pairs).toFixed(3)} | ` +
+        `${Math.min(...pairs).toFixed(2)}-${Math.max(...pairs).toFixed(2)} |`,
+    );
   }
 }
 
@@ -300,6 +330,7 @@ function decodeBench() {
   const base: Omit<UnixMessage, 'payload' | 'msgLen' | 'pid' | 'ino' | 'peerIno' | 'localPath' | 'peerPath'> = {
     ts: 0n, tid: 1, uid: 0, gid: 0, peerPid: 0, comm: 'client', peerComm: 'server', sockType: 1, strategy: 3, syscall: 1,
     flags: 0, pathIno: 0n, pathDev: 0, peerPathIsDest: false,
+    cgroupId: 0n, peerCgroupId: 0n, pidns: 0, nspid: 0, mntns: 0, peerPidns: 0, peerNspid: 0, peerMntns: 0,
   };
   const uRecs: Buffer[] = [];
   const tRecs: Buffer[] = [];
@@ -369,6 +400,7 @@ async function main() {
     if (!only || only === 'capture' || only === 'trickle') await trickleBench();
     if (!only || only === 'peers') await peersBench();
     if (!only || only === 'decode') decodeBench();
+    if (only === 'versus') await versusBench();
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });
   }

@@ -65,9 +65,20 @@ struct unixsock_stat_line stat_lines[UNIXSOCK_STAT_CPUS] = {};
 /* Who last used a socket (sent on it or read from it): the peer of a send.
  * This map and the next serve the kprobe and syscall strategies; BTF programs
  * keep the same in socket storage (sock_states). */
+/* Who a process is inside its container (the records' identity fields). */
+struct ident {
+	__u64 cgroup_id;
+	__u64 filt_anc; /* its ancestor at filter.cgroup_level (only with that filter) */
+	__u32 pidns;
+	__u32 nspid;
+	__u32 mntns;
+	__u32 pad;
+};
+
 struct owner {
 	__u32 pid;
 	char comm[UNIXSOCK_COMM_LEN];
+	struct ident id;
 };
 
 struct {
@@ -193,8 +204,61 @@ static __always_inline bool own_uid_ok(const struct cred *c, struct sock *sk, st
 	return false;
 }
 
-/* Remembers the current process as the user of socket ino (only when it changed). */
-static __always_inline void note_owner(__u64 ino, __u32 tgid)
+/* The namespace a struct pid was made in (its deepest level) and the number
+ * it has there: NSpid in /proc/PID/status. numbers[] is indexed by a level
+ * only known at run time, so it is one helper read. */
+static __always_inline void pid_ns_nr(struct pid *p, struct ident *id)
+{
+	struct upid up = {};
+	unsigned int level;
+
+	if (!p)
+		return;
+	level = BPF_CORE_READ(p, level);
+	if (level > 32) /* MAX_PID_NS_LEVEL */
+		return;
+	if (bpf_probe_read_kernel(&up, sizeof(up),
+				  (void *)p + bpf_core_field_offset(struct pid, numbers) + level * sizeof(struct upid)))
+		return;
+	id->nspid = up.nr;
+	id->pidns = BPF_CORE_READ(up.ns, ns.inum);
+}
+
+/* The namespaces of a task (its process's pid as its pid namespace sees it);
+ * the cgroup is the caller's: the current task's through the helper. */
+static __always_inline void task_ident(struct task_struct *t, struct ident *id)
+{
+	pid_ns_nr(BPF_CORE_READ(t, group_leader, thread_pid), id);
+	id->mntns = BPF_CORE_READ(t, nsproxy, mnt_ns, ns.inum);
+}
+
+/* The current task's cgroup, and its ancestor the cgroup filter compares
+ * (bpf_get_current_ancestor_cgroup_id: allowed to kprobe, tracepoint and
+ * tracing programs, so to every strategy; called only with that filter on). */
+static __always_inline void current_cgroup(struct ident *id)
+{
+	id->cgroup_id = bpf_get_current_cgroup_id();
+	if (filter.cgroup_on)
+		id->filt_anc = bpf_get_current_ancestor_cgroup_id(filter.cgroup_level);
+}
+
+/* The current process's identity: from the owner record of its socket when
+ * that is this process already (a process's namespaces do not change under a
+ * live socket often enough to matter: setns/unshare move one thread, and the
+ * next owner change reads them again), else read. The cgroup is read every
+ * time: one helper call, and processes do move. */
+static __always_inline void current_ident(struct task_struct *t, struct owner *mine, __u32 tgid, struct ident *id)
+{
+	if (mine && mine->pid == tgid && mine->id.pidns)
+		*id = mine->id;
+	else
+		task_ident(t, id);
+	current_cgroup(id);
+}
+
+/* Remembers the current process as the user of socket ino (only when it
+ * changed); id: its identity when the caller has it already. */
+static __always_inline void note_owner(__u64 ino, __u32 tgid, struct ident *id)
 {
 	struct owner *ow, o = { .pid = tgid };
 
@@ -204,6 +268,12 @@ static __always_inline void note_owner(__u64 ino, __u32 tgid)
 	if (ow && ow->pid == tgid)
 		return;
 	bpf_get_current_comm(o.comm, sizeof(o.comm));
+	if (id) {
+		o.id = *id;
+	} else {
+		task_ident(bpf_get_current_task_btf(), &o.id);
+		current_cgroup(&o.id);
+	}
 	bpf_map_update_elem(&owners, &ino, &o, BPF_ANY);
 }
 
@@ -685,11 +755,16 @@ static __always_inline void dest_path(struct unixsock_msg *m, struct send_args *
 
 /* The peer process: whoever last used the peer socket, else who created it. */
 static __always_inline void fill_peer(struct unixsock_msg *m, struct sock *sk, struct sock *peer, __u64 peer_ino,
-				       const bool in_sk)
+				       const bool in_sk, __u64 *peer_anc)
 {
 	struct owner *ow;
 
 	m->peer_pid = 0;
+	m->peer_cgroup_id = 0;
+	m->peer_pidns = 0;
+	m->peer_nspid = 0;
+	m->peer_mntns = 0;
+	*peer_anc = 0;
 	if (in_sk) {
 		struct sock_state *ps = peer ? bpf_sk_storage_get(&sock_states, peer, 0, 0) : NULL;
 
@@ -700,6 +775,11 @@ static __always_inline void fill_peer(struct unixsock_msg *m, struct sock *sk, s
 	if (ow) {
 		m->peer_pid = ow->pid;
 		__builtin_memcpy(m->peer_comm, ow->comm, sizeof(m->peer_comm));
+		m->peer_cgroup_id = ow->id.cgroup_id;
+		m->peer_pidns = ow->id.pidns;
+		m->peer_nspid = ow->id.nspid;
+		m->peer_mntns = ow->id.mntns;
+		*peer_anc = ow->id.filt_anc;
 	} else if (peer) {
 		/* our sk_peer_pid names the process that created the peer end */
 		struct pid *pp = BPF_CORE_READ(sk, sk_peer_pid);
@@ -707,31 +787,51 @@ static __always_inline void fill_peer(struct unixsock_msg *m, struct sock *sk, s
 		if (pp) {
 			struct hlist_node *first = BPF_CORE_READ(pp, tasks[PIDTYPE_TGID].first);
 
+			struct ident pid = {};
+
 			m->peer_pid = BPF_CORE_READ(pp, numbers[0].nr);
 			m->flags |= UNIXSOCK_F_PEER_GUESS;
+			pid_ns_nr(pp, &pid);
+			m->peer_pidns = pid.pidns;
+			m->peer_nspid = pid.nspid;
 			if (first) {
 				struct task_struct *task = (void *)first -
 					bpf_core_field_offset(struct task_struct, pid_links[PIDTYPE_TGID]);
 
 				BPF_CORE_READ_STR_INTO(&m->peer_comm, task, comm);
+				m->peer_cgroup_id = BPF_CORE_READ(task, cgroups, dfl_cgrp, kn, id);
+				m->peer_mntns = BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum);
+				/* its ancestors are not at hand here: only its own cgroup can match */
+				*peer_anc = m->peer_cgroup_id;
 			}
 		}
 	}
 }
 
 /* The sender is now the user of its socket (the peer of the other end's sends). */
-static __always_inline void note_sender(struct unixsock_msg *m, struct sock_state *st, const bool in_sk)
+static __always_inline void note_sender(struct unixsock_msg *m, struct sock_state *st, const bool in_sk,
+					struct ident *sid)
 {
 	if (!in_sk) {
-		note_owner(m->ino, m->pid);
+		note_owner(m->ino, m->pid, sid);
 	} else if (st && st->ow.pid != m->pid) {
 		st->ow.pid = m->pid;
 		__builtin_memcpy(st->ow.comm, m->comm, sizeof(st->ow.comm));
+		st->ow.id = *sid;
 	}
 }
 
+/* The sender's identity into the record. */
+static __always_inline void fill_ident(struct unixsock_msg *m, struct ident *sid)
+{
+	m->cgroup_id = sid->cgroup_id;
+	m->pidns = sid->pidns;
+	m->nspid = sid->nspid;
+	m->mntns = sid->mntns;
+}
+
 /* The filters that need the metadata. */
-static __always_inline bool metadata_wanted(struct unixsock_msg *m)
+static __always_inline bool metadata_wanted(struct unixsock_msg *m, __u64 anc, __u64 peer_anc)
 {
 	if (filter.path_mode) {
 		bool hit = path_match(m->local_path, m->local_path_len) || path_match(m->peer_path, m->peer_path_len);
@@ -751,6 +851,11 @@ static __always_inline bool metadata_wanted(struct unixsock_msg *m)
 	if (filter.comm_on) {
 		bool hit = comm_eq(m->comm) || comm_eq(m->peer_comm);
 		if (!filter_ok(hit, filter.comm_neg))
+			return false;
+	}
+	if (filter.cgroup_on) {
+		bool hit = anc == filter.cgroup_id || peer_anc == filter.cgroup_id;
+		if (!filter_ok(hit, filter.cgroup_neg))
 			return false;
 	}
 	return true;
@@ -841,7 +946,8 @@ static __always_inline int handle_send(struct sock *sk, struct sk_basics *b, int
 	struct sock_state *st = NULL;
 	struct unixsock_msg *m;
 	struct sockinfo *si;
-	__u64 peer_ino, wake;
+	struct ident sid = {};
+	__u64 peer_ino, wake, peer_anc;
 	__u32 cap, ctrl_len;
 
 	if (!send_wanted(task, sk, b, ret))
@@ -856,15 +962,17 @@ static __always_inline int handle_send(struct sock *sk, struct sk_basics *b, int
 		return 0;
 	}
 	fill_sender(m, task, b, ret, strategy, args, peer_ino);
+	current_ident(task, in_sk ? (st ? &st->ow : NULL) : bpf_map_lookup_elem(&owners, &b->ino), task->tgid, &sid);
+	fill_ident(m, &sid);
 	if (si)
 		cached_paths(m, si);
 	else
 		read_paths(m, sk, b, peer_ino, st, in_sk);
 	if (!b->peer)
 		dest_path(m, args);
-	fill_peer(m, sk, b->peer, peer_ino, in_sk);
-	note_sender(m, st, in_sk);
-	if (!metadata_wanted(m)) {
+	fill_peer(m, sk, b->peer, peer_ino, in_sk, &peer_anc);
+	note_sender(m, st, in_sk, &sid);
+	if (!metadata_wanted(m, sid.filt_anc, peer_anc)) {
 		bpf_ringbuf_discard(m, BPF_RB_NO_WAKEUP);
 		return 0;
 	}
@@ -924,6 +1032,8 @@ static __always_inline int recv_btf(struct sock *sk, int ret)
 	if (st && st->ow.pid != tgid) {
 		st->ow.pid = tgid;
 		bpf_get_current_comm(st->ow.comm, sizeof(st->ow.comm));
+		task_ident(bpf_get_current_task_btf(), &st->ow.id);
+		current_cgroup(&st->ow.id);
 	}
 	return 0;
 }
@@ -1133,7 +1243,7 @@ static __always_inline int on_recv(struct sock *sk, int ret)
 {
 	if (ret < 0 || !sk || BPF_CORE_READ(sk, __sk_common.skc_family) != AF_UNIX)
 		return 0;
-	note_owner(sock_ino(sk), bpf_get_current_pid_tgid() >> 32);
+	note_owner(sock_ino(sk), bpf_get_current_pid_tgid() >> 32, NULL);
 	return 0;
 }
 

@@ -85,6 +85,14 @@ struct unixsock_msg {
 	__u64 ino;          /* sockfs inode of the sending socket */
 	__u64 peer_ino;     /* sockfs inode of the peer socket, 0 when unknown */
 	__u64 path_ino;     /* inode of the socket file in the filesystem, 0 when none */
+	__u64 cgroup_id;    /* sender's cgroup in the v2 hierarchy (its directory's inode) */
+	__u64 peer_cgroup_id; /* the peer process's, 0 when unknown */
+	__u32 pidns;        /* inode of the sender's pid namespace */
+	__u32 nspid;        /* sender's tgid as its own pid namespace numbers it */
+	__u32 mntns;        /* inode of the sender's mount namespace */
+	__u32 peer_pidns;   /* the same three for the peer process, 0 when unknown */
+	__u32 peer_nspid;
+	__u32 peer_mntns;
 	char comm[UNIXSOCK_COMM_LEN];
 	char peer_comm[UNIXSOCK_COMM_LEN];
 	__u8 local_path[UNIXSOCK_PATH_MAX];
@@ -114,6 +122,8 @@ struct unixsock_data {
 struct unixsock_filter {
 	__u64 wakeup_bytes; /* wake the reader when the unread data crosses a multiple of this; 0: the loader picks */
 	__u64 file_ino;     /* file filter: inode and device (kernel encoding) of the socket file */
+	__u64 cgroup_id;    /* cgroup filter (a container's, or a path's): sender or peer in this cgroup v2 */
+	__u32 cgroup_level; /*   directory or below it: its id, and its depth below the root */
 	__u32 file_dev;
 	__u32 self_tgid;    /* the capture itself, never traced */
 	__u32 snaplen;      /* 0: whole message */
@@ -134,6 +144,8 @@ struct unixsock_filter {
 	__u8 pid_neg;
 	__u8 comm_on;
 	__u8 comm_neg;
+	__u8 cgroup_on;
+	__u8 cgroup_neg;
 	__u8 path[UNIXSOCK_PATH_MAX];  /* raw sun_path bytes (abstract: a NUL first) */
 	char comm[UNIXSOCK_COMM_LEN];  /* NUL-terminated */
 };
@@ -163,17 +175,17 @@ enum unixsock_stat {
 	UNIXSOCK_STAT_MAX,
 };
 
-#define UNIXSOCK_MSG_SIZE 392
+#define UNIXSOCK_MSG_SIZE 432
 #define UNIXSOCK_DATA_HDR_SIZE 24
 
 /*
  * The record header written before each payload in the pcapng file
- * (LINKTYPE_USERn), version 1: docs/link-header.md. Big-endian on the wire and
+ * (LINKTYPE_USERn), version 2: docs/link-header.md. Big-endian on the wire and
  * written field by field (native/pcapng_out.h; src/link-header.ts is the
  * reference): this struct gives the fields' offsets and sizes, it is never
  * copied as a whole. Options (TLVs) follow the fixed part.
  */
-#define UNIXSOCK_LINK_VERSION 1
+#define UNIXSOCK_LINK_VERSION 2
 
 struct unixsock_link_header {
 	__u8 version;       /* UNIXSOCK_LINK_VERSION */
@@ -197,6 +209,15 @@ struct unixsock_link_header {
 	__u64 path_inode;
 	char comm[UNIXSOCK_COMM_LEN];
 	char peer_comm[UNIXSOCK_COMM_LEN];
+	/* version 2: who the processes are inside their containers */
+	__u64 cgroup_id;    /* sender's cgroup v2 id (inode of its directory) */
+	__u64 peer_cgroup_id; /* 0 when unknown */
+	__u32 pidns;        /* inode of the sender's pid namespace */
+	__u32 nspid;        /* sender's pid in that namespace */
+	__u32 mntns;        /* inode of the sender's mount namespace */
+	__u32 peer_pidns;   /* the peer's three, 0 when unknown */
+	__u32 peer_nspid;
+	__u32 peer_mntns;
 };
 
 /* Header flags the writer adds to the kernel's (same 16 bits). */
@@ -214,6 +235,13 @@ enum unixsock_link_tlv {
 	UNIXSOCK_TLV_SCM_RIGHTS = 4,
 	UNIXSOCK_TLV_SCM_CREDENTIALS = 5,
 	UNIXSOCK_TLV_CMSG_OTHER = 6,
+	/* the sender's and the peer's container, when their cgroup names one
+	 * (resolved in user space: src/identity.ts): its id, and its name when the
+	 * runtime gave one; UTF-8, no NUL */
+	UNIXSOCK_TLV_CONTAINER_ID = 7,
+	UNIXSOCK_TLV_CONTAINER_NAME = 8,
+	UNIXSOCK_TLV_PEER_CONTAINER_ID = 9,
+	UNIXSOCK_TLV_PEER_CONTAINER_NAME = 10,
 };
 
 /*

@@ -58,6 +58,18 @@ Napi::Value WriteRecords(const Napi::CallbackInfo& info) {
   }
   bool lossless;
   unixsock::PcapngOut out(info[0].As<Napi::Number>().Int32Value(), info[2].As<Napi::BigInt>().Int64Value(&lossless), 0);
+  // optional [{cgroupId, id, name}]: container names, as a capture's setIdentity gives them
+  unixsock::IdentityTable ids;
+  if (info.Length() > 3 && info[3].IsArray()) {
+    Napi::Array a = info[3].As<Napi::Array>();
+    for (uint32_t i = 0; i < a.Length(); i++) {
+      Napi::Object e = a.Get(i).As<Napi::Object>();
+      ids.Set(e.Get("cgroupId").As<Napi::BigInt>().Uint64Value(&lossless), e.Get("id").As<Napi::String>().Utf8Value(),
+              e.Get("name").As<Napi::String>().Utf8Value());
+    }
+    ids.Sync();
+    out.set_identities(&ids);
+  }
   auto b = info[1].As<Napi::Buffer<uint8_t>>();
   size_t o = 0;
   while (o + 8 <= b.Length()) {

@@ -35,6 +35,8 @@ class Capture : public Napi::ObjectWrap<Capture> {
         env, "Capture",
         {InstanceMethod("start", &Capture::Start), InstanceMethod("stop", &Capture::Stop),
          InstanceMethod("stats", &Capture::Stats), InstanceMethod("close", &Capture::Close),
+         InstanceMethod("setIdentity", &Capture::SetIdentity),
+         InstanceMethod("unknownCgroups", &Capture::UnknownCgroups),
          InstanceAccessor("strategy", &Capture::Strategy, nullptr),
          InstanceAccessor("attempts", &Capture::Attempts, nullptr)});
     exports.Set("Capture", fn);
@@ -254,6 +256,7 @@ class Capture : public Napi::ObjectWrap<Capture> {
       out_.reset(new unixsock::PcapngOut(unixsock::PcapngOut::kMemory, 0, 0));
       to_js_ = true;
     }
+    out_->set_identities(&ids_);
     int re = ring_error_;
     if (re < 0) {
       Napi::Error::New(env, std::string("cannot map the ring buffer: ") + strerror(-re)).ThrowAsJavaScriptException();
@@ -285,6 +288,29 @@ class Capture : public Napi::ObjectWrap<Capture> {
     });
     pthread_sigmask(SIG_SETMASK, &old, nullptr);
     return env.Undefined();
+  }
+
+  // setIdentity(cgroupId, containerId, name): what the writer puts in the
+  // records of that cgroup (containerId '': a host cgroup, nothing to add).
+  Napi::Value SetIdentity(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 3 || !info[0].IsBigInt() || !info[1].IsString() || !info[2].IsString()) {
+      Napi::TypeError::New(env, "Usage: setIdentity(cgroupId, containerId, name)").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    bool lossless;
+    ids_.Set(info[0].As<Napi::BigInt>().Uint64Value(&lossless), info[1].As<Napi::String>().Utf8Value(),
+             info[2].As<Napi::String>().Utf8Value());
+    return env.Undefined();
+  }
+
+  // The cgroup ids the writer met that setIdentity has not answered yet (each once).
+  Napi::Value UnknownCgroups(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    std::vector<uint64_t> ids = ids_.TakeUnknown();
+    Napi::Array r = Napi::Array::New(env, ids.size());
+    for (size_t i = 0; i < ids.size(); i++) r.Set(i, Napi::BigInt::New(env, ids[i]));
+    return r;
   }
 
   // Asks the worker to drain and stop; onEnd is called after the last batch.
@@ -346,6 +372,7 @@ class Capture : public Napi::ObjectWrap<Capture> {
   bool to_js_ = false;  // the output is memory handed to onBatch
   std::chrono::steady_clock::time_point last_flush_;
   std::unique_ptr<unixsock::PcapngOut> out_;
+  unixsock::IdentityTable ids_;  // container names for out_'s records
   std::mutex pub_mu_;
   unixsock::Counters pub_;  // the writer's counters as last published by the worker
 };

@@ -4,7 +4,7 @@
 // interface blocks before, and the statistics block after.
 //
 // Each packet is the unixsock link-layer header (docs/link-header.md; struct
-// unixsock_link_header in bpf/unixsock.h: 104 fixed big-endian bytes, then
+// unixsock_link_header in bpf/unixsock.h: 144 fixed big-endian bytes, then
 // TLVs) followed by the payload. src/link-header.ts decodes the same layout
 // (the tests read every file this writes with it).
 //
@@ -28,6 +28,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -40,6 +41,7 @@ extern "C" {
 #include <linux/types.h>
 #include "unixsock.h"
 }
+#include "identity.h"
 #include "write_behind.h"
 
 namespace unixsock {
@@ -115,6 +117,8 @@ class PcapngOut {
     side_.Reserve(1 << 20);
   }
 
+  // Container names for the records' identity options (none: numeric ids only).
+  void set_identities(IdentityTable* t) { ids_ = t; }
   const Counters& counters() const { return c_; }
   bool limit_reached() const { return limit_ && c_.messages >= limit_; }
   // errno of the write that failed (EPIPE: the reader went away), 0 if none
@@ -182,6 +186,7 @@ class PcapngOut {
   bool Write() {
     Detach();
     if (werr_) return false;
+    if (ids_) Identities();
     if (queued_ == 0) return true;
     if (fd_ == kMemory) {
       mem_.reserve(mem_.size() + queued_);
@@ -304,6 +309,20 @@ class PcapngOut {
     return n;
   }
 
+  // The container options of a record's sender and peer (pre-encoded by IdentityTable).
+  struct IdTlvs {
+    const std::vector<uint8_t>* self = nullptr;
+    const std::vector<uint8_t>* peer = nullptr;
+    uint32_t len() const { return (self ? self->size() : 0) + (peer ? peer->size() : 0); }
+  };
+  IdTlvs Ids(const unixsock_msg& m) {
+    IdTlvs r;
+    if (!ids_) return r;
+    if (const auto* e = ids_->Find(m.cgroup_id)) r.self = &e->self;
+    if (const auto* e = ids_->Find(m.peer_cgroup_id)) r.peer = &e->peer;
+    return r;
+  }
+
   static uint8_t* Tlv(uint8_t* o, uint16_t type, const uint8_t* v, uint32_t len) {
     Be16(o, type);
     Be16(o + 2, (uint16_t)len);
@@ -379,7 +398,7 @@ class PcapngOut {
 
   // The link header at o (hdr_len bytes, TLVs included).
   static void LinkHeader(uint8_t* o, const unixsock_msg& m, uint32_t hdr_len, uint16_t flags, uint32_t offset,
-                         const std::vector<uint8_t>* ctrl_tlvs) {
+                         const IdTlvs& ids, const std::vector<uint8_t>* ctrl_tlvs) {
     o[LH(version)] = UNIXSOCK_LINK_VERSION;
     o[LH(sock_type)] = m.sock_type;
     Be16(o + LH(header_len), (uint16_t)hdr_len);
@@ -406,11 +425,25 @@ class PcapngOut {
     memset(o + LH(peer_comm), 0, sizeof(m.peer_comm));
     memcpy(o + LH(comm), m.comm, cl);
     memcpy(o + LH(peer_comm), m.peer_comm, pl);
+    Be64(o + LH(cgroup_id), m.cgroup_id);
+    Be64(o + LH(peer_cgroup_id), m.peer_cgroup_id);
+    Be32(o + LH(pidns), m.pidns);
+    Be32(o + LH(nspid), m.nspid);
+    Be32(o + LH(mntns), m.mntns);
+    Be32(o + LH(peer_pidns), m.peer_pidns);
+    Be32(o + LH(peer_nspid), m.peer_nspid);
+    Be32(o + LH(peer_mntns), m.peer_mntns);
     uint8_t* t = o + kFixedLen;
     if (m.local_path_len) t = Tlv(t, UNIXSOCK_TLV_LOCAL_PATH, m.local_path, PathLen(m.local_path_len));
     if (m.peer_path_len)
       t = Tlv(t, m.peer_path_dest == 1 ? UNIXSOCK_TLV_DEST_PATH : UNIXSOCK_TLV_PEER_PATH, m.peer_path,
               PathLen(m.peer_path_len));
+    for (const auto* v : {ids.self, ids.peer}) {
+      if (v && !v->empty()) {
+        memcpy(t, v->data(), v->size());
+        t += v->size();
+      }
+    }
     if (ctrl_tlvs && !ctrl_tlvs->empty()) memcpy(t, ctrl_tlvs->data(), ctrl_tlvs->size());
   }
 
@@ -468,14 +501,41 @@ class PcapngOut {
     pending_[m.tid] = std::make_unique<Pending>(m);
   }
 
+  // Identity records (sock_type 0, docs/link-header.md): the names of
+  // containers whose records went out before user space had answered, so
+  // that a reader of the file (or a live Wireshark) can name those records too.
+  void Identities() {
+    std::vector<uint64_t> late = ids_->Sync();
+    if (late.empty()) return;
+    timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    uint64_t ts = (uint64_t)now.tv_sec * 1000000000ull + now.tv_nsec;
+    for (uint64_t cg : late) {
+      const IdentityTable::Entry* e = ids_->Find(cg);
+      if (!e) continue;
+      unixsock_msg m;
+      memset(&m, 0, sizeof(m));
+      m.cgroup_id = cg;
+      IdTlvs ids;
+      ids.self = &e->self;
+      uint32_t hdr = kFixedLen + ids.len(), block;
+      uint8_t* o = Side(32 + hdr);
+      EpbHead(o, ts, hdr, hdr, 0, &block);
+      LinkHeader(o + kEpbHead, m, hdr, 0, 0, ids, nullptr);
+      EpbTail(o + kEpbHead + hdr, hdr, 0, block);
+      c_.packets++;
+    }
+  }
+
   // A send whose payload is at hand (at most UNIXSOCK_INLINE_MAX bytes): one block.
   void Whole(const unixsock_msg& m, const uint8_t* payload, uint32_t n) {
-    uint32_t hdr = kFixedLen + PathTlvLen(m);
+    IdTlvs ids = Ids(m);
+    uint32_t hdr = kFixedLen + PathTlvLen(m) + ids.len();
     uint8_t dir = Dir(m);
     uint32_t cap = hdr + n, block;
     uint8_t* o = Side(32 + Pad4(cap) + (dir ? 12 : 0));
     EpbHead(o, m.ts, cap, hdr + std::max(m.msg_len, n), dir, &block);
-    LinkHeader(o + kEpbHead, m, hdr, m.flags, 0, nullptr);
+    LinkHeader(o + kEpbHead, m, hdr, m.flags, 0, ids, nullptr);
     if (n) memcpy(o + kEpbHead + hdr, payload, n);
     EpbTail(o + kEpbHead + cap, cap, dir, block);
     c_.packets++;
@@ -520,7 +580,8 @@ class PcapngOut {
     std::vector<uint8_t> ctrl_tlvs;
     if (!pe->ctrl.empty()) ctrl_tlvs = ControlTlvs(pe->ctrl, &malformed);
     if (malformed) flags |= UNIXSOCK_F_CTRL_MALFORMED;
-    uint32_t plain = kFixedLen + PathTlvLen(m);
+    IdTlvs ids = Ids(m);
+    uint32_t plain = kFixedLen + PathTlvLen(m) + ids.len();
     uint8_t dir = Dir(m);
     uint32_t total = pe->got, off = 0;
     do {
@@ -532,7 +593,7 @@ class PcapngOut {
       uint32_t orig = hdr + (more ? n : std::max(m.msg_len - std::min(m.msg_len, off), n));
       uint8_t* o = Side(kEpbHead + hdr);
       EpbHead(o, m.ts, cap, orig, dir, &block);
-      LinkHeader(o + kEpbHead, m, hdr, flags | (more ? UNIXSOCK_F_MORE : 0), off, off == 0 ? &ctrl_tlvs : nullptr);
+      LinkHeader(o + kEpbHead, m, hdr, flags | (more ? UNIXSOCK_F_MORE : 0), off, ids, off == 0 ? &ctrl_tlvs : nullptr);
       // fragments copied out earlier (Detach) end with pe: theirs go in the side buffer
       Payload(pe->frags, off, n, !pe->stash.empty());
       EpbTail(Side(block - kEpbHead - cap), cap, dir, block);
@@ -549,6 +610,7 @@ class PcapngOut {
   std::unique_ptr<WriteBehind> behind_;  // regular files only
   int werr_ = 0;
   Counters c_;
+  IdentityTable* ids_ = nullptr;
   PendingMap pending_;
   std::vector<Seg> segs_;
   size_t ring_segs_ = 0;

@@ -11,6 +11,8 @@
 #   kernel matrix (test/kernels): qemu-system-x86 busybox-static cpio xz-utils debian-archive-keyring
 #   other Debian releases' userland (test/chroot): mmdebstrap
 #   npm run lint (scripts/lint.sh): clang-format shellcheck lua-check (luacheck); about 3 MB
+#   containers (test/e2e/containers.test.ts): docker.io (dockerd and the CLI; the tests start
+#          their own dockerd, no service is enabled here), busybox-static above for the image
 set -euo pipefail
 SUDO=""
 if [[ $(id -u) -ne 0 ]]; then
@@ -21,7 +23,8 @@ pkgs=(clang llvm libelf-dev zlib1g-dev dpkg-dev build-essential m4 flex bison ga
       libcap2-bin tshark socat curl xvfb xauth x11-utils x11-apps dbus postgresql strace tcpdump
       wireshark xdotool imagemagick
       ca-certificates openssh-server qemu-system-x86 busybox-static cpio xz-utils debian-archive-keyring mmdebstrap
-      clang-format shellcheck lua-check)
+      clang-format shellcheck lua-check
+      docker.io)
 if grep -qi ubuntu /etc/os-release; then
   pkgs+=(linux-tools-common "linux-tools-$(uname -r)")
 else

@@ -8,7 +8,9 @@ import { RING_SIZES_MIB } from './limits';
 import { loadNative, type NativeModule, type NativeAttempt, type NativeCapture, type NativeEnd, type NativeStats } from './native';
 import { writeError } from './pcapng';
 import { refuseDebugger } from './guard';
-import { capsAtStart } from './privilege';
+import { ContainerNames } from './docker';
+import { IdentityFeeder, IdentityResolver, runtimeSockets } from './identity';
+import { capsAtStart, privileged } from './privilege';
 import { MessageReader, type AssemblerStats, type UnixMessage } from './records';
 
 export const STRATEGIES = ['auto', 'fentry', 'kprobe', 'sock_send_length', 'syscalls'] as const;
@@ -108,6 +110,7 @@ export class UnixCapture {
   /** CLOCK_REALTIME - CLOCK_MONOTONIC at start: kernel timestamps + this = wall clock */
   readonly clockOffsetNs: bigint;
   private native: NativeCapture;
+  private feeder?: IdentityFeeder;
   private reader?: MessageReader;
   private toFd = false;
   private ended?: Promise<void>;
@@ -171,6 +174,10 @@ export class UnixCapture {
 
   private run(onBatch: (b: Buffer) => void, onFailure: (e: Error) => void, flushMs: number, output?: Parameters<NativeCapture['start']>[3], what = '') {
     this.startNs = BigInt(Date.now()) * 1_000_000n;
+    // container names for the writer's records (file or dump alike), found beside the capture (src/identity.ts)
+    const resolver = new IdentityResolver({ names: new ContainerNames(runtimeSockets(process.env, privileged())) });
+    this.feeder = new IdentityFeeder(resolver, this.native);
+    this.feeder.start();
     this.ended = new Promise((resolve) => {
       this.native.start(
         onBatch,
@@ -196,6 +203,7 @@ export class UnixCapture {
 
   /** Stops the probes' delivery, waits for the last batch, then detaches everything. */
   async stop(): Promise<CaptureSummary> {
+    this.feeder?.stop();
     this.native.stop();
     if (this.ended) await this.ended;
     const stats = this.native.stats();

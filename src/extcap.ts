@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { STRATEGIES } from './capture';
 import { UsageError } from './errors';
-import { COMM_PATTERN, LINKTYPE_MAX, LINKTYPE_MIN, PATH_PATTERN, PID_MAX, RING_DEFAULT_MIB, RING_SIZES_MIB, SNAPLEN_MAX } from './limits';
+import { COMM_PATTERN, CONTAINER_PATTERN, LINKTYPE_MAX, LINKTYPE_MIN, PATH_PATTERN, PID_MAX, RING_DEFAULT_MIB, RING_SIZES_MIB, SNAPLEN_MAX } from './limits';
 import { VERSION } from './version';
 
 export const IFACE = 'unixsock';
@@ -95,6 +95,14 @@ export const CONFIG_ARGS: Arg[] = [
     extra: `{validation=${COMM_PATTERN}}`,
   },
   {
+    call: 'container',
+    display: 'Container',
+    type: 'string',
+    tooltip: 'Only messages sent or received by processes in this container: its name (docker ps NAMES) or the start of its id; it must be running',
+    group: 'Filter',
+    extra: `{validation=${CONTAINER_PATTERN}}`,
+  },
+  {
     call: 'types',
     display: 'Socket types',
     type: 'multicheck',
@@ -157,9 +165,53 @@ export const CONFIG_ARGS: Arg[] = [
   },
 ];
 
-export function configText(): string {
+/**
+ * Whether this Wireshark takes an editable selector (type editselector): a
+ * list to pick from that also takes a typed value. 4.0's extcap parser
+ * refuses the type (checked: its binaries do not contain the word); 4.4's and
+ * 4.6's take it; 4.2 is taken to as well (it is not in Debian to check).
+ * Unknown version: the safe answer, no.
+ */
+export function takesEditSelector(version: string | undefined): boolean {
+  const v = wiresharkVersion(version);
+  return v !== undefined && (v.major > 4 || (v.major === 4 && v.minor >= 2));
+}
+
+/** The picker's list: the listening sockets as value lines of argument `call`. */
+export type PickerValues = { value: string; display: string }[];
+
+/**
+ * The dialog's arguments for this Wireshark: the socket path field becomes an
+ * editable selector of the live listening sockets ({reload=true}: the dialog's
+ * reload button asks again); where the selector cannot be edited (4.0) the
+ * path stays a text field and a separate "Listening socket" selector
+ * (--socket, the same path filter) offers the list.
+ */
+export function configArgs(editable: boolean, picks: PickerValues = []): Arg[] {
+  const args: Arg[] = [];
+  for (const a of CONFIG_ARGS) {
+    if (a.call !== 'path') {
+      args.push(a);
+    } else if (editable) {
+      args.push({ ...a, type: 'editselector', extra: `{reload=true}{validation=${PATH_PATTERN}}`, values: picks });
+    } else {
+      args.push(a, {
+        call: 'socket',
+        display: 'Listening socket',
+        type: 'selector',
+        tooltip: 'Only this socket (either end): the sockets listening now, with the process holding each; Reload lists them again',
+        group: 'Filter',
+        extra: '{reload=true}',
+        values: [{ value: '', display: '(any: see Socket path)', default: true }, ...picks],
+      });
+    }
+  }
+  return args;
+}
+
+export function configText(args: Arg[] = CONFIG_ARGS): string {
   const lines: string[] = [];
-  CONFIG_ARGS.forEach((a, i) => {
+  args.forEach((a, i) => {
     lines.push(
       `arg {number=${i}}{call=--${a.call}}{display=${a.display}}{type=${a.type}}{tooltip=${a.tooltip}}${a.extra ?? ''}{group=${a.group}}`,
     );
@@ -177,6 +229,17 @@ export interface ExtcapQuery {
   dlts: boolean;
   config: boolean;
   iface: string | undefined;
+  /** --extcap-version, as given */
+  version?: string;
+  /** --extcap-reload-option: only that argument's values */
+  reload?: string;
+}
+
+/** The values of one argument, for Wireshark's reload button. */
+export function reloadText(args: Arg[], call: string): string {
+  const i = args.findIndex((a) => a.call === call);
+  if (i < 0 || !/\{reload=true\}/.test(args[i].extra ?? '')) throw new UsageError(`--extcap-reload-option: "${call}" cannot be reloaded`);
+  return (args[i].values ?? []).map((v) => `value {arg=${i}}{value=${v.value}}{display=${v.display}}{default=${v.default ? 'true' : 'false'}}{enabled=true}`).join('\n');
 }
 
 /**
@@ -184,11 +247,14 @@ export interface ExtcapQuery {
  * none of them (a capture, a filter check...). The command line's parser and
  * the fast path (extcapQuery) both decide here, in this order.
  */
-export function extcapAnswer(q: ExtcapQuery): string | undefined {
+export async function extcapAnswer(q: ExtcapQuery, picker: () => Promise<PickerValues> = async () => []): Promise<string | undefined> {
   if (q.interfaces) return interfacesText();
   if (q.iface !== undefined && q.iface !== IFACE) throw new UsageError(`unknown extcap interface "${q.iface}" (this tool offers "${IFACE}")`);
   if (q.dlts) return dltsText();
-  if (q.config) return configText();
+  if (q.config) {
+    const args = configArgs(takesEditSelector(q.version), await picker());
+    return q.reload !== undefined ? reloadText(args, q.reload) : configText(args);
+  }
   return undefined;
 }
 
@@ -231,5 +297,6 @@ export function extcapQuery(argv: readonly string[]): ExtcapQuery | undefined {
       version = value;
     }
   }
+  if (version !== undefined) q.version = version;
   return q.interfaces || q.dlts || q.config ? q : undefined;
 }

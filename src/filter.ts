@@ -7,20 +7,35 @@
 //              | "pid" N          sender or peer process
 //              | "comm" NAME      sender or peer command name (up to 15 bytes)
 //              | "type" T[,T]     stream, dgram, seqpacket
+//              | "container" C    sender or peer in container C (name, or id prefix)
+//              | "cgroup" PATH    sender or peer in cgroup PATH (v2 path) or below it
 //              | "stream" | "dgram" | "seqpacket"
 // Values may be quoted with "..." (backslash escapes \" and \\).
-// Each of path, file, pid and comm may appear once.
+// Each of path, file, pid and comm may appear once; container and cgroup
+// once between them (they are one cgroup test in the kernel).
 import * as fs from 'node:fs';
 import { UsageError } from './errors';
 import { PATH_MODE, SOCK_TYPE_NAMES, emptyUnixsockFilter, type UnixsockFilter } from './generated/vocab';
-import { COMM_MAX_BYTES, PATH_MAX_BYTES, PID_MAX } from './limits';
+import * as path from 'node:path';
+import { cgroupIdOf, cgroupLevel } from './cgroup';
+import type { IdentityResolver } from './identity';
+import { COMM_MAX_BYTES, CONTAINER_PATTERN, PATH_MAX_BYTES, PID_MAX } from './limits';
 
-export type Kind = 'path' | 'file' | 'pid' | 'comm' | 'type';
+export type Kind = 'path' | 'file' | 'pid' | 'comm' | 'type' | 'container' | 'cgroup';
 
 export interface Term {
   kind: Kind;
   neg: boolean;
   value: string;
+  /** container and cgroup terms: the cgroup they name (resolveCgroupTerms) */
+  target?: CgroupTarget;
+}
+
+/** A cgroup v2 directory: the kernel's id for it and its depth below the root. */
+export interface CgroupTarget {
+  id: bigint;
+  level: number;
+  path: string;
 }
 
 /** A socket type's bit in UnixsockFilter.typesMask: 1 << its number. */
@@ -88,6 +103,8 @@ export function parseFilter(src: string): Term[] {
       case 'pid':
       case 'comm':
       case 'type':
+      case 'container':
+      case 'cgroup':
         terms.push({ kind: kw, neg, value: expectValue(kw) });
         break;
       case 'stream':
@@ -97,7 +114,7 @@ export function parseFilter(src: string): Term[] {
         break;
       default:
         throw new UsageError(
-          `capture filter: unknown term "${unq(kw)}" (use path, file, pid, comm, type, stream, dgram, seqpacket, and, not)`,
+          `capture filter: unknown term "${unq(kw)}" (use path, file, pid, comm, type, stream, dgram, seqpacket, container, cgroup, and, not)`,
         );
     }
   }
@@ -131,18 +148,20 @@ function pathBytes(v: string): { mode: number; bytes: Buffer } {
   return { mode, bytes };
 }
 
-export function toKernelFilter(terms: Term[]): KernelFilter {
+/** syntaxOnly: container and cgroup terms need not be resolved (Wireshark's filter check as the user types). */
+export function toKernelFilter(terms: Term[], opts: { syntaxOnly?: boolean } = {}): KernelFilter {
   const f = emptyUnixsockFilter();
   const seen = new Map<Kind, Term>();
   let types = ALL_TYPES;
   for (const t of terms) {
     if (t.kind !== 'type') {
-      const prev = seen.get(t.kind);
+      const prev = seen.get(t.kind === 'container' ? 'cgroup' : t.kind);
       if (prev) {
         if (prev.value === t.value && prev.neg === t.neg) continue;
+        if (prev.kind !== t.kind) throw new UsageError(`filter: "container" and "cgroup" cannot both be given ("${prev.value}" and "${t.value}"); give one`);
         throw new UsageError(`filter: "${t.kind}" is given twice ("${prev.value}" and "${t.value}"); give it once`);
       }
-      seen.set(t.kind, t);
+      seen.set(t.kind === 'container' ? 'cgroup' : t.kind, t);
     }
     const neg = t.neg ? 1 : 0;
     switch (t.kind) {
@@ -186,6 +205,18 @@ export function toKernelFilter(terms: Term[]): KernelFilter {
         f.comm = t.value;
         break;
       }
+      case 'container':
+      case 'cgroup': {
+        if (!t.target) {
+          if (opts.syntaxOnly) break;
+          throw new UsageError(`${t.kind} filter: "${t.value}" was not resolved to a cgroup`);
+        }
+        f.cgroupOn = 1;
+        f.cgroupNeg = neg;
+        f.cgroupLevel = t.target.level;
+        f.cgroupId = Number(t.target.id);
+        break;
+      }
       case 'type': {
         let mask = 0;
         for (const name of t.value.split(',')) {
@@ -201,4 +232,40 @@ export function toKernelFilter(terms: Term[]): KernelFilter {
   if (types === 0) throw new UsageError('type filter: no socket type is left to capture');
   f.typesMask = types === ALL_TYPES ? 0 : types;
   return f;
+}
+
+/**
+ * Finds the cgroup of each container and cgroup term (before the probes
+ * load: the kernel compares cgroup ids). A container is named by its name (as
+ * its runtime's API socket gives it) or a prefix of its id; it must be
+ * running (its cgroup exists only then). A cgroup is a path in the v2
+ * hierarchy as /proc/PID/cgroup prints it ("/docker", "/system.slice").
+ */
+export async function resolveCgroupTerms(terms: Term[], resolver: () => IdentityResolver): Promise<Term[]> {
+  for (const t of terms) {
+    if (t.kind !== 'container' && t.kind !== 'cgroup') continue;
+    const r = resolver();
+    if (!r.root) throw new UsageError(`${t.kind} filter: no cgroup v2 hierarchy is mounted (the kernel's cgroup ids live there)`);
+    let cgPath: string;
+    if (t.kind === 'cgroup') {
+      if (!t.value.startsWith('/') || t.value.split('/').includes('..') || Buffer.byteLength(t.value) > 4096) {
+        throw new UsageError(`cgroup filter: "${t.value}" is not a cgroup path (like /docker or /system.slice/docker.service)`);
+      }
+      cgPath = t.value;
+    } else {
+      if (!new RegExp(CONTAINER_PATTERN).test(t.value)) throw new UsageError(`container filter: "${t.value}" is not a container name or id`);
+      const found = await r.findContainer(t.value);
+      if (found.cgroups.length === 0) {
+        throw new UsageError(
+          `container filter: no running container is named "${t.value}" or has an id starting with it (cgroups under ${r.root}, names from ${r.names.sockets.join(', ')}${r.names.lastError ? `: ${r.names.lastError}` : ''})`,
+        );
+      }
+      if (found.cgroups.length > 1) throw new UsageError(`container filter: "${t.value}" matches ${found.cgroups.length} containers; give more of the id`);
+      cgPath = found.cgroups[0];
+    }
+    const id = cgroupIdOf(path.join(r.root, cgPath));
+    if (id === undefined) throw new UsageError(`${t.kind} filter: no cgroup ${cgPath} in ${r.root}`);
+    t.target = { id, level: cgroupLevel(cgPath), path: cgPath };
+  }
+  return terms;
 }

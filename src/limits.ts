@@ -26,3 +26,5 @@ export const LINKTYPE_MAX = 162;
  */
 export const PATH_PATTERN = `^(?!\\*$).{1,${PATH_MAX_BYTES}}\\*?$`;
 export const COMM_PATTERN = `^.{1,${COMM_MAX_BYTES}}$`;
+/** A container name (Docker's rule) or an id prefix, 128 bytes at most: what the container filter takes. */
+export const CONTAINER_PATTERN = '^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$';

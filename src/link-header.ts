@@ -9,6 +9,8 @@ import { EPB_OVERHEAD, LINK_FLAGS, LINK_HEADER, LINK_TLV, LINK_VERSION, MAX_BLOC
 export { EPB_OVERHEAD, MAX_BLOCK } from './generated/vocab';
 /** The fixed part of the header (struct unixsock_link_header in bpf/unixsock.h). */
 export const FIXED_LEN = LINK_HEADER.size;
+/** Version 1's fixed part: everything before the identity fields version 2 added. */
+export const FIXED_LEN_V1 = LINK_HEADER.off.cgroup_id;
 
 /**
  * Payload bytes one record may carry after a header of hdrLen bytes (a
@@ -48,6 +50,19 @@ export interface DecodedHeader {
   pathIno: bigint;
   comm: string;
   peerComm: string;
+  /** 0 in version-1 records */
+  cgroupId: bigint;
+  peerCgroupId: bigint;
+  pidns: number;
+  nspid: number;
+  mntns: number;
+  peerPidns: number;
+  peerNspid: number;
+  peerMntns: number;
+  containerId?: string;
+  containerName?: string;
+  peerContainerId?: string;
+  peerContainerName?: string;
   localPath?: Buffer;
   peerPath?: Buffer;
   destPath?: Buffer;
@@ -58,11 +73,13 @@ export interface DecodedHeader {
 
 /** Reads a record back (tests, and tools that post-process captures). */
 export function decodeLinkHeader(rec: Buffer): DecodedHeader {
-  if (rec.length < FIXED_LEN) throw new Error(`record of ${rec.length} bytes is shorter than the header`);
+  if (rec.length < FIXED_LEN_V1) throw new Error(`record of ${rec.length} bytes is shorter than the header`);
   const version = rec.readUInt8(O.version);
-  if (version !== LINK_VERSION) throw new Error(`unknown header version ${version}`);
+  if (version !== LINK_VERSION && version !== 1) throw new Error(`unknown header version ${version}`);
+  const fixed = version === 1 ? FIXED_LEN_V1 : FIXED_LEN;
   const headerLen = rec.readUInt16BE(O.header_len);
-  if (headerLen < FIXED_LEN || headerLen > rec.length) throw new Error(`bad header length ${headerLen}`);
+  if (headerLen < fixed || headerLen > rec.length) throw new Error(`bad header length ${headerLen}`);
+  const v2 = version >= 2;
   const str = (o: number, len: number) => {
     const s = rec.subarray(o, o + len);
     const z = s.indexOf(0);
@@ -88,9 +105,17 @@ export function decodeLinkHeader(rec: Buffer): DecodedHeader {
     pathIno: rec.readBigUInt64BE(O.path_inode),
     comm: str(O.comm, L.comm),
     peerComm: str(O.peer_comm, L.peer_comm),
+    cgroupId: v2 ? rec.readBigUInt64BE(O.cgroup_id) : 0n,
+    peerCgroupId: v2 ? rec.readBigUInt64BE(O.peer_cgroup_id) : 0n,
+    pidns: v2 ? rec.readUInt32BE(O.pidns) : 0,
+    nspid: v2 ? rec.readUInt32BE(O.nspid) : 0,
+    mntns: v2 ? rec.readUInt32BE(O.mntns) : 0,
+    peerPidns: v2 ? rec.readUInt32BE(O.peer_pidns) : 0,
+    peerNspid: v2 ? rec.readUInt32BE(O.peer_nspid) : 0,
+    peerMntns: v2 ? rec.readUInt32BE(O.peer_mntns) : 0,
     payload: rec.subarray(headerLen),
   };
-  let o = FIXED_LEN;
+  let o = fixed;
   while (o + 4 <= headerLen) {
     const type = rec.readUInt16BE(o);
     const len = rec.readUInt16BE(o + 2);
@@ -101,6 +126,10 @@ export function decodeLinkHeader(rec: Buffer): DecodedHeader {
     else if (type === TLV.DEST_PATH) h.destPath = v;
     else if (type === TLV.SCM_RIGHTS) h.rights = Array.from({ length: len / 4 }, (_, i) => v.readInt32BE(i * 4));
     else if (type === TLV.SCM_CREDENTIALS && len >= 12) h.creds = { pid: v.readInt32BE(0), uid: v.readUInt32BE(4), gid: v.readUInt32BE(8) };
+    else if (type === TLV.CONTAINER_ID) h.containerId = v.toString('utf8');
+    else if (type === TLV.CONTAINER_NAME) h.containerName = v.toString('utf8');
+    else if (type === TLV.PEER_CONTAINER_ID) h.peerContainerId = v.toString('utf8');
+    else if (type === TLV.PEER_CONTAINER_NAME) h.peerContainerName = v.toString('utf8');
     o += 4 + ((len + 3) & ~3);
   }
   return h;

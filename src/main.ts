@@ -4,11 +4,13 @@ import { refuseDebugger } from './guard'; // first: see guard.ts
 import * as fs from 'node:fs';
 import { STRATEGIES, UnixCapture, loadEngine, readerGone, ringBytesFromMiB, type CaptureSummary, type Strategy } from './capture';
 import { CaptureError, UsageError } from './errors';
-import { DEFAULT_LINKTYPE, extcapAnswer, extcapQuery, wiresharkVersion } from './extcap';
-import { parseFilter, toKernelFilter, type Term } from './filter';
+import { DEFAULT_LINKTYPE, extcapAnswer, extcapQuery, wiresharkVersion, type PickerValues } from './extcap';
+import { parseFilter, resolveCgroupTerms, toKernelFilter, type Term } from './filter';
+import { IdentityResolver, runtimeSockets } from './identity';
+import { ContainerNames } from './docker';
 import { LINKTYPE_MAX, LINKTYPE_MIN, RING_DEFAULT_MIB, SNAPLEN_MAX } from './limits';
 import { closeLog, log, logFd, openLog } from './log';
-import { openFifo, openUserOutput, restrictedUid } from './privilege';
+import { openFifo, openUserOutput, privileged, restrictedUid } from './privilege';
 import { WriteError } from './pcapng';
 import { catchStops, onStop, stopRequested } from './signals';
 import { PcapngSink, TextSink, type Sink } from './sinks';
@@ -28,7 +30,8 @@ function parser(argv: string[]) {
         'readable dump, as pcapng for Wireshark, or as Wireshark\'s "Unix sockets" interface.\n\n' +
         'Capture filter: terms joined with "and", each optionally preceded by "not":\n' +
         '  path P (exact; P* prefix; @name abstract), file F (socket file, by inode),\n' +
-        '  pid N, comm NAME (sender or peer), type stream,dgram,seqpacket',
+        '  pid N, comm NAME (sender or peer), type stream,dgram,seqpacket,\n' +
+        '  container NAME|ID-prefix, cgroup PATH (sender or peer in it or below it)',
     )
     .version(false)
     .help(false)
@@ -45,10 +48,13 @@ function parser(argv: string[]) {
       duration: { type: 'number', describe: 'stop after this many seconds', group: 'Output:' },
       quiet: { alias: 'q', type: 'boolean', describe: 'no statistics on stderr', group: 'Output:' },
       path: { type: 'string', describe: 'socket path (P* prefix, @name abstract)', group: 'Filter:' },
+      socket: { type: 'string', hidden: true }, // the dialog's "Listening socket" (Wireshark 4.0): a path too
       file: { type: 'string', describe: 'socket file, matched by inode', group: 'Filter:' },
       pid: { type: 'string', describe: 'sender or peer pid', group: 'Filter:' },
       comm: { type: 'string', describe: 'sender or peer command name', group: 'Filter:' },
       types: { type: 'string', describe: 'socket types: stream,dgram,seqpacket', group: 'Filter:' },
+      container: { type: 'string', describe: 'sender or peer in this container (name or id prefix)', group: 'Filter:' },
+      cgroup: { type: 'string', describe: 'sender or peer in this cgroup v2 path or below', group: 'Filter:' },
       snaplen: { type: 'number', default: 0, describe: 'bytes of each message to keep (0: all)', group: 'Capture:' },
       'ring-size': { type: 'number', default: RING_DEFAULT_MIB, describe: 'kernel ring buffer in MiB (power of two)', group: 'Capture:' },
       strategy: { type: 'string', default: 'auto', describe: `attach strategy: ${STRATEGIES.join(', ')}`, group: 'Capture:' },
@@ -91,11 +97,21 @@ function number(v: number | undefined, name: string, min: number, max: number): 
 function filterTerms(a: Args, text: string): Term[] {
   const terms: Term[] = [];
   if (a.path) terms.push({ kind: 'path', neg: false, value: a.path });
+  if (a.socket) terms.push({ kind: 'path', neg: false, value: a.socket });
   if (a.file) terms.push({ kind: 'file', neg: false, value: a.file });
   if (a.pid && a.pid !== '0') terms.push({ kind: 'pid', neg: false, value: a.pid }); // 0: the dialog's "any"
   if (a.comm) terms.push({ kind: 'comm', neg: false, value: a.comm });
   if (a.types) terms.push({ kind: 'type', neg: false, value: a.types });
+  if (a.container) terms.push({ kind: 'container', neg: false, value: a.container });
+  if (a.cgroup) terms.push({ kind: 'cgroup', neg: false, value: a.cgroup });
   return terms.concat(parseFilter(text));
+}
+
+/** The dialog's socket picker: the listening sockets now, with their processes and containers. */
+async function pickerValues(): Promise<PickerValues> {
+  const { listeners, listenerLabel } = await import('./sockets');
+  const names = new ContainerNames(runtimeSockets(process.env, privileged()), 500);
+  return (await listeners(names)).map((l) => ({ value: l.path, display: listenerLabel(l) }));
 }
 
 function stderrLine(s: string): void {
@@ -118,7 +134,9 @@ async function capture(a: Args, sink: () => Sink, filterText: string, extcap: bo
   const snaplen = number(a.snaplen, 'snaplen', 0, SNAPLEN_MAX) ?? 0;
   const count = number(a.c, 'count', 1, Number.MAX_SAFE_INTEGER);
   if (a.duration !== undefined && !(a.duration > 0)) throw new UsageError('--duration: expected a positive number of seconds');
-  const filter = toKernelFilter(filterTerms(a, filterText));
+  const filter = toKernelFilter(
+    await resolveCgroupTerms(filterTerms(a, filterText), () => new IdentityResolver({ names: new ContainerNames(runtimeSockets(process.env, privileged())) })),
+  );
   const ringBytes = ringBytesFromMiB(a['ring-size']);
   catchStops(); // the output is open: a stop from now on ends with a whole pcapng
   // The probes first, the pcapng headers after: Wireshark (and any reader of
@@ -228,7 +246,7 @@ export async function main(argv: string[]): Promise<number> {
     // before the parser is built; any other shape goes to the parser below,
     // which decides the same way (extcapAnswer)
     const query = extcapQuery(argv);
-    const quick = query && extcapAnswer(query);
+    const quick = query && (await extcapAnswer(query, pickerValues));
     if (quick !== undefined) {
       process.stdout.write(quick + '\n');
       return 0;
@@ -245,12 +263,17 @@ export async function main(argv: string[]): Promise<number> {
     }
     // Wireshark 4.6 may call this after killing a capture: nothing is left to clean up
     if (a['extcap-cleanup-postkill']) return 0;
-    const answer = extcapAnswer({
-      interfaces: !!a['extcap-interfaces'],
-      dlts: !!a['extcap-dlts'],
-      config: !!a['extcap-config'],
-      iface: a['extcap-interface'],
-    });
+    const answer = await extcapAnswer(
+      {
+        interfaces: !!a['extcap-interfaces'],
+        dlts: !!a['extcap-dlts'],
+        config: !!a['extcap-config'],
+        iface: a['extcap-interface'],
+        version: a['extcap-version'],
+        reload: a['extcap-reload-option'],
+      },
+      pickerValues,
+    );
     if (answer !== undefined) {
       process.stdout.write(answer + '\n');
       return 0;
@@ -259,7 +282,7 @@ export async function main(argv: string[]): Promise<number> {
     if (a['extcap-capture-filter'] !== undefined && !a.capture) {
       // Wireshark's filter check: any output is the error shown, none means valid.
       try {
-        toKernelFilter(parseFilter(a['extcap-capture-filter']));
+        toKernelFilter(parseFilter(a['extcap-capture-filter']), { syntaxOnly: true });
       } catch (e) {
         process.stdout.write((e as Error).message + '\n');
       }

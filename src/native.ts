@@ -78,6 +78,10 @@ export interface NativeCapture {
   stop(): void;
   stats(): NativeStats & Partial<WriterStats>;
   close(): void;
+  /** what the pcapng writer puts in records of this cgroup (containerId '': a host cgroup) */
+  setIdentity(cgroupId: bigint, containerId: string, name: string): void;
+  /** cgroup ids the writer met that setIdentity has not answered (each once) */
+  unknownCgroups(): bigint[];
 }
 
 export interface NativeModule {
@@ -88,7 +92,7 @@ export interface NativeModule {
   /** a pipe or fifo whose reader has gone (a write would fail with EPIPE) */
   readerGone(fd: number): boolean;
   /** the capture's pcapng writer run on records in the batch format (tests, benchmarks) */
-  writeRecords(fd: number, batch: Buffer, clockOffset: bigint): WriterStats & { writeError: number };
+  writeRecords(fd: number, batch: Buffer, clockOffset: bigint, identities?: { cgroupId: bigint; id: string; name: string }[]): WriterStats & { writeError: number };
 }
 
 let loaded: NativeModule | undefined;

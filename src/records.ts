@@ -53,6 +53,24 @@ export interface UnixMessage {
   rights?: number[];
   /** credentials passed with it (SCM_CREDENTIALS) */
   creds?: Credentials;
+  /** sender's cgroup v2 id, and the peer's (0: unknown) */
+  cgroupId: bigint;
+  peerCgroupId: bigint;
+  /** namespaces (their inodes) and the pid inside the pid namespace; the peer's 0 when unknown */
+  pidns: number;
+  nspid: number;
+  mntns: number;
+  peerPidns: number;
+  peerNspid: number;
+  peerMntns: number;
+  /** the containers their cgroups name, as the writer added them (src/identity.ts resolves them) */
+  container?: ContainerLabel;
+  peerContainer?: ContainerLabel;
+}
+
+export interface ContainerLabel {
+  id: string;
+  name?: string;
 }
 
 export interface AssemblerStats {
@@ -91,6 +109,16 @@ function toMessage(h: DecodedHeader, ts: bigint, payload: Buffer, flags: number)
     payload,
     rights: h.rights,
     creds: h.creds,
+    cgroupId: h.cgroupId,
+    peerCgroupId: h.peerCgroupId,
+    pidns: h.pidns,
+    nspid: h.nspid,
+    mntns: h.mntns,
+    peerPidns: h.peerPidns,
+    peerNspid: h.peerNspid,
+    peerMntns: h.peerMntns,
+    ...(h.containerId ? { container: { id: h.containerId, name: h.containerName } } : {}),
+    ...(h.peerContainerId ? { peerContainer: { id: h.peerContainerId, name: h.peerContainerName } } : {}),
   };
 }
 
@@ -135,6 +163,8 @@ export class MessageReader {
       this.badBlocks++;
       return;
     }
+    // an identity record names a container for a pcapng reader; the dump's lines are written already
+    if (h.sockType === 0) return;
     if (this.first && h.tid !== this.first.h.tid) this.end(); // cannot happen: a send's records are in a row
     if (!this.first) this.first = { h, ts };
     this.parts.push(h.payload);

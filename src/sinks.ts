@@ -111,7 +111,9 @@ export function printable(b: Buffer): string {
 
 /** One line per message, then its bytes as text or hex (like sockdump). */
 export function describe(m: UnixMessage, wallNs: bigint): string {
-  const peer = m.peerPid ? `${m.peerComm || '?'} ${m.peerPid}` : '?';
+  // "[web-1]" after a process in a container (its name, else its short id, as docker ps shows it)
+  const ctr = (c: UnixMessage['container']) => (c ? ` [${c.name ?? (c.id.length === 64 ? c.id.slice(0, 12) : c.id)}]` : '');
+  const peer = m.peerPid ? `${m.peerComm || '?'} ${m.peerPid}${ctr(m.peerContainer)}` : '?';
   const path = formatPath(conversationPath(m)) || '(unnamed)';
   const len = m.payload.length === m.msgLen ? `${m.msgLen}` : `${m.payload.length}/${m.msgLen}`;
   const extra: string[] = [];
@@ -119,7 +121,7 @@ export function describe(m: UnixMessage, wallNs: bigint): string {
   if (m.flags & FLAG.LOST) extra.push('LOST');
   if (m.rights?.length) extra.push(`SCM_RIGHTS [${m.rights.join(',')}]`);
   if (m.creds) extra.push(`SCM_CREDENTIALS pid=${m.creds.pid} uid=${m.creds.uid} gid=${m.creds.gid}`);
-  return `${time(wallNs)} ${m.comm} ${m.pid} > ${peer} ${path} ${SOCK_TYPES[m.sockType] ?? m.sockType} len ${len}${extra.length ? ' ' + extra.join(' ') : ''}`;
+  return `${time(wallNs)} ${m.comm} ${m.pid}${ctr(m.container)} > ${peer} ${path} ${SOCK_TYPES[m.sockType] ?? m.sockType} len ${len}${extra.length ? ' ' + extra.join(' ') : ''}`;
 }
 
 export class TextSink implements Sink {

@@ -6,9 +6,9 @@ export const FRAG_MAX = 65536;
 export const CTRL_MAX = 1024;
 export const INLINE_MAX = 64;
 export const STAT_CPUS = 1024;
-export const MSG_SIZE = 392;
+export const MSG_SIZE = 432;
 export const DATA_HDR_SIZE = 24;
-export const LINK_VERSION = 1;
+export const LINK_VERSION = 2;
 export const MAX_BLOCK = 262144;
 export const EPB_HEAD = 28;
 export const EPB_OVERHEAD = 44;
@@ -130,6 +130,10 @@ export const LINK_TLV = {
   SCM_RIGHTS: 4,
   SCM_CREDENTIALS: 5,
   CMSG_OTHER: 6,
+  CONTAINER_ID: 7,
+  CONTAINER_NAME: 8,
+  PEER_CONTAINER_ID: 9,
+  PEER_CONTAINER_NAME: 10,
 } as const;
 /** enum unixsock_link_tlv: each member's name, lowercased, by number */
 export const LINK_TLV_NAMES: Readonly<Record<number, string>> = {
@@ -139,11 +143,15 @@ export const LINK_TLV_NAMES: Readonly<Record<number, string>> = {
   4: 'scm_rights',
   5: 'scm_credentials',
   6: 'cmsg_other',
+  7: 'container_id',
+  8: 'container_name',
+  9: 'peer_container_id',
+  10: 'peer_container_name',
 };
 
 /** struct unixsock_msg: its size, and each field's byte offset and size */
 export const MSG = {
-  size: 392,
+  size: 432,
   off: {
     kind: 0,
     sock_type: 1,
@@ -166,11 +174,19 @@ export const MSG = {
     ino: 56,
     peer_ino: 64,
     path_ino: 72,
-    comm: 80,
-    peer_comm: 96,
-    local_path: 112,
-    peer_path: 220,
-    inline_data: 328,
+    cgroup_id: 80,
+    peer_cgroup_id: 88,
+    pidns: 96,
+    nspid: 100,
+    mntns: 104,
+    peer_pidns: 108,
+    peer_nspid: 112,
+    peer_mntns: 116,
+    comm: 120,
+    peer_comm: 136,
+    local_path: 152,
+    peer_path: 260,
+    inline_data: 368,
   },
   len: {
     kind: 1,
@@ -194,6 +210,14 @@ export const MSG = {
     ino: 8,
     peer_ino: 8,
     path_ino: 8,
+    cgroup_id: 8,
+    peer_cgroup_id: 8,
+    pidns: 4,
+    nspid: 4,
+    mntns: 4,
+    peer_pidns: 4,
+    peer_nspid: 4,
+    peer_mntns: 4,
     comm: 16,
     peer_comm: 16,
     local_path: 108,
@@ -227,33 +251,39 @@ export const DATA = {
 
 /** struct unixsock_filter: its size, and each field's byte offset and size */
 export const FILTER = {
-  size: 176,
+  size: 192,
   off: {
     wakeup_bytes: 0,
     file_ino: 8,
-    file_dev: 16,
-    self_tgid: 20,
-    snaplen: 24,
-    types_mask: 28,
-    pid: 32,
-    own_uid: 36,
-    own_uid_on: 40,
-    payload: 41,
-    path_mode: 42,
-    path_neg: 43,
-    path_len: 44,
-    file_on: 45,
-    file_neg: 46,
-    pid_on: 47,
-    pid_neg: 48,
-    comm_on: 49,
-    comm_neg: 50,
-    path: 51,
-    comm: 159,
+    cgroup_id: 16,
+    cgroup_level: 24,
+    file_dev: 28,
+    self_tgid: 32,
+    snaplen: 36,
+    types_mask: 40,
+    pid: 44,
+    own_uid: 48,
+    own_uid_on: 52,
+    payload: 53,
+    path_mode: 54,
+    path_neg: 55,
+    path_len: 56,
+    file_on: 57,
+    file_neg: 58,
+    pid_on: 59,
+    pid_neg: 60,
+    comm_on: 61,
+    comm_neg: 62,
+    cgroup_on: 63,
+    cgroup_neg: 64,
+    path: 65,
+    comm: 173,
   },
   len: {
     wakeup_bytes: 8,
     file_ino: 8,
+    cgroup_id: 8,
+    cgroup_level: 4,
     file_dev: 4,
     self_tgid: 4,
     snaplen: 4,
@@ -271,6 +301,8 @@ export const FILTER = {
     pid_neg: 1,
     comm_on: 1,
     comm_neg: 1,
+    cgroup_on: 1,
+    cgroup_neg: 1,
     path: 108,
     comm: 16,
   },
@@ -289,7 +321,7 @@ export const STAT_LINE = {
 
 /** struct unixsock_link_header: its size, and each field's byte offset and size */
 export const LINK_HEADER = {
-  size: 104,
+  size: 144,
   off: {
     version: 0,
     sock_type: 1,
@@ -312,6 +344,14 @@ export const LINK_HEADER = {
     path_inode: 64,
     comm: 72,
     peer_comm: 88,
+    cgroup_id: 104,
+    peer_cgroup_id: 112,
+    pidns: 120,
+    nspid: 124,
+    mntns: 128,
+    peer_pidns: 132,
+    peer_nspid: 136,
+    peer_mntns: 140,
   },
   len: {
     version: 1,
@@ -335,6 +375,14 @@ export const LINK_HEADER = {
     path_inode: 8,
     comm: 16,
     peer_comm: 16,
+    cgroup_id: 8,
+    peer_cgroup_id: 8,
+    pidns: 4,
+    nspid: 4,
+    mntns: 4,
+    peer_pidns: 4,
+    peer_nspid: 4,
+    peer_mntns: 4,
   },
 } as const;
 
@@ -342,6 +390,8 @@ export const LINK_HEADER = {
 export interface UnixsockFilter {
   wakeupBytes: number;
   fileIno: number;
+  cgroupId: number;
+  cgroupLevel: number;
   fileDev: number;
   selfTgid: number;
   snaplen: number;
@@ -359,6 +409,8 @@ export interface UnixsockFilter {
   pidNeg: number;
   commOn: number;
   commNeg: number;
+  cgroupOn: number;
+  cgroupNeg: number;
   path: Buffer;
   comm: string;
 }
@@ -367,6 +419,8 @@ export function emptyUnixsockFilter(): UnixsockFilter {
   return {
     wakeupBytes: 0,
     fileIno: 0,
+    cgroupId: 0,
+    cgroupLevel: 0,
     fileDev: 0,
     selfTgid: 0,
     snaplen: 0,
@@ -384,6 +438,8 @@ export function emptyUnixsockFilter(): UnixsockFilter {
     pidNeg: 0,
     commOn: 0,
     commNeg: 0,
+    cgroupOn: 0,
+    cgroupNeg: 0,
     path: Buffer.alloc(0),
     comm: '',
   };

@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
@@ -26,6 +27,30 @@ function run(args: string[], opts: { user?: string; exe?: string } = {}) {
 }
 
 describe('extcap protocol', () => {
+  it("offers the listening sockets in the dialog, with the process holding each, and again on reload", async (t) => {
+    if (!fs.existsSync(EXE)) throw new Error('extcap/unixsock is not built');
+    const dir = tmpdir(t);
+    const sock = path.join(dir, 'picker.sock');
+    const server = net.createServer();
+    await new Promise<void>((r) => server.listen(sock, r));
+    t.after(() => server.close());
+    const label = `value {arg=0}{value=${sock}}{display=${sock} (node ${process.pid})}{default=false}{enabled=true}`;
+    // 4.6: the path field itself is the list (editable: a typed path still works)
+    const cfg = execFileSync(EXE, ['--extcap-config', '--extcap-interface', 'unixsock', '--extcap-version', '4.6.1'], { encoding: 'utf8' });
+    assert.match(cfg, /\{call=--path\}\{display=Socket path\}\{type=editselector\}/);
+    assert.ok(cfg.split('\n').includes(label), cfg);
+    const reload = execFileSync(EXE, ['--extcap-config', '--extcap-interface', 'unixsock', '--extcap-version', '4.6.1', '--extcap-reload-option', 'path'], { encoding: 'utf8' });
+    assert.ok(reload.split('\n').includes(label));
+    assert.ok(reload.split('\n').every((l) => l === '' || l.startsWith('value {arg=0}')), 'only the values on reload');
+    // 4.0: a list beside the text field, passed as --socket (a path filter)
+    const old = execFileSync(EXE, ['--extcap-config', '--extcap-interface', 'unixsock', '--extcap-version', '4.0'], { encoding: 'utf8' });
+    assert.ok(old.split('\n').includes(label.replace('{arg=0}', '{arg=1}')), old);
+    server.close();
+    await sleep(50);
+    const gone = execFileSync(EXE, ['--extcap-config', '--extcap-interface', 'unixsock', '--extcap-version', '4.6.1', '--extcap-reload-option', 'path'], { encoding: 'utf8' });
+    assert.ok(!gone.includes(sock), 'a closed listener is gone from the list');
+  });
+
   it('answers --extcap-interfaces, --extcap-dlts and --extcap-version line by line', () => {
     if (!fs.existsSync(EXE)) throw new Error('extcap/unixsock is not built');
     const v = (JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
@@ -81,14 +106,15 @@ describe('extcap protocol', () => {
     assert.equal(c.code, 0);
     const args = c.out.split('\n').filter((l) => l.startsWith('arg '));
     const calls = args.map((l) => /\{call=--([^}]+)\}/.exec(l)![1]);
-    assert.deepEqual(calls, ['path', 'file', 'pid', 'comm', 'types', 'snaplen', 'ring-size', 'strategy', 'linktype', 'log-file', 'debug']);
+    // no --extcap-version: what 4.0 takes (the socket picker as a list of its own beside the path)
+    assert.deepEqual(calls, ['path', 'socket', 'file', 'pid', 'comm', 'container', 'types', 'snaplen', 'ring-size', 'strategy', 'linktype', 'log-file', 'debug']);
     for (const [n, l] of args.entries()) {
       assert.match(l, new RegExp(`^arg \\{number=${n}\\}\\{call=--[a-z-]+\\}\\{display=[^}]+\\}\\{type=(string|fileselect|unsigned|multicheck|selector|boolflag)\\}\\{tooltip=[^}]+\\}.*\\{group=(Filter|Capture|Debug)\\}$`));
     }
     const values = c.out.split('\n').filter((l) => l.startsWith('value '));
-    assert.ok(values.includes('value {arg=7}{value=auto}{display=Automatic}{default=true}{enabled=true}'));
+    assert.ok(values.includes(`value {arg=${calls.indexOf('strategy')}}{value=auto}{display=Automatic}{default=true}{enabled=true}`));
     // without {enabled=true} Wireshark shows the socket-type boxes read-only
-    assert.ok(values.includes('value {arg=4}{value=seqpacket}{display=Sequenced packets (SOCK_SEQPACKET)}{default=false}{enabled=true}'));
+    assert.ok(values.includes(`value {arg=${calls.indexOf('types')}}{value=seqpacket}{display=Sequenced packets (SOCK_SEQPACKET)}{default=false}{enabled=true}`));
     for (const v of values) assert.match(v, /\{enabled=true\}$/, v);
     assert.doesNotMatch(c.out, /editselector/, 'Wireshark 4.0 rejects editselector');
   });
@@ -111,7 +137,7 @@ describe('extcap protocol', () => {
     const ok = run(['--extcap-interface', 'unixsock', '--extcap-capture-filter', 'path /run/docker.sock and not comm dockerd']);
     assert.deepEqual([ok.code, ok.out, ok.err], [0, '', '']);
     const cases: [string, RegExp][] = [
-      ['port 80', /^capture filter: unknown term "port" \(use path, file, pid, comm, type, stream, dgram, seqpacket, and, not\)$/],
+      ['port 80', /^capture filter: unknown term "port" \(use path, file, pid, comm, type, stream, dgram, seqpacket, container, cgroup, and, not\)$/],
       ['pid x', /^pid filter: "x" is not a process id$/],
       ['path /a or path /b', /^capture filter: expected "and" before "or"/],
       ['type stream and not type stream', /^type filter: no socket type is left to capture$/],

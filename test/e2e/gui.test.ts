@@ -125,11 +125,12 @@ describe('Wireshark GUI, as a user drives it', () => {
       x.click(main, 179, 237);
       return x.visibleWindows().find((w) => /Interface Options: Unix sockets/.test(x.windowName(w)));
     });
-    x.click(options, 166, 182); // Socket types: tick "Stream (SOCK_STREAM)"
+    // (the Filter tab's rows: Socket path, Listening socket, Socket file, Process ID, Command name, Container, Socket types)
+    x.click(options, 166, 243); // Socket types: tick "Stream (SOCK_STREAM)"
     x.click(options, 340, 61); // Socket path
     x.type(options, sock);
     if (SHOTS) x.screenshot(path.join(SHOTS, 'wireshark-options.png'));
-    x.click(options, 376, 342); // Save
+    x.click(options, 376, 403); // Save
     await x.until('the options dialog to close', () => !x.visibleWindows().includes(options));
     const saved = fs.readFileSync(path.join(profile, 'preferences'), 'utf8');
     assert.match(saved, /^extcap\.unixsock\.types: stream$/m, 'the ticked box was saved');

@@ -1,6 +1,7 @@
 // The traffic every capture-engine test generates (the same on this kernel and
 // on the kernels of the qemu matrix), and the checks of every record field.
 import assert from 'node:assert/strict';
+import { LINK_VERSION } from '../../src/generated/vocab';
 import { HFLAG } from '../../src/link-header';
 import type { Gen, Rec } from './harness';
 import type { SyscallNumbers } from './kernel';
@@ -50,8 +51,22 @@ function commonFields(r: Rec, g: Gen) {
   assert.equal(r.uid, g.uid);
   assert.equal(r.gid, g.gid);
   assert.equal(r.comm, 'sockgen');
-  assert.equal(r.version, 1);
+  assert.equal(r.version, LINK_VERSION);
   assert.ok(r.tsNs > 0n);
+  identity(r, g);
+}
+
+/**
+ * The container identity fields (header version 2) against what sockgen read
+ * of itself: /proc/self/ns/{pid,mnt} and its cgroup directory's inode. It runs
+ * in the namespaces it was started in, so its pid there is its pid.
+ */
+function identity(r: Rec, g: Gen) {
+  assert.equal(r.pidns, g.pidns, 'pid namespace');
+  assert.equal(r.mntns, g.mntns, 'mount namespace');
+  assert.equal(r.nspid, g.pid, 'pid in its own namespace');
+  if (g.cgroup) assert.equal(r.cgroupId, BigInt(g.cgroup), 'cgroup v2 id');
+  else assert.ok(r.cgroupId > 0n, 'a cgroup id (the root is 1) even where no cgroup2 file system is mounted');
 }
 
 /** Runs one group of assertions; a failure names the group. */
@@ -95,6 +110,10 @@ export function checkAll(g: Generated, recs: Rec[], strategy: number, SYS: Sysca
     // the child's peer is the parent, who wrote on the other end first
     assert.equal(reply[0].peerPid, s.pid);
     assert.equal(reply[0].peerComm, 'sockgen');
+    // and who the parent is, as it was seen on its socket
+    assert.deepEqual([reply[0].peerPidns, reply[0].peerMntns, reply[0].peerNspid], [s.pidns, s.mntns, s.pid]);
+    if (s.cgroup) assert.equal(reply[0].peerCgroupId, BigInt(s.cgroup));
+    assert.deepEqual([reply[0].pidns, reply[0].nspid], [s.pidns, s.child], 'the child in the same namespace');
   });
   part('abstract dgram', () => {
     // abstract dgram, unconnected sendto()

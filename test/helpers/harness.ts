@@ -77,9 +77,9 @@ export interface Running {
 }
 
 /** Starts `unixsock -w FILE ARGS...` and waits until its probes are attached. */
-export async function startCapture(t: TestContext, args: string[], file?: string): Promise<Running> {
+export async function startCapture(t: TestContext, args: string[], file?: string, env?: NodeJS.ProcessEnv): Promise<Running> {
   const out = file ?? path.join(tmpdir(t), 'cap.pcapng');
-  const proc = spawn(EXE, ['-w', out, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const proc = spawn(EXE, ['-w', out, ...args], { stdio: ['ignore', 'ignore', 'pipe'], env: env ? { ...process.env, ...env } : process.env });
   let err = '';
   proc.stderr.on('data', (d) => (err += d));
   const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
@@ -118,6 +118,10 @@ export interface Gen {
   name: string;
   len: number;
   count: number;
+  /** the sender's pid and mount namespaces (inodes) and cgroup v2 id (0: no cgroup2 mounted where sockgen looks) */
+  pidns: number;
+  mntns: number;
+  cgroup: number;
 }
 
 export function sockgen(...args: string[]): Gen {

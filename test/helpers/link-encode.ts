@@ -23,6 +23,16 @@ export function encodeLinkHeader(m: KernelMessage, offset: number, more: boolean
   const tlvs: Buffer[] = [];
   if (m.localPath.length) tlvs.push(tlv(TLV.LOCAL_PATH, m.localPath));
   if (m.peerPath.length) tlvs.push(tlv(m.peerPathIsDest ? TLV.DEST_PATH : TLV.PEER_PATH, m.peerPath));
+  // the containers, as native/identity.h encodes them (bounded to 128 bytes each)
+  const text = (s: string) => Buffer.from(s, 'utf8').subarray(0, 128);
+  if (m.container) {
+    tlvs.push(tlv(TLV.CONTAINER_ID, text(m.container.id)));
+    if (m.container.name) tlvs.push(tlv(TLV.CONTAINER_NAME, text(m.container.name)));
+  }
+  if (m.peerContainer) {
+    tlvs.push(tlv(TLV.PEER_CONTAINER_ID, text(m.peerContainer.id)));
+    if (m.peerContainer.name) tlvs.push(tlv(TLV.PEER_CONTAINER_NAME, text(m.peerContainer.name)));
+  }
   let flags = m.flags;
   if (m.control && offset === 0) {
     const anc = parseControl(m.control);
@@ -69,6 +79,14 @@ export function encodeLinkHeader(m: KernelMessage, offset: number, more: boolean
   h.writeBigUInt64BE(m.pathIno, O.path_inode);
   h.write(m.comm.slice(0, L.comm), O.comm, 'latin1');
   h.write(m.peerComm.slice(0, L.peer_comm), O.peer_comm, 'latin1');
+  h.writeBigUInt64BE(m.cgroupId, O.cgroup_id);
+  h.writeBigUInt64BE(m.peerCgroupId, O.peer_cgroup_id);
+  h.writeUInt32BE(m.pidns, O.pidns);
+  h.writeUInt32BE(m.nspid, O.nspid);
+  h.writeUInt32BE(m.mntns, O.mntns);
+  h.writeUInt32BE(m.peerPidns, O.peer_pidns);
+  h.writeUInt32BE(m.peerNspid, O.peer_nspid);
+  h.writeUInt32BE(m.peerMntns, O.peer_mntns);
   let o = FIXED_LEN;
   for (const t of tlvs) {
     t.copy(h, o);

@@ -25,6 +25,14 @@ export function message(over: Partial<KernelMessage> = {}): KernelMessage {
     peerPath: Buffer.from('/run/docker.sock\0'),
     peerPathIsDest: false,
     payload: Buffer.from('GET / HTTP/1.1\r\n\r\n'),
+    cgroupId: 0x1234n,
+    peerCgroupId: 0x1235n,
+    pidns: 4026531836,
+    nspid: 7,
+    mntns: 4026531841,
+    peerPidns: 4026531836,
+    peerNspid: 811,
+    peerMntns: 4026531841,
     ...over,
   };
 }

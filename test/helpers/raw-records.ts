@@ -30,6 +30,14 @@ export function msgRecord(m: KernelMessage, capLen: number, ctrlLen: number, inl
   b.writeBigUInt64LE(m.ino, O.ino);
   b.writeBigUInt64LE(m.peerIno, O.peer_ino);
   b.writeBigUInt64LE(m.pathIno, O.path_ino);
+  b.writeBigUInt64LE(m.cgroupId, O.cgroup_id);
+  b.writeBigUInt64LE(m.peerCgroupId, O.peer_cgroup_id);
+  b.writeUInt32LE(m.pidns, O.pidns);
+  b.writeUInt32LE(m.nspid, O.nspid);
+  b.writeUInt32LE(m.mntns, O.mntns);
+  b.writeUInt32LE(m.peerPidns, O.peer_pidns);
+  b.writeUInt32LE(m.peerNspid, O.peer_nspid);
+  b.writeUInt32LE(m.peerMntns, O.peer_mntns);
   b.write(m.comm, O.comm, MSG.len.comm, 'latin1');
   b.write(m.peerComm, O.peer_comm, MSG.len.peer_comm, 'latin1');
   m.localPath.copy(b, O.local_path, 0, MSG.len.local_path);

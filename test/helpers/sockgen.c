@@ -25,6 +25,7 @@
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/uio.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -65,10 +66,51 @@ static int pair(int type, int sv[2])
 	return 0;
 }
 
+/* The inode of /proc/self/ns/NAME: the namespace's number (readlink shows it as NAME:[N]). */
+static unsigned long ns_ino(const char *name)
+{
+	char p[64];
+	struct stat st;
+
+	snprintf(p, sizeof(p), "/proc/self/ns/%s", name);
+	return stat(p, &st) ? 0 : (unsigned long)st.st_ino;
+}
+
+/* Our cgroup's id in the v2 hierarchy: the inode of its directory, where a
+ * cgroup2 file system is mounted at one of the usual places; 0 when none is. */
+static unsigned long cgroup_ino(void)
+{
+	static const char *roots[] = { "/sys/fs/cgroup/unified", "/sys/fs/cgroup" };
+	char line[4096], p[4200];
+	FILE *f = fopen("/proc/self/cgroup", "r");
+	unsigned long r = 0;
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "0::", 3))
+			continue;
+		line[strcspn(line, "\n")] = 0;
+		for (size_t i = 0; i < sizeof(roots) / sizeof(roots[0]) && !r; i++) {
+			struct statfs fs;
+			struct stat st;
+
+			if (statfs(roots[i], &fs) || fs.f_type != 0x63677270 /* CGROUP2_SUPER_MAGIC */)
+				continue;
+			snprintf(p, sizeof(p), "%s%s", roots[i], line + 3);
+			if (!stat(p, &st))
+				r = (unsigned long)st.st_ino;
+		}
+	}
+	fclose(f);
+	return r;
+}
+
 static void json_begin(const char *mode, int sv[2])
 {
-	printf("{\"mode\":\"%s\",\"pid\":%d,\"uid\":%u,\"gid\":%u,\"ino\":%lu,\"peerIno\":%lu", mode, getpid(), getuid(),
-	       getgid(), ino(sv[0]), ino(sv[1]));
+	printf("{\"mode\":\"%s\",\"pid\":%d,\"uid\":%u,\"gid\":%u,\"ino\":%lu,\"peerIno\":%lu,\"pidns\":%lu,\"mntns\":%lu,"
+	       "\"cgroup\":%lu",
+	       mode, getpid(), getuid(), getgid(), ino(sv[0]), ino(sv[1]), ns_ino("pid"), ns_ino("mnt"), cgroup_ino());
 }
 
 int main(int argc, char **argv)
@@ -276,7 +318,8 @@ int main(int argc, char **argv)
 		ssize_t r;
 		while ((r = read(s, buf, sizeof(buf))) > 0)
 			got += r;
-		printf("{\"mode\":\"connect\",\"pid\":%d,\"ino\":%lu,\"len\":%zu}\n", getpid(), ino(s), got);
+		printf("{\"mode\":\"connect\",\"pid\":%d,\"ino\":%lu,\"len\":%zu,\"pidns\":%lu,\"mntns\":%lu,\"cgroup\":%lu}\n", getpid(),
+		       ino(s), got, ns_ino("pid"), ns_ino("mnt"), cgroup_ino());
 		close(s);
 	} else {
 		fprintf(stderr, "usage: sockgen MODE [ARG] (see the comment at the top of sockgen.c)\n");

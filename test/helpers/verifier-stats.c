@@ -71,6 +71,9 @@ static void filters_on(struct bpf_object *obj)
 		.pid = 1,
 		.comm_on = 1,
 		.comm = "abcdefghijklmno",
+		.cgroup_on = 1,
+		.cgroup_level = 2,
+		.cgroup_id = 1,
 		.snaplen = 1000,
 		.types_mask = 0x26,
 	};

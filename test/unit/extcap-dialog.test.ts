@@ -3,7 +3,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ringBytesFromMiB } from '../../src/capture';
-import { CONFIG_ARGS, configText, extcapQuery } from '../../src/extcap';
+import { CONFIG_ARGS, configArgs, configText, extcapAnswer, extcapQuery, takesEditSelector } from '../../src/extcap';
+import { listenerLabel, parseProcNetUnix } from '../../src/sockets';
 import { parseFilter, toKernelFilter } from '../../src/filter';
 
 const accepts = (f: () => unknown) => {
@@ -58,13 +59,14 @@ describe('extcap dialog constraints', () => {
 
   it('the fast path takes exactly the shapes of Wireshark\'s queries, nothing else', () => {
     const q = (...argv: string[]) => extcapQuery(argv);
-    assert.deepEqual(q('--extcap-interfaces', '--extcap-version=4.6.1'), { interfaces: true, dlts: false, config: false, iface: undefined });
+    assert.deepEqual(q('--extcap-interfaces', '--extcap-version=4.6.1'), { interfaces: true, dlts: false, config: false, iface: undefined, version: '4.6.1' });
     assert.deepEqual(q('--extcap-dlts', '--extcap-interface', 'unixsock'), { interfaces: false, dlts: true, config: false, iface: 'unixsock' });
     assert.deepEqual(q('--extcap-interface=unixsock', '--extcap-config', '--extcap-version', '4.0'), {
       interfaces: false,
       dlts: false,
       config: true,
       iface: 'unixsock',
+      version: '4.0',
     });
     for (const argv of [
       [],
@@ -85,5 +87,49 @@ describe('extcap dialog constraints', () => {
       assert.equal(q(...argv), undefined, argv.join(' '));
     }
   });
-});
 
+  it('the socket path is an editable list of the listening sockets where Wireshark takes one (4.2+), else a second, plain list', async () => {
+    const picks = [{ value: '/run/docker.sock', display: '/run/docker.sock (dockerd 811)' }];
+    const q = { interfaces: false, dlts: false, config: true, iface: 'unixsock' };
+    const v46 = (await extcapAnswer({ ...q, version: '4.6.1' }, async () => picks))!;
+    assert.match(v46, /^arg \{number=0\}\{call=--path\}\{display=Socket path\}\{type=editselector\}.*\{reload=true\}/m);
+    assert.match(v46, /^value \{arg=0\}\{value=\/run\/docker\.sock\}\{display=\/run\/docker\.sock \(dockerd 811\)\}\{default=false\}\{enabled=true\}$/m);
+    assert.doesNotMatch(v46, /--socket/);
+    for (const version of ['4.0', undefined]) {
+      const v40 = (await extcapAnswer({ ...q, version }, async () => picks))!;
+      assert.doesNotMatch(v40, /editselector/, '4.0 refuses the type');
+      assert.match(v40, /^arg \{number=0\}\{call=--path\}.*\{type=string\}/m);
+      assert.match(v40, /^arg \{number=1\}\{call=--socket\}.*\{type=selector\}.*\{reload=true\}/m);
+      assert.match(v40, /^value \{arg=1\}\{value=\}\{display=\(any: see Socket path\)\}\{default=true\}/m);
+      assert.match(v40, /^value \{arg=1\}\{value=\/run\/docker\.sock\}/m);
+    }
+    // the reload button: only the list, numbered as in the dialog
+    assert.equal(await extcapAnswer({ ...q, version: '4.4.2', reload: 'path' }, async () => picks), 'value {arg=0}{value=/run/docker.sock}{display=/run/docker.sock (dockerd 811)}{default=false}{enabled=true}');
+    await assert.rejects(extcapAnswer({ ...q, version: '4.4.2', reload: 'pid' }, async () => picks), /cannot be reloaded/);
+    assert.deepEqual([takesEditSelector('4.0.17'), takesEditSelector('4.2.0'), takesEditSelector('4.6'), takesEditSelector('x')], [false, true, true, false]);
+    // the same validation as the text field
+    assert.equal(configArgs(true).find((a) => a.call === 'path')!.extra?.includes(arg('path').extra!.replace(/^.*(\{validation=)/, '$1')), true);
+  });
+
+  it('lists listening stream and seqpacket sockets and bound datagram sockets from /proc/net/unix', () => {
+    // lines as Linux 6.x prints them: Num RefCount Protocol Flags Type St Inode Path
+    const text = [
+      'Num       RefCount Protocol Flags    Type St Inode Path',
+      '000000007a6f1759: 00000003 00000000 00000000 0001 03  1147', // connected, unnamed
+      '0000000099e62dd4: 00000002 00000000 00010000 0001 01 1648954 /run/docker.sock', // listening stream
+      '0000000011111111: 00000003 00000000 00000000 0001 03 1648955 /run/docker.sock', // an accepted connection
+      '0000000022222222: 00000002 00000000 00000000 0002 01 2000 /run/systemd/notify', // bound dgram
+      '0000000033333333: 00000002 00000000 00010000 0005 01 3000 @abstract name', // listening seqpacket, abstract, a space
+      '0000000044444444: 00000002 00000000 00000000 0001 01 4000 /tmp/bound-not-listening', // bound stream, no listen()
+    ].join('\n');
+    const l = parseProcNetUnix(text);
+    assert.deepEqual(l.map((x) => [x.path, x.type, x.inode]), [
+      ['/run/docker.sock', 'stream', 1648954],
+      ['/run/systemd/notify', 'dgram', 2000],
+      ['@abstract name', 'seqpacket', 3000],
+    ].sort((a, b) => (a[0] < b[0] ? -1 : 1)));
+    assert.equal(listenerLabel({ path: '/run/docker.sock', type: 'stream', inode: 1, pid: 811, comm: 'dockerd' }), '/run/docker.sock (dockerd 811)');
+    assert.equal(listenerLabel({ path: '/srv/app.sock', type: 'stream', inode: 1, pid: 4242, comm: 'node', container: 'web-1' }), '/srv/app.sock (node 4242 [web-1])');
+    assert.equal(listenerLabel({ path: '@bus', type: 'dgram', inode: 1 }), '@bus (dgram)');
+  });
+});

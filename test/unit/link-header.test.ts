@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
+import { LINK_HEADER } from '../../src/generated/vocab';
 import { FIXED_LEN, HFLAG, TLV, decodeLinkHeader } from '../../src/link-header';
 import { encodeLinkHeader } from '../helpers/link-encode';
 import { ROOT } from '../helpers/harness';
@@ -12,7 +13,7 @@ describe('unixsock link-layer header', () => {
     const m = message({ control: control([3, 7], { pid: 4242, uid: 1000, gid: 1001 }), flags: HFLAG.HAS_CTRL, localPath: Buffer.from('\0abstract') });
     const h = encodeLinkHeader(m, 0, false);
     const d = decodeLinkHeader(Buffer.concat([h, m.payload]));
-    assert.equal(d.version, 1);
+    assert.equal(d.version, 2);
     assert.equal(d.headerLen, h.length);
     assert.equal(h.length % 4, 0);
     assert.deepEqual(
@@ -24,6 +25,27 @@ describe('unixsock link-layer header', () => {
     assert.deepEqual(d.rights, [3, 7]);
     assert.deepEqual(d.creds, { pid: 4242, uid: 1000, gid: 1001 });
     assert.equal(d.payload.toString(), 'GET / HTTP/1.1\r\n\r\n');
+    assert.deepEqual(
+      [d.cgroupId, d.peerCgroupId, d.pidns, d.nspid, d.mntns, d.peerPidns, d.peerNspid, d.peerMntns],
+      [0x1234n, 0x1235n, 4026531836, 7, 4026531841, 4026531836, 811, 4026531841],
+    );
+    assert.equal(d.containerId, undefined);
+  });
+
+  it('carries container ids and names as options, and still reads version 1 records', () => {
+    const id = 'a'.repeat(64);
+    const m = message({ container: { id, name: 'web-1' }, peerContainer: { id: 'b'.repeat(64) } });
+    const d = decodeLinkHeader(Buffer.concat([encodeLinkHeader(m, 0, false), m.payload]));
+    assert.deepEqual([d.containerId, d.containerName, d.peerContainerId, d.peerContainerName], [id, 'web-1', 'b'.repeat(64), undefined]);
+    // a version-1 record: the fixed part ends before cgroup_id, options follow there
+    const v2 = encodeLinkHeader(message(), 0, false);
+    const cut = LINK_HEADER.off.cgroup_id;
+    const v1 = Buffer.concat([v2.subarray(0, cut), v2.subarray(FIXED_LEN)]);
+    v1.writeUInt8(1, 0);
+    v1.writeUInt16BE(v1.length, 2);
+    const d1 = decodeLinkHeader(Buffer.concat([v1, Buffer.from('x')]));
+    assert.deepEqual([d1.version, d1.pid, d1.cgroupId, d1.nspid, d1.payload.toString()], [1, 4242, 0n, 0, 'x']);
+    assert.deepEqual(d1.peerPath, Buffer.from('/run/docker.sock\0'));
   });
 
   it('marks continued records and a destination address', () => {
@@ -49,9 +71,10 @@ describe('unixsock link-layer header', () => {
     assert.ok(rows.length >= 20, 'the table lists the fixed fields');
     const h = encodeLinkHeader(message(), 0, false);
     const expect: Record<string, bigint | number | string> = {
-      version: 1, sock_type: 1, header_len: h.length, flags: 0, strategy: 3, pid: 4242, tid: 4243, uid: 1000, gid: 1001,
+      version: 2, sock_type: 1, header_len: h.length, flags: 0, strategy: 3, pid: 4242, tid: 4243, uid: 1000, gid: 1001,
       peer_pid: 811, syscall: 1, inode: 1111n, peer_inode: 2222n, msg_len: 18, offset: 0, path_dev: (8 << 20) | 1,
-      path_inode: 3333n, comm: 'curl', peer_comm: 'dockerd',
+      path_inode: 3333n, comm: 'curl', peer_comm: 'dockerd', cgroup_id: 0x1234n, peer_cgroup_id: 0x1235n, pidns: 4026531836,
+      nspid: 7, mntns: 4026531841, peer_pidns: 4026531836, peer_nspid: 811, peer_mntns: 4026531841,
     };
     let end = 0;
     for (const r of rows) {

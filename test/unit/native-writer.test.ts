@@ -47,14 +47,14 @@ function expected(m: KernelMessage): Expected[] {
   return out;
 }
 
-function write(records: Buffer[]) {
+function write(records: Buffer[], identities?: { cgroupId: bigint; id: string; name: string }[]) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'unixsock-writer-'));
   const file = path.join(dir, 'w.pcapng');
   const fd = fs.openSync(file, 'w');
   try {
     fs.writeSync(fd, sectionHeaderBlock({ hardware: 'test', os: 'test', application: 'test' }));
     fs.writeSync(fd, interfaceBlock({ linktype: 147, snaplen: MAX_BLOCK, name: 'unixsock', description: 'test' }));
-    const counters = loadNative().writeRecords(fd, batch(records), OFFSET);
+    const counters = loadNative().writeRecords(fd, batch(records), OFFSET, identities);
     return { counters, capture: readPcapng(file) };
   } finally {
     fs.closeSync(fd);
@@ -146,6 +146,30 @@ describe('native pcapng writer', () => {
     // b completes first; a is emitted when the writer ends (its last fragment never comes)
     same(capture.packets, [...expected(b), ...expected(lostA)]);
     assert.deepEqual(counters, { messages: 2, packets: 2, incomplete: 1, orphanRecords: 1, badRecords: 1, writeError: 0 });
+  });
+
+  it("names the sender's and the peer's containers as their cgroups were resolved, and only those", () => {
+    const id = 'c'.repeat(64);
+    const peerId = 'd'.repeat(64);
+    const web = message({ tid: 20, ts: 20n, cgroupId: 500n, peerCgroupId: 600n }); // both known, the peer without a name
+    const host = message({ tid: 21, ts: 21n, cgroupId: 700n, peerCgroupId: 500n, payload: bytes(5000), msgLen: 5000 }); // host cgroup → web
+    const unknown = message({ tid: 22, ts: 22n, cgroupId: 800n, peerCgroupId: 0n }); // not resolved yet: ids only
+    const long = message({ tid: 23, ts: 23n, cgroupId: 900n }); // a hostile name is cut at 128 bytes
+    const { capture } = write(
+      [...recordsOf(web), ...recordsOf(host, { fragment: 4096 }), ...recordsOf(unknown), ...recordsOf(long)],
+      [
+        { cgroupId: 500n, id, name: 'web-1' },
+        { cgroupId: 600n, id: peerId, name: '' },
+        { cgroupId: 700n, id: '', name: '' },
+        { cgroupId: 900n, id, name: 'n'.repeat(300) },
+      ],
+    );
+    same(capture.packets, [
+      ...expected({ ...web, container: { id, name: 'web-1' }, peerContainer: { id: peerId } }),
+      ...expected({ ...host, peerContainer: { id, name: 'web-1' } }),
+      ...expected(unknown),
+      ...expected({ ...long, container: { id, name: 'n'.repeat(128) }, peerContainer: undefined }),
+    ]);
   });
 
   it('a new send of a thread ends its unfinished one as lost', () => {

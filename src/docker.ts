@@ -1,0 +1,137 @@
+// Container names from the runtime's API socket (Docker's, or Podman's
+// Docker-compatible one): GET /containers/json?all=1 gives every container's
+// id and names in one reply.
+//
+// The capture runs with elevated privileges and the reply comes from
+// whatever listens on that path, so the reply is hostile input: the socket
+// file must be a socket owned by root (or by the capturing user), the reply is
+// cut off past MAX_REPLY bytes and after TIMEOUT_MS, and only ids of 64 hex
+// digits with names of Docker's own alphabet are kept. Asking never blocks the
+// capture: it is one asynchronous request at a time, and its answer only
+// fills a cache.
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+
+/** The sockets asked, in order: Docker's, then rootful Podman's compatible API. */
+export const RUNTIME_SOCKETS = ['/run/docker.sock', '/run/podman/podman.sock'];
+/** A reply larger than this is dropped (a host with 10,000 containers answers about 20 MB with sizes off; names only need the first part). */
+export const MAX_REPLY = 16 << 20;
+export const TIMEOUT_MS = 2000;
+/** Docker's own name rule (daemon/names: [a-zA-Z0-9][a-zA-Z0-9_.-]+), with a length bound. */
+const NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
+const ID = /^[0-9a-f]{64}$/;
+
+/**
+ * Whether a runtime socket may be asked: a socket owned by root or by this
+ * process's user (a socket anyone could have made is not a runtime's).
+ */
+export function trustedSocket(p: string): boolean {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(p);
+  } catch {
+    return false;
+  }
+  const uid = process.getuid?.() ?? 0;
+  return st.isSocket() && (st.uid === 0 || st.uid === uid);
+}
+
+/** Container id → name, from the list reply; anything malformed is skipped. */
+export function namesFromList(body: unknown): Map<string, string> {
+  const out = new Map<string, string>();
+  if (!Array.isArray(body)) return out;
+  for (const c of body.slice(0, 100000)) {
+    if (typeof c !== 'object' || c === null) continue;
+    const { Id, Names } = c as { Id?: unknown; Names?: unknown };
+    if (typeof Id !== 'string' || !ID.test(Id) || !Array.isArray(Names)) continue;
+    // "/web-1"; links add "/other/alias" names: the first plain one is the container's own
+    const name = Names.filter((n): n is string => typeof n === 'string')
+      .map((n) => n.replace(/^\//, ''))
+      .find((n) => NAME.test(n));
+    if (name) out.set(Id, name);
+  }
+  return out;
+}
+
+/** One GET over a Unix socket, bounded in size and time; rejects on anything but a 200 with JSON. */
+export function getJson(socketPath: string, urlPath: string, timeoutMs = TIMEOUT_MS, maxBytes = MAX_REPLY): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ socketPath, path: urlPath, headers: { Host: 'docker' }, timeout: timeoutMs }, (res) => {
+      if (res.statusCode !== 200) {
+        res.resume();
+        reject(new Error(`${urlPath}: HTTP ${res.statusCode}`));
+        return;
+      }
+      const chunks: Buffer[] = [];
+      let n = 0;
+      res.on('data', (c: Buffer) => {
+        n += c.length;
+        if (n > maxBytes) {
+          req.destroy(new Error(`${urlPath}: reply larger than ${maxBytes} bytes`));
+          return;
+        }
+        chunks.push(c);
+      });
+      res.on('end', () => {
+        try {
+          resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')));
+        } catch {
+          reject(new Error(`${urlPath}: reply is not JSON`));
+        }
+      });
+      res.on('error', reject);
+    });
+    const timer = setTimeout(() => req.destroy(new Error(`${urlPath}: no reply within ${timeoutMs} ms`)), timeoutMs);
+    timer.unref();
+    req.on('close', () => clearTimeout(timer));
+    req.on('timeout', () => req.destroy(new Error(`${urlPath}: no reply within ${timeoutMs} ms`)));
+    req.on('error', reject);
+  });
+}
+
+/**
+ * Container names, cached. `name(id)` answers from the cache at once;
+ * `refresh()` asks the runtimes again (one request at a time; callers rate-limit).
+ */
+export class ContainerNames {
+  private names = new Map<string, string>();
+  private inflight?: Promise<void>;
+  readonly sockets: string[];
+  /** the last failure, for the log */
+  lastError?: string;
+
+  constructor(
+    sockets: string[] = RUNTIME_SOCKETS,
+    private readonly timeoutMs = TIMEOUT_MS,
+  ) {
+    this.sockets = sockets;
+  }
+
+  name(id: string): string | undefined {
+    return this.names.get(id);
+  }
+
+  /** Looks names up again; resolves when done (never rejects). */
+  refresh(): Promise<void> {
+    this.inflight ??= (async () => {
+      for (const s of this.sockets) {
+        if (!trustedSocket(s)) continue;
+        try {
+          const list = namesFromList(await getJson(s, '/containers/json?all=1', this.timeoutMs));
+          for (const [id, name] of list) this.names.set(id, name);
+        } catch (e) {
+          this.lastError = `${s}: ${(e as Error).message}`;
+        }
+      }
+    })().finally(() => (this.inflight = undefined));
+    return this.inflight;
+  }
+
+  /** All cached ids whose name is `name`, or that start with `prefix` (hex). */
+  find(nameOrPrefix: string): string[] {
+    const byName = [...this.names].filter(([, n]) => n === nameOrPrefix).map(([id]) => id);
+    if (byName.length) return byName;
+    if (!/^[0-9a-f]{1,64}$/.test(nameOrPrefix)) return [];
+    return [...this.names.keys()].filter((id) => id.startsWith(nameOrPrefix));
+  }
+}
