@@ -203,7 +203,7 @@ export class UnixCapture {
 
   /** Stops the probes' delivery, waits for the last batch, then detaches everything. */
   async stop(): Promise<CaptureSummary> {
-    this.feeder?.stop();
+    await this.feeder?.finish();
     this.native.stop();
     if (this.ended) await this.ended;
     const stats = this.native.stats();

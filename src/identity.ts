@@ -39,6 +39,11 @@ export class IdentityResolver {
     await this.names.refresh();
   }
 
+  /** The runtime was just asked (by prime): the next refreshNames waits RENAME_MS. */
+  lastAskNow(): void {
+    this.lastAsk = Date.now();
+  }
+
   private rescan(force = false): void {
     if (!this.root || (!force && Date.now() - this.lastScan < RESCAN_MS)) return;
     this.lastScan = Date.now();
@@ -64,9 +69,16 @@ export class IdentityResolver {
     return id;
   }
 
+  /** Every container cgroup of the last walk (nested ones too), as lookup() tells them. */
+  containers(): Identity[] {
+    const out: Identity[] = [];
+    for (const [cg, p] of this.paths) if (containerOfCgroup(p)) out.push(this.lookup(cg));
+    return out;
+  }
+
   /** Asks the runtimes for names again, at most every RENAME_MS; resolves when the answer is in. */
-  async refreshNames(): Promise<boolean> {
-    if (Date.now() - this.lastAsk < RENAME_MS) return false;
+  async refreshNames(force = false): Promise<boolean> {
+    if (!force && Date.now() - this.lastAsk < RENAME_MS) return false;
     this.lastAsk = Date.now();
     await this.names.refresh();
     return true;
@@ -135,14 +147,50 @@ export class IdentityFeeder {
     private readonly sink: IdentitySink,
   ) {}
 
+  private current?: Promise<void>;
+
   start(everyMs = 50): void {
-    this.timer = setInterval(() => void this.tick(), everyMs);
+    // the containers already running, told to the writer before their first
+    // records when the runtime answers quickly enough (it is not waited for)
+    void this.preload();
+    this.timer = setInterval(() => void this.run(), everyMs);
     this.timer.unref();
   }
 
-  stop(): void {
+  private async preload(): Promise<void> {
+    await this.resolver.prime();
+    this.resolver.lastAskNow();
+    for (const id of this.resolver.containers()) {
+      this.answer(id.cgroupId, id);
+      if (id.containerId && !id.containerName && /^[0-9a-f]{64}$/.test(id.containerId)) this.nameTries.set(id.cgroupId, NAME_TRIES);
+    }
+  }
+
+  private run(): Promise<void> {
+    this.current ??= this.tick().finally(() => (this.current = undefined));
+    return this.current;
+  }
+
+  /**
+   * Stops asking; before that, answers what the writer met last (a container
+   * whose only messages came in the capture's last moments), waiting at most
+   * maxMs for the runtime: its names then still reach the file.
+   */
+  async finish(maxMs = 1000): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
+    const deadline = new Promise<void>((r) => setTimeout(r, maxMs).unref());
+    await Promise.race([
+      (async () => {
+        await this.current;
+        await this.run();
+        if (this.nameTries.size) {
+          await this.resolver.refreshNames(true);
+          await this.run();
+        }
+      })(),
+      deadline,
+    ]);
   }
 
   private answer(cg: bigint, id: Identity): void {
@@ -164,12 +212,14 @@ export class IdentityFeeder {
         this.answer(cg, id);
         if (id.containerId && !id.containerName) this.nameTries.set(cg, NAME_TRIES);
       }
-      if (this.nameTries.size && (await this.resolver.refreshNames())) {
+      if (this.nameTries.size) {
+        // asked again at most every RENAME_MS; a name the cache has meanwhile is answered at once
+        const asked = await this.resolver.refreshNames();
         for (const [cg, left] of this.nameTries) {
           const id = this.resolver.lookup(cg);
           if (id.containerName) this.answer(cg, id);
-          if (id.containerName || left <= 1) this.nameTries.delete(cg);
-          else this.nameTries.set(cg, left - 1);
+          if (id.containerName || (asked && left <= 1)) this.nameTries.delete(cg);
+          else if (asked) this.nameTries.set(cg, left - 1);
         }
       }
     } finally {

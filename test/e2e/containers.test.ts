@@ -3,16 +3,41 @@
 // processes talk to host listeners over bind-mounted sockets; captured by the
 // real engine and decoded by tshark with wireshark/unixsock.lua.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { after, describe, it, type TestContext } from 'node:test';
 import { startDockerd, type Dockerd } from '../helpers/docker';
 import { unifiedMount } from '../../src/cgroup';
-import { SOCKGEN, need, needBpf, records, sleep, startCapture, tshark } from '../helpers/harness';
+import { LUA, ROOT, SOCKGEN, need, needBpf, records, sleep, startCapture, tmpdir, tshark } from '../helpers/harness';
+import { XSession } from '../helpers/xgui';
 
 const lines = (s: string) => s.split('\n').filter(Boolean);
+const SHOTS = process.env.UNIXSOCK_SCREENSHOTS;
+
+/**
+ * UNIXSOCK_SCREENSHOTS=DIR (scripts/screenshots.sh): Wireshark opens the capture with unixsock.lua
+ * under a private Xvfb and the screen is saved as DIR/NAME, the Info column naming the containers.
+ */
+async function screenshot(t: TestContext, file: string, name: string) {
+  if (!SHOTS) return;
+  const home = tmpdir(t);
+  const x = new XSession({ ...process.env, HOME: home, XDG_CONFIG_HOME: path.join(home, '.config') }, path.join(ROOT, 'build', 'gui-failure.png'));
+  fs.mkdirSync(path.join(home, '.config', 'wireshark'), { recursive: true });
+  fs.writeFileSync(
+    path.join(home, '.config', 'wireshark', 'recent'),
+    'gui.geometry_main_x: 0\ngui.geometry_main_y: 0\ngui.geometry_main_width: 1380\ngui.geometry_main_height: 560\n' +
+      'column.width: %m, 40, %t, 90, %s, 90, %d, 90, %p, 60, %L, 50, %i, 900\n',
+  );
+  await x.start(1400, 600);
+  t.after(() => x.stop());
+  const ws = spawn('wireshark', ['-X', `lua_script:${LUA}`, '-r', file], { env: x.env, stdio: 'ignore' });
+  t.after(() => ws.kill());
+  await x.window(/\.pcapng/);
+  await sleep(3000); // the packet list fills after the window appears
+  x.screenshot(path.join(SHOTS, name));
+}
 
 /**
  * A container that waits for the test (a file "go" in the shared folder) before it runs `script`: its cgroup
@@ -155,6 +180,7 @@ describe('Docker, end to end', () => {
     const ident = f(`unixsock.cgroup == ${cgroupId} && unixsock.type == 0`, '_ws.col.Info');
     assert.ok(ident.length >= 1 && ident.length <= 2, ident.join('\n'));
     assert.equal(ident[ident.length - 1], `Container ${name}: cgroup ${cgroupId} (${id})`);
+    await screenshot(t, cap.file, 'wireshark-containers.png');
   });
 
   it("filters by container name in the kernel: only that container's messages, as sender or as peer", async (t) => {

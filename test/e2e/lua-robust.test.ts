@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
+import { LINK_HEADER, LINK_VERSION } from '../../src/generated/vocab';
 import { HFLAG } from '../../src/link-header';
 import { encodeLinkHeader } from '../helpers/link-encode';
 import { writePcapngFile } from '../helpers/pcapng-write';
@@ -40,6 +41,8 @@ describe('unixsock.lua on hand-built records', () => {
       'unixsock.caplen', 'unixsock.path', 'unixsock.local.path', 'unixsock.peer.path', 'unixsock.path.inode',
       'unixsock.scm.rights.count', 'unixsock.scm.rights.fd', 'unixsock.scm.creds.pid', 'unixsock.scm.creds.uid',
       'unixsock.scm.creds.gid', 'unixsock.flags.peer_from_creator', 'unixsock.strategy', 'http.request.method',
+      'unixsock.cgroup', 'unixsock.pidns', 'unixsock.nspid', 'unixsock.mntns', 'unixsock.peer.cgroup', 'unixsock.peer.pidns',
+      'unixsock.peer.nspid', 'unixsock.peer.mntns',
     ];
     await forEachWireshark(t, ({ tshark }) => {
       // a true boolean prints as 1 in 4.0, as True in 4.4 and 4.6: read how this tshark prints a false one
@@ -48,14 +51,46 @@ describe('unixsock.lua on hand-built records', () => {
       assert.ok(yes, `frame.marked printed as ${no}`);
       const out = tshark(['-r', file, '-T', 'fields', '-E', 'separator=|', ...fields.flatMap((f) => ['-e', f])]).trim();
       assert.deepEqual(out.split('|'), [
-        '1', '1', '4242', '4243', '1000', '1001', 'curl', '811', 'dockerd', '1', '1111', '2222', '18', '18',
+        String(LINK_VERSION), '1', '4242', '4243', '1000', '1001', 'curl', '811', 'dockerd', '1', '1111', '2222', '18', '18',
         '@abstract-name', '@abstract-name', '/run/docker.sock', '3333', '2', '3,9', '77', '5', '6', yes, '3', 'GET',
+        '4660', '4026531836', '7', '4026531841', '4661', '4026531836', '811', '4026531841',
       ]);
       const info = tshark(['-r', file, '-T', 'fields', '-e', '_ws.col.Info', '-e', '_ws.col.Protocol']).trim();
       assert.match(info, /^curl 4242 → dockerd 811 @abstract-name {2}GET \/ HTTP\/1\.1\s*\tHTTP$/);
       // custom columns, the packet list's only view of the fields (no tree shown)
       const cols = tshark(['-r', file, '-o', 'gui.column.format:"Comm","%Cus:unixsock.comm","Peer","%Cus:unixsock.peer.pid"']).trim();
       assert.equal(cols, 'curl 811');
+    });
+  });
+
+  it('names containers in fields and the Info column, learns a name for the records sent before it, and reads version-1 records', async (t) => {
+    if (!need(t, 'tshark')) return;
+    const file = path.join(tmpdir(t), 'containers.pcapng');
+    const id = 'c'.repeat(64);
+    const early = message({ tid: 1, cgroupId: 500n }); // went out before the name was known: ids only
+    const named = message({ tid: 2, cgroupId: 500n, container: { id, name: 'web-1' }, peerCgroupId: 600n, peerContainer: { id: 'd'.repeat(64) } });
+    // a version-1 record: the fixed part ends before cgroup_id, its options follow there
+    const v2 = encodeLinkHeader(message({ tid: 3 }), 0, false);
+    const v1 = Buffer.concat([v2.subarray(0, LINK_HEADER.off.cgroup_id), v2.subarray(LINK_HEADER.size)]);
+    v1[0] = 1;
+    v1.writeUInt16BE(v1.length, 2);
+    writeCapture(file, [
+      Buffer.concat([encodeLinkHeader(early, 0, false), early.payload]),
+      Buffer.concat([encodeLinkHeader(named, 0, false), named.payload]),
+      Buffer.concat([v1, early.payload]),
+    ]);
+    await forEachWireshark(t, ({ tshark }) => {
+      const out = tshark(['-r', file, '-2', '-T', 'fields', '-E', 'separator=|', '-e', 'unixsock.version', '-e', 'unixsock.container.name', '-e', 'unixsock.container.id', '-e', 'unixsock.peer.container.id', '-e', '_ws.col.Info']);
+      const rows = out.trim().split('\n').map((l) => l.split('|'));
+      assert.deepEqual(rows.map((r) => r.slice(0, 4)), [
+        [String(LINK_VERSION), 'web-1', id, ''],
+        [String(LINK_VERSION), 'web-1', id, 'd'.repeat(64)],
+        ['1', '', '', ''],
+      ]);
+      assert.match(rows[0][4], /^curl 4242 \[web-1\] → dockerd 811 \/run\/docker\.sock /);
+      assert.match(rows[1][4], /^curl 4242 \[web-1\] → dockerd 811 \[dddddddddddd\] \/run\/docker\.sock /);
+      assert.match(rows[2][4], /^curl 4242 → dockerd 811 \/run\/docker\.sock /);
+      assert.equal(tshark(['-r', file, '-2', '-Y', 'unixsock.container.name == "web-1"', '-T', 'fields', '-e', 'frame.number']).trim(), '1\n2');
     });
   });
 
@@ -99,7 +134,7 @@ describe('unixsock.lua on hand-built records', () => {
     const good = message();
     const hdr = encodeLinkHeader(good, 0, false);
     const v2 = Buffer.from(hdr);
-    v2[0] = 2;
+    v2[0] = LINK_VERSION + 1;
     const badLen = Buffer.from(hdr);
     badLen.writeUInt16BE(60000, 2);
     writeCapture(file, [
@@ -115,7 +150,7 @@ describe('unixsock.lua on hand-built records', () => {
       assert.match(out, /Payload truncated to the snap length/);
       assert.match(out, /Payload not readable/);
       assert.match(out, /Part of this message was lost/);
-      assert.match(out, /header version 2/);
+      assert.match(out, new RegExp(`header version ${LINK_VERSION + 1}`));
       assert.match(out, /header length 60000 does not fit/);
       assert.match(out, /record shorter than the header/);
     });
