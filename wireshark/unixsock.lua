@@ -735,7 +735,7 @@ function unixsock.dissector(tvb, pinfo, tree)
     -- an identity record: a container's name, for its records written before the capture knew it
     cols.protocol = "UNIXSOCK"
     cols.info = string.format("Container %s: cgroup %s%s", h.container_name or h.container_id or "?",
-      t and tostring(tvb(OFF.cgroup_id, 8):uint64()) or "", h.container_name and h.container_id and
+      tostring(tvb(OFF.cgroup_id, 8):uint64()), h.container_name and h.container_id and
       " (" .. h.container_id .. ")" or "")
     return n
   end
