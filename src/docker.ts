@@ -56,36 +56,46 @@ export function namesFromList(body: unknown): Map<string, string> {
 /** One GET over a Unix socket, bounded in size and time; rejects on anything but a 200 with JSON. */
 export function getJson(socketPath: string, urlPath: string, timeoutMs = TIMEOUT_MS, maxBytes = MAX_REPLY): Promise<unknown> {
   return new Promise((resolve, reject) => {
-    const req = http.get({ socketPath, path: urlPath, headers: { Host: 'docker' }, timeout: timeoutMs }, (res) => {
+    let settled = false;
+    // the first outcome counts; the connection is then dropped without an error of its own
+    // (an 'error' emitted after that, with nobody listening, would end the capture)
+    const settle = (e: Error | undefined, v?: unknown) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      if (e) {
+        reject(e);
+        req.destroy();
+      } else {
+        resolve(v);
+      }
+    };
+    const req = http.get({ socketPath, path: urlPath, headers: { Host: 'docker' } }, (res) => {
+      res.on('error', (e) => settle(e));
       if (res.statusCode !== 200) {
-        res.resume();
-        reject(new Error(`${urlPath}: HTTP ${res.statusCode}`));
+        settle(new Error(`${urlPath}: HTTP ${res.statusCode}`));
         return;
       }
       const chunks: Buffer[] = [];
       let n = 0;
       res.on('data', (c: Buffer) => {
+        if (settled) return;
         n += c.length;
-        if (n > maxBytes) {
-          req.destroy(new Error(`${urlPath}: reply larger than ${maxBytes} bytes`));
-          return;
-        }
-        chunks.push(c);
+        if (n > maxBytes) settle(new Error(`${urlPath}: reply larger than ${maxBytes} bytes`));
+        else chunks.push(c);
       });
       res.on('end', () => {
+        if (settled) return;
         try {
-          resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')));
+          settle(undefined, JSON.parse(Buffer.concat(chunks).toString('utf8')));
         } catch {
-          reject(new Error(`${urlPath}: reply is not JSON`));
+          settle(new Error(`${urlPath}: reply is not JSON`));
         }
       });
-      res.on('error', reject);
     });
-    const timer = setTimeout(() => req.destroy(new Error(`${urlPath}: no reply within ${timeoutMs} ms`)), timeoutMs);
+    req.on('error', (e) => settle(e));
+    const timer = setTimeout(() => settle(new Error(`${urlPath}: no reply within ${timeoutMs} ms`)), timeoutMs);
     timer.unref();
-    req.on('close', () => clearTimeout(timer));
-    req.on('timeout', () => req.destroy(new Error(`${urlPath}: no reply within ${timeoutMs} ms`)));
-    req.on('error', reject);
   });
 }
 
