@@ -13,6 +13,8 @@
 //           of the Node the executable is built on, interleaved.
 // decode:   tshark decoding 100k unixsock records with unixsock.lua against the
 //           same HTTP traffic as plain Ethernet/IPv4/TCP.
+// versus:   (only when asked: --only versus, UNIXSOCK_BENCH_OTHER=EXE) another
+//           build against this one at 64 B, runs interleaved.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
