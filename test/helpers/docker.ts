@@ -113,6 +113,20 @@ export async function startDockerd(t: TestContext, onCleanup: (fn: () => Promise
       .reverse();
     for (const m of mounts) spawnSync('umount', ['-l', m]);
     fs.rmSync(dir, { recursive: true, force: true });
+    // the parent cgroup dockerd made (/docker in every hierarchy), once empty: rmdir refuses a busy one
+    const roots = fs
+      .readFileSync('/proc/self/mounts', 'utf8')
+      .split('\n')
+      .map((l) => l.split(' '))
+      .filter((f) => f[2] === 'cgroup' || f[2] === 'cgroup2')
+      .map((f) => f[1]);
+    for (const r of roots) {
+      try {
+        fs.rmdirSync(path.join(r, 'docker'));
+      } catch {
+        // absent, or another dockerd's containers are in it
+      }
+    }
   });
   const host = `unix://${sock}`;
   const docker = (args: string[], opts: { input?: string } = {}) =>
