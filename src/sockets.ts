@@ -41,7 +41,8 @@ export function parseProcNetUnix(text: string): Listener[] {
     const type = TYPES[parseInt(m[2], 16)];
     const state = parseInt(m[3], 16);
     const p = m[5];
-    if (!type || !p) continue;
+    // a brace would end the extcap line's {value=...} early (the protocol has no escape): such a path is typed, not picked
+    if (!type || !p || /[{}]/.test(p)) continue;
     const listening = type === 'dgram' ? state === SS_UNCONNECTED : (flags & SO_ACCEPTCON) !== 0;
     if (!listening) continue;
     out.push({ path: p, type, inode: Number(m[4]) });

@@ -121,6 +121,7 @@ describe('extcap dialog constraints', () => {
       '0000000022222222: 00000002 00000000 00000000 0002 01 2000 /run/systemd/notify', // bound dgram
       '0000000033333333: 00000002 00000000 00010000 0005 01 3000 @abstract name', // listening seqpacket, abstract, a space
       '0000000044444444: 00000002 00000000 00000000 0001 01 4000 /tmp/bound-not-listening', // bound stream, no listen()
+      '0000000055555555: 00000002 00000000 00010000 0001 01 5000 /tmp/a}{value=evil', // would break the extcap line
     ].join('\n');
     const l = parseProcNetUnix(text);
     assert.deepEqual(l.map((x) => [x.path, x.type, x.inode]), [
