@@ -247,7 +247,7 @@ export function reloadText(args: Arg[], call: string): string {
  * none of them (a capture, a filter check...). The command line's parser and
  * the fast path (extcapQuery) both decide here, in this order.
  */
-export async function extcapAnswer(q: ExtcapQuery, picker: () => Promise<PickerValues> = async () => []): Promise<string | undefined> {
+export async function extcapAnswer(q: ExtcapQuery, picker: () => Promise<PickerValues> = () => Promise.resolve([])): Promise<string | undefined> {
   if (q.interfaces) return interfacesText();
   if (q.iface !== undefined && q.iface !== IFACE) throw new UsageError(`unknown extcap interface "${q.iface}" (this tool offers "${IFACE}")`);
   if (q.dlts) return dltsText();

@@ -119,7 +119,7 @@ export function listenerLabel(l: Listener): string {
 
 /** The listening sockets of this machine as the dialog lists them. */
 export async function listeners(names?: ContainerNames): Promise<Listener[]> {
-  let text = '';
+  let text: string;
   try {
     text = fs.readFileSync('/proc/net/unix', 'utf8');
   } catch {

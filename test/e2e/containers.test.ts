@@ -30,7 +30,7 @@ async function screenshot(t: TestContext, file: string, name: string) {
     'gui.geometry_main_x: 0\ngui.geometry_main_y: 0\ngui.geometry_main_width: 1380\ngui.geometry_main_height: 560\n' +
       'column.width: %m, 40, %t, 90, %s, 90, %d, 90, %p, 60, %L, 50, %i, 900\n',
   );
-  await x.start(1400, 600);
+  await x.start(t, 1400, 600);
   t.after(() => x.stop());
   const ws = spawn('wireshark', ['-X', `lua_script:${LUA}`, '-r', file], { env: x.env, stdio: 'ignore' });
   t.after(() => ws.kill());
@@ -44,7 +44,7 @@ async function screenshot(t: TestContext, file: string, name: string) {
  * exists from the start, so the test reads its id before any message, and a capture filtered on the container
  * can start in between. go() lets it run, waits for it to end, returns its output and removes it.
  */
-async function startWaiting(d: Dockerd, name: string, shared: string, script: string) {
+function startWaiting(d: Dockerd, name: string, shared: string, script: string) {
   const id = d.docker([
     'run', '-d', '--network', 'none', '--name', name, '-v', `${shared}:/srv`, d.image,
     '/bin/sh', '-c', `while [ ! -e /srv/go-${name} ]; do sleep 0.02; done; ${script}`,
@@ -85,7 +85,7 @@ describe('Docker, end to end', () => {
     assert.match(id, /^[0-9a-f]{64}$/);
     // only this test's daemon: the machine may run other dockerds and captures
     const cap = await startCapture(t, ['path', d.sock]);
-    const version = JSON.parse(d.docker(['version', '--format', '{{json .Server}}']));
+    const version = JSON.parse(d.docker(['version', '--format', '{{json .Server}}'])) as { Version: string };
     const ps = d.docker(['ps', '-a', '--no-trunc', '--format', '{{.ID}} {{.Names}}']);
     assert.match(ps, new RegExp(`^${id} ${name}$`, 'm'));
     d.docker(['inspect', name]);
@@ -132,7 +132,7 @@ describe('Docker, end to end', () => {
     // inside the container the socket is /srv/app.sock; the kernel (and the capture) see the listener's own path.
     // Two connections: the first goes out before the capture has resolved the new cgroup (ids only, then an
     // identity record names it), the second carries the names in its own options.
-    const c = await startWaiting(d, name, shared, '/sockgen connect /srv/app.sock MARK-first && sleep 1 && /sockgen connect /srv/app.sock MARK-second');
+    const c = startWaiting(d, name, shared, '/sockgen connect /srv/app.sock MARK-first && sleep 1 && /sockgen connect /srv/app.sock MARK-second');
     const out = await c.go();
     const gens = lines(out).map((l) => JSON.parse(l) as { pid: number; len: number });
     const { id, cgroupId } = c;
@@ -195,8 +195,8 @@ describe('Docker, end to end', () => {
     t.after(() => server.close());
     const target = `unixsock-target-${process.pid}`;
     const other = `unixsock-other-${process.pid}`;
-    const a = await startWaiting(d, target, shared, '/sockgen connect /srv/app.sock MARK-target');
-    const b = await startWaiting(d, other, shared, '/sockgen connect /srv/app.sock MARK-other');
+    const a = startWaiting(d, target, shared, '/sockgen connect /srv/app.sock MARK-target');
+    const b = startWaiting(d, other, shared, '/sockgen connect /srv/app.sock MARK-other');
     // the name is resolved before the probes load (the container runs: its cgroup exists)
     const cap = await startCapture(t, ['container', target], undefined, { DOCKER_HOST: d.host });
     await Promise.all([a.go(), b.go()]);

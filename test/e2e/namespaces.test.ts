@@ -40,7 +40,15 @@ function makeCgroups(t: TestContext, name: string, roots: string[]): string[] {
 }
 
 /** Runs sockgen connect SOCK TEXT in the cgroups, in new pid and mount namespaces; resolves with its JSON and /proc/PID/cgroup. */
-function runInside(dirs: string[], sock: string, text: string): Promise<{ gen: { pid: number; len: number; pidns: number; mntns: number; cgroup: number }; procCgroup: string }> {
+interface Gen {
+  pid: number;
+  len: number;
+  pidns: number;
+  mntns: number;
+  cgroup: number;
+}
+
+function runInside(dirs: string[], sock: string, text: string): Promise<{ gen: Gen; procCgroup: string }> {
   // the shell joins the cgroups, then becomes unshare, whose child is pid 1 of the new pid namespace
   const join = dirs.map((d) => `echo $$ > '${d}/cgroup.procs'`).join(' && ');
   const script = `${join} && cat /proc/self/cgroup >&2 && exec unshare --pid --fork --mount --mount-proc ${SOCKGEN} connect '${sock}' '${text}'`;
@@ -52,7 +60,7 @@ function runInside(dirs: string[], sock: string, text: string): Promise<{ gen: {
     p.stderr.on('data', (b) => (err += b));
     p.on('close', (code) => {
       if (code !== 0) reject(new Error(`sh exited ${code}: ${err}`));
-      else resolve({ gen: JSON.parse(out), procCgroup: err });
+      else resolve({ gen: JSON.parse(out) as Gen, procCgroup: err });
     });
   });
 }

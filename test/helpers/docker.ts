@@ -163,7 +163,7 @@ export async function startDockerd(t: TestContext, onCleanup: (fn: () => Promise
   fs.copyFileSync(SOCKGEN_STATIC, path.join(rootfs, 'sockgen'));
   fs.chmodSync(path.join(rootfs, 'sockgen'), 0o755);
   const tar = spawnSync('tar', ['-C', rootfs, '-c', '.'], { maxBuffer: 1 << 28 });
-  if (tar.status !== 0) throw new Error(`tar: ${tar.stderr}`);
+  if (tar.status !== 0) throw new Error(`tar: ${tar.stderr.toString()}`);
   execFileSync('docker', ['-H', host, 'import', '-', IMAGE], { input: tar.stdout, stdio: ['pipe', 'ignore', 'pipe'] });
   return { sock, host, pid, dir, docker, dockerAsync, image: IMAGE };
 }

@@ -91,12 +91,12 @@ describe('extcap dialog constraints', () => {
   it('the socket path is an editable list of the listening sockets where Wireshark takes one (4.2+), else a second, plain list', async () => {
     const picks = [{ value: '/run/docker.sock', display: '/run/docker.sock (dockerd 811)' }];
     const q = { interfaces: false, dlts: false, config: true, iface: 'unixsock' };
-    const v46 = (await extcapAnswer({ ...q, version: '4.6.1' }, async () => picks))!;
+    const v46 = (await extcapAnswer({ ...q, version: '4.6.1' }, () => Promise.resolve(picks)))!;
     assert.match(v46, /^arg \{number=0\}\{call=--path\}\{display=Socket path\}\{type=editselector\}.*\{reload=true\}/m);
     assert.match(v46, /^value \{arg=0\}\{value=\/run\/docker\.sock\}\{display=\/run\/docker\.sock \(dockerd 811\)\}\{default=false\}\{enabled=true\}$/m);
     assert.doesNotMatch(v46, /--socket/);
     for (const version of ['4.0', undefined]) {
-      const v40 = (await extcapAnswer({ ...q, version }, async () => picks))!;
+      const v40 = (await extcapAnswer({ ...q, version }, () => Promise.resolve(picks)))!;
       assert.doesNotMatch(v40, /editselector/, '4.0 refuses the type');
       assert.match(v40, /^arg \{number=0\}\{call=--path\}.*\{type=string\}/m);
       assert.match(v40, /^arg \{number=1\}\{call=--socket\}.*\{type=selector\}.*\{reload=true\}/m);
@@ -104,8 +104,8 @@ describe('extcap dialog constraints', () => {
       assert.match(v40, /^value \{arg=1\}\{value=\/run\/docker\.sock\}/m);
     }
     // the reload button: only the list, numbered as in the dialog
-    assert.equal(await extcapAnswer({ ...q, version: '4.4.2', reload: 'path' }, async () => picks), 'value {arg=0}{value=/run/docker.sock}{display=/run/docker.sock (dockerd 811)}{default=false}{enabled=true}');
-    await assert.rejects(extcapAnswer({ ...q, version: '4.4.2', reload: 'pid' }, async () => picks), /cannot be reloaded/);
+    assert.equal(await extcapAnswer({ ...q, version: '4.4.2', reload: 'path' }, () => Promise.resolve(picks)), 'value {arg=0}{value=/run/docker.sock}{display=/run/docker.sock (dockerd 811)}{default=false}{enabled=true}');
+    await assert.rejects(extcapAnswer({ ...q, version: '4.4.2', reload: 'pid' }, () => Promise.resolve(picks)), /cannot be reloaded/);
     assert.deepEqual([takesEditSelector('4.0.17'), takesEditSelector('4.2.0'), takesEditSelector('4.6'), takesEditSelector('x')], [false, true, true, false]);
     // the same validation as the text field
     assert.equal(configArgs(true).find((a) => a.call === 'path')!.extra?.includes(arg('path').extra!.replace(/^.*(\{validation=)/, '$1')), true);
