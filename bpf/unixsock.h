@@ -225,6 +225,7 @@ enum unixsock_link_flags {
 	UNIXSOCK_F_LOST = 1 << 5,           /* part of the message was lost (ring buffer full) */
 	UNIXSOCK_F_MORE = 1 << 6,           /* the message continues in the next record */
 	UNIXSOCK_F_CTRL_MALFORMED = 1 << 7, /* ancillary data did not parse as cmsghdr records */
+	UNIXSOCK_F_DROPS_BEFORE = 1 << 8,   /* the ring dropped whole messages before this one (the kernel's INLINE bit is never written) */
 };
 
 /* Header options: u16 type, u16 length, value, zero padding to 4. */

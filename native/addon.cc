@@ -81,6 +81,7 @@ Napi::Value WriteRecords(const Napi::CallbackInfo& info) {
   }
   out.FlushPending();
   out.Write();
+  out.End();
   const auto& c = out.counters();
   Napi::Object r = Napi::Object::New(env);
   unixsock::SetCounters(r, c);

@@ -170,8 +170,8 @@ class Capture : public Napi::ObjectWrap<Capture> {
 
   // Writes what waits, gives the ring its space back, and hands JavaScript
   // its batch (when the output is memory).
-  void WriteOut() {
-    out_->Write();  // afterwards nothing refers to the ring (sends still waiting hold copies)
+  void WriteOut(bool behind = false) {
+    out_->Write(behind);  // afterwards nothing refers to the ring (sends still waiting hold copies)
     ring_.Release();
     if (to_js_) Hand(out_->TakeOutput());
   }
@@ -181,8 +181,28 @@ class Capture : public Napi::ObjectWrap<Capture> {
   // JavaScript, and gives the ring its space back once they are written.
   void Run(int flush_ms) {
     last_flush_ = std::chrono::steady_clock::now();
-    auto read = [this](size_t max) {
-      return ring_.Read([this](const uint8_t* p, size_t n) { out_->Record(p, n); }, max);
+    if (!to_js_) unixsock::RaiseWriterPriority();
+    // Messages the ring dropped whole leave no record: the first record the
+    // kernel wrote after the drop counter rose says so (DROPS_BEFORE).
+    uint64_t dropped = 0;
+    unsigned long drop_mark = 0;
+    bool drop_pending = false;
+    auto read = [&](size_t max) {
+      uint64_t d = LostMessages();
+      if (d != dropped) {
+        dropped = d;
+        drop_mark = ring_.Produced();  // the drops came before this position
+        drop_pending = true;
+      }
+      return ring_.Read(
+          [&](const uint8_t* p, size_t n) {
+            if (drop_pending && (long)(ring_.Position() - drop_mark) >= 0) {
+              drop_pending = false;
+              out_->DropsBefore();
+            }
+            out_->Record(p, n);
+          },
+          max);
     };
     while (running_.load()) {
       // also records submitted without a wakeup; a backlog in steps, each
@@ -190,17 +210,22 @@ class Capture : public Napi::ObjectWrap<Capture> {
       size_t got = read(kWriteBytes);
       auto now = std::chrono::steady_clock::now();
       bool due = now - last_flush_ >= std::chrono::milliseconds(flush_ms);
+      // a quarter of the ring in use: the output is behind
+      bool behind = ring_.Used() >= ring_size_ / 4;
       // write when due, when 2 MiB of output waits, or before what we hold of the ring passes 1/16 of it
       if (due || out_->pending_bytes() >= kWriteBytes || ring_.Held() >= ring_size_ / 16) {
-        WriteOut();
+        WriteOut(behind);
         last_flush_ = now;
       } else if (!out_->holds_records()) {
         ring_.Release();
       }
+      out_->Drain();  // output held in memory: what the pipe takes now
       Publish();
       if (out_->write_error()) break;
       if (got >= kWriteBytes / 2) continue;  // a backlog: on without waiting
-      int e = ring_.Wait(5);
+      // output held in memory for a pipe: look again soon (a full pipe's
+      // POLLOUT comes with its first free page, and the reader then took turns with us page by page)
+      int e = ring_.Wait(out_->spilled() ? 1 : 5);
       if (e < 0) {
         poll_error_ = e;
         break;
@@ -211,12 +236,20 @@ class Capture : public Napi::ObjectWrap<Capture> {
     }
     out_->FlushPending();
     WriteOut();
-    out_->EndWriteBehind();  // JavaScript closes the file after onEnd
+    out_->End();  // the spill written, the write-behind ended: JavaScript closes the file after onEnd
     Publish();
     ring_.Release();
   }
 
   static constexpr size_t kWriteBytes = 2u << 20;
+
+  // MSG records the ring had no room for, over every CPU (the .bss counters).
+  uint64_t LostMessages() const {
+    uint64_t sum = 0;
+    int ncpu = std::min(libbpf_num_possible_cpus(), UNIXSOCK_STAT_CPUS);
+    for (int c = 0; c < ncpu; c++) sum += probes_->stat_lines()[c].v[UNIXSOCK_STAT_LOST_MSGS];
+    return sum;
+  }
 
   // The writer's counters, where the JavaScript thread can read them.
   void Publish() {
@@ -339,6 +372,7 @@ class Capture : public Napi::ObjectWrap<Capture> {
         c = pub_;
       }
       unixsock::SetCounters(r, c);
+      r.Set("spillPeak", (double)c.spill_peak);  // most bytes held in memory for a slow pipe
     }
     return r;
   }

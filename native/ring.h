@@ -97,6 +97,16 @@ class Ring {
   // Gives the kernel back the space of every record read so far.
   void Release() { __atomic_store_n(consumer_, read_, __ATOMIC_RELEASE); }
 
+  // Where the kernel will put its next record, and where the record being
+  // read (inside Read's callback) or the next one to read is.
+  unsigned long Produced() const { return __atomic_load_n(producer_, __ATOMIC_ACQUIRE); }
+  unsigned long Position() const { return read_; }
+
+  // Bytes the kernel holds for us: submitted or reserved, not given back.
+  size_t Used() const {
+    return __atomic_load_n(producer_, __ATOMIC_ACQUIRE) - __atomic_load_n(consumer_, __ATOMIC_RELAXED);
+  }
+
   // Bytes read and not released yet.
   size_t Held() const { return read_ - __atomic_load_n(consumer_, __ATOMIC_RELAXED); }
 

@@ -53,7 +53,16 @@ class WriteBehind {
   }
 
   // The file is whole up to end (called by the writer after each write).
-  void Written(off_t end) {
+  // busy: the writer is behind; the helper waits meanwhile: its writeback
+  // and page dropping cost 0.11-0.17 CPU-s per GB, which the writer needs
+  // then (1 GB of 64 KiB sends at load ~7: 2 of 4 runs lossless when it
+  // waits, 0 of 4 when it does not).
+  void Written(off_t end, bool busy = false) {
+    if (busy) {
+      std::lock_guard<std::mutex> lock(mu_);
+      written_ = end;
+      return;
+    }
     {
       std::lock_guard<std::mutex> lock(mu_);
       written_ = end;

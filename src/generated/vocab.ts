@@ -114,12 +114,14 @@ export const LINK_FLAGS = {
   LOST: 32,
   MORE: 64,
   CTRL_MALFORMED: 128,
+  DROPS_BEFORE: 256,
 } as const;
 /** enum unixsock_link_flags: each member's name, lowercased, by number */
 export const LINK_FLAGS_NAMES: Readonly<Record<number, string>> = {
   32: 'lost',
   64: 'more',
   128: 'ctrl_malformed',
+  256: 'drops_before',
 };
 
 /** enum unixsock_link_tlv */

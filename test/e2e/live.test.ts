@@ -122,6 +122,68 @@ describe('live capture through Wireshark\'s reader', () => {
     assert.match(logText(), /stopping: SIGTERM/, 'tshark stopped unixsock');
     checkBig(out, g);
   });
+
+  it('a fifo whose reader stops reading for a while: the burst waits in memory, nothing is dropped', async (t) => {
+    if (!needBpf(t)) return;
+    const dir = tmpdir(t);
+    const fifo = path.join(dir, 'slow.fifo');
+    execFileSync('mkfifo', [fifo]);
+    // the reader end first (non-blocking), so that unixsock's open for writing returns
+    const rfd = fs.openSync(fifo, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+    t.after(() => fs.closeSync(rfd));
+    const comm = `spill${process.pid % 100000}`;
+    const MIB = 1 << 20;
+    const SENDS = 48; // 48 MiB against a 16 MiB ring and a 1 MiB pipe
+    const u = spawn(EXE, ['-w', fifo, '--ring-size', '16', 'comm', comm], { stdio: ['ignore', 'ignore', 'pipe'] });
+    t.after(() => {
+      if (u.exitCode === null) u.kill('SIGKILL');
+    });
+    let err = '';
+    u.stderr.on('data', (d) => (err += d));
+    await waitFor('unixsock', () => err, /capturing/, () => u.exitCode === null);
+    // paced (~25 MB/s: the ring holds 0.6 s of it, for a shared machine's pauses); only the pipe stands still
+    const script = `
+import ctypes, os, socket, time
+ctypes.CDLL(None).prctl(15, b'${comm}', 0, 0, 0)
+a, b = socket.socketpair()
+if os.fork() == 0:
+    a.close()
+    while b.recv(1 << 20): pass
+    os._exit(0)
+b.close()
+for i in range(${SENDS}):
+    a.sendall(bytes([i]) * ${MIB})
+    time.sleep(0.04)
+a.close()
+os.wait()`;
+    const sender = spawn('python3', ['-c', script], { stdio: 'ignore' });
+    const sent = exited(sender);
+    // the reader takes nothing until the sender is done
+    assert.equal(await sent, 0, 'the sender');
+    u.kill('SIGTERM');
+    const chunks: Buffer[] = [];
+    const buf = Buffer.alloc(1 << 20);
+    for (;;) {
+      let n: number;
+      try {
+        n = fs.readSync(rfd, buf);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') throw e;
+        await sleep(5);
+        continue;
+      }
+      if (n === 0) break; // unixsock closed its end: everything is here
+      chunks.push(Buffer.from(buf.subarray(0, n)));
+    }
+    assert.equal(await exited(u), 0, err);
+    assert.match(err, / 0 dropped/, err);
+    const file = path.join(dir, 'got.pcapng');
+    fs.writeFileSync(file, Buffer.concat(chunks));
+    const mine = records(file).filter((r) => r.comm === comm);
+    const bytes = Buffer.concat(mine.map((r) => r.payload));
+    assert.equal(bytes.length, SENDS * MIB, 'every byte sent');
+    for (let i = 0; i < SENDS; i++) assert.ok(bytes.subarray(i * MIB, (i + 1) * MIB).every((x) => x === i), `send ${i} in order`);
+  });
 });
 
 /** Whether a capture file that is still being written holds a record of pid yet (its whole blocks only). */
