@@ -199,6 +199,11 @@ async function capture(a: Args, sink: () => Sink, filterText: string, extcap: bo
   onStop((sig) => finish(sig));
   const showStats = !extcap && !a.quiet && process.stderr.isTTY;
   let lastStats = Date.now();
+  // drops while they happen, at most once a second: into the log, and into
+  // the text dump where they fall (a pcapng marks the next packet: DROPS_BEFORE)
+  let lastDropCheck = Date.now();
+  let seenLostMessages = 0;
+  let seenLostFragments = 0;
   const timer = setInterval(() => {
     try {
       out.tick();
@@ -208,6 +213,19 @@ async function capture(a: Args, sink: () => Sink, filterText: string, extcap: bo
     if (count !== undefined && cap.messages() >= count) finish('count');
     // the reader of a pipe or fifo went away while nothing was written: stop as on EPIPE
     if (readerGone(out.fd)) finish('reader gone');
+    if (Date.now() - lastDropCheck >= 1000) {
+      lastDropCheck = Date.now();
+      const st = cap.stats();
+      if (st.lostMessages > seenLostMessages || st.lostFragments > seenLostFragments) {
+        const note =
+          `ring buffer full: ${st.lostMessages - seenLostMessages} messages and ${st.lostFragments - seenLostFragments} ` +
+          `payload fragments dropped in the last second (${st.lostMessages} messages so far)`;
+        seenLostMessages = st.lostMessages;
+        seenLostFragments = st.lostFragments;
+        log.info(note);
+        if (out instanceof TextSink) out.note(`unixsock: ${note}`);
+      }
+    }
     if (showStats && Date.now() - lastStats >= 2000) {
       lastStats = Date.now();
       const st = cap.stats();

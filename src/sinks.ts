@@ -158,6 +158,11 @@ export class TextSink implements Sink {
     if (this.out.length > 256) this.tick();
   }
 
+  /** A line of the capture's own (drops) between the messages, where it happened. */
+  note(line: string): void {
+    this.out.push(line);
+  }
+
   tick(): void {
     if (!this.out.length) return;
     const s = this.out.join('\n') + '\n';

@@ -31,6 +31,7 @@ local LINK_FLAGS = {
   LOST = 0x0020,
   MORE = 0x0040,
   CTRL_MALFORMED = 0x0080,
+  DROPS_BEFORE = 0x0100,
 }
 local LINK_TLV = {
   LOCAL_PATH = 1,
@@ -149,6 +150,7 @@ local F = {
   flags_lost = ProtoField.bool("unixsock.flags.lost", "Bytes lost (ring buffer full)", 16, nil, LINK_FLAGS.LOST),
   flags_more = ProtoField.bool("unixsock.flags.more", "Message continues in next record", 16, nil, LINK_FLAGS.MORE),
   flags_ctrl_bad = ProtoField.bool("unixsock.flags.ancillary_malformed", "Ancillary data malformed", 16, nil, LINK_FLAGS.CTRL_MALFORMED),
+  flags_drops = ProtoField.bool("unixsock.flags.drops_before", "Messages dropped before this one (ring buffer full)", 16, nil, LINK_FLAGS.DROPS_BEFORE),
   strategy = ProtoField.uint8("unixsock.strategy", "Attach strategy", base.DEC, STRATEGIES),
   pid = ProtoField.uint32("unixsock.pid", "Process ID"),
   tid = ProtoField.uint32("unixsock.tid", "Thread ID"),
@@ -211,6 +213,9 @@ local E = {
     expert.group.UNDECODED, expert.severity.WARN),
   lost = ProtoExpert.new("unixsock.expert.lost", "Part of this message was lost: the capture ring buffer was full",
     expert.group.SEQUENCE, expert.severity.WARN),
+  drops = ProtoExpert.new("unixsock.expert.drops_before",
+    "Messages were dropped before this one: the capture ring buffer was full (streams have a gap here)",
+    expert.group.SEQUENCE, expert.severity.WARN),
   bad_version = ProtoExpert.new("unixsock.expert.version", "Unknown unixsock header version",
     expert.group.MALFORMED, expert.severity.ERROR),
   malformed = ProtoExpert.new("unixsock.expert.malformed", "Malformed unixsock header",
@@ -218,7 +223,7 @@ local E = {
   ancillary = ProtoExpert.new("unixsock.expert.ancillary", "Ancillary data passed with this message",
     expert.group.COMMENTS_GROUP, expert.severity.CHAT),
 }
-unixsock.experts = { E.truncated, E.no_payload, E.lost, E.bad_version, E.malformed, E.ancillary }
+unixsock.experts = { E.truncated, E.no_payload, E.lost, E.drops, E.bad_version, E.malformed, E.ancillary }
 
 -- Preferences ---------------------------------------------------------------
 local defaults = {
@@ -370,7 +375,7 @@ local function u32(r, o) local a, b, c, d = byte(r, o + 1, o + 4) return ((a * 2
 -- operator only in 5.3+ (a syntax error for 5.2), so neither works everywhere.
 local function flag_set(flags, bit) return flags % (bit + bit) >= bit end
 local FLAG_FIELDS = { F.flags_truncated, F.flags_no_payload, F.flags_has_ctrl, F.flags_ctrl_trunc,
-  F.flags_peer_guess, F.flags_lost, F.flags_more, F.flags_ctrl_bad }
+  F.flags_peer_guess, F.flags_lost, F.flags_more, F.flags_ctrl_bad, F.flags_drops }
 
 -- a header field's bytes, by its name in struct unixsock_link_header
 local function hf(tvb, name) return tvb(OFF[name], LEN[name]) end
@@ -567,6 +572,7 @@ local function dissect_header(tvb, tree, has_tree)
   if flag_set(flags, MSG_FLAGS.TRUNCATED) then et:add_proto_expert_info(E.truncated) end
   if flag_set(flags, MSG_FLAGS.NO_PAYLOAD) then et:add_proto_expert_info(E.no_payload) end
   if flag_set(flags, LINK_FLAGS.LOST) then et:add_proto_expert_info(E.lost) end
+  if flag_set(flags, LINK_FLAGS.DROPS_BEFORE) then et:add_proto_expert_info(E.drops) end
   return h
 end
 

@@ -127,7 +127,7 @@ describe('unixsock.lua on hand-built records', () => {
     });
   });
 
-  it('gives expert info for truncated, unreadable, lost, unknown-version and malformed records', async (t) => {
+  it('gives expert info for truncated, unreadable, lost, dropped-before, unknown-version and malformed records', async (t) => {
     if (!need(t, 'tshark')) return;
     const dir = tmpdir(t);
     const file = path.join(dir, 'expert.pcapng');
@@ -141,6 +141,7 @@ describe('unixsock.lua on hand-built records', () => {
       Buffer.concat([encodeLinkHeader(message({ flags: HFLAG.TRUNCATED, msgLen: 100 }), 0, false), good.payload]),
       encodeLinkHeader(message({ flags: HFLAG.NO_PAYLOAD, syscall: 40, payload: Buffer.alloc(0) }), 0, false),
       Buffer.concat([encodeLinkHeader(message({ flags: HFLAG.LOST }), 0, false), good.payload.subarray(0, 4)]),
+      Buffer.concat([encodeLinkHeader(message({ flags: HFLAG.DROPS_BEFORE }), 0, false), good.payload]),
       Buffer.concat([v2, good.payload]),
       badLen,
       Buffer.from([1, 1]),
@@ -150,6 +151,7 @@ describe('unixsock.lua on hand-built records', () => {
       assert.match(out, /Payload truncated to the snap length/);
       assert.match(out, /Payload not readable/);
       assert.match(out, /Part of this message was lost/);
+      assert.match(out, /Messages were dropped before this one/);
       assert.match(out, new RegExp(`header version ${LINK_VERSION + 1}`));
       assert.match(out, /header length 60000 does not fit/);
       assert.match(out, /record shorter than the header/);
