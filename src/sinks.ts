@@ -3,7 +3,7 @@ import * as os from 'node:os';
 import type { CaptureSummary, UnixCapture } from './capture';
 import { PcapngWriter, interfaceBlock, sectionHeaderBlock, statsBlock } from './pcapng';
 import { FLAG, SOCK_TYPES, conversationPath, formatPath, type UnixMessage } from './records';
-import { MAX_BLOCK } from './generated/vocab';
+import { LINK_FLAGS, MAX_BLOCK } from './generated/vocab';
 import { VERSION } from './version';
 
 /** The interface's snap length: no block is larger (bpf/unixsock.h, UNIXSOCK_MAX_BLOCK). */
@@ -119,6 +119,7 @@ export function describe(m: UnixMessage, wallNs: bigint): string {
   const extra: string[] = [];
   if (m.flags & FLAG.NO_PAYLOAD) extra.push('payload unreadable');
   if (m.flags & FLAG.LOST) extra.push('LOST');
+  if (m.flags & LINK_FLAGS.DROPS_BEFORE) extra.push('after DROPPED messages');
   if (m.rights?.length) extra.push(`SCM_RIGHTS [${m.rights.join(',')}]`);
   if (m.creds) extra.push(`SCM_CREDENTIALS pid=${m.creds.pid} uid=${m.creds.uid} gid=${m.creds.gid}`);
   return `${time(wallNs)} ${m.comm} ${m.pid}${ctr(m.container)} > ${peer} ${path} ${SOCK_TYPES[m.sockType] ?? m.sockType} len ${len}${extra.length ? ' ' + extra.join(' ') : ''}`;
