@@ -30,6 +30,7 @@
 #define UNIXSOCK_PCAPNG_OUT_H
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
