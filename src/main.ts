@@ -223,7 +223,7 @@ async function capture(a: Args, sink: () => Sink, filterText: string, extcap: bo
         seenLostMessages = st.lostMessages;
         seenLostFragments = st.lostFragments;
         log.info(note);
-        if (out instanceof TextSink) out.note(`unixsock: ${note}`);
+        out.note?.(`unixsock: ${note}`);
       }
     }
     if (showStats && Date.now() - lastStats >= 2000) {

@@ -22,6 +22,11 @@ export interface Sink {
   start(cap: UnixCapture, limit: number | undefined, onLimit: () => void, onFailure: (e: unknown) => void): void;
   /** called every 100 ms while capturing: writes out what waits */
   tick(): void;
+  /**
+   * A line of the capture's own (drops) where it happened, for outputs that
+   * have lines; a pcapng stream marks the next packet instead (DROPS_BEFORE).
+   */
+  note?(line: string): void;
   /** writes what closes the output */
   end(summary: CaptureSummary): void;
 }
