@@ -14,7 +14,7 @@ ARCH := x86
 NODE_ARCH ?= x64
 NODE_BASE := node_modules/node-linux-$(NODE_ARCH)
 
-all: extcap/unixsock $(B)/sockgen $(B)/kfeatures $(B)/unixbench $(B)/verifier-stats
+all: extcap/unixsock $(B)/sockgen $(B)/sockgen-static $(B)/kfeatures $(B)/unixbench $(B)/verifier-stats
 
 # one run builds both libraries (a stamp, so that make -j runs it once)
 DEPS := $(B)/deps/.stamp
@@ -68,6 +68,11 @@ clean:
 $(B)/sockgen: test/helpers/sockgen.c
 	@mkdir -p $(B)
 	$(CC) -O2 -Wall -o $@ $<
+
+# the same, linked statically: it runs inside the Docker tests' busybox image (test/helpers/docker.ts)
+$(B)/sockgen-static: test/helpers/sockgen.c
+	@mkdir -p $(B)
+	$(CC) -O2 -Wall -static -o $@ $<
 
 # what the running kernel offers each attach strategy, read independently of the loader (test/kernels/)
 $(B)/kfeatures: test/kernels/kfeatures.c $(DEPS)
