@@ -104,10 +104,24 @@ $(B)/unixsock.cjs: $(TS_SOURCES) $(B)/typecheck.stamp
 $(EXE): $(B)/unixsock.cjs $(O)/unixsock.node scripts/make-sea.sh
 	SEA_RUN="$(RUN)" STRIP=$(CROSS)strip bash scripts/make-sea.sh $(B)/unixsock.cjs $(O)/unixsock.node $(NODE_BASE)/bin/node $@
 
+# What an install on another machine needs, for NODE_ARCH: the executable, its
+# engine (for --system), the dissector and profile, the install script, README.
+# There: tar -xzf unixsock-ARCH.tar.gz && unixsock/scripts/install-extcap.sh --no-build [--system]
+DIST := $(B)/unixsock-$(NODE_ARCH).tar.gz
+dist: $(DIST)
+$(DIST): $(EXE) $(O)/unixsock.node scripts/install-extcap.sh $(wildcard wireshark/* wireshark/profile/*) README.md
+	rm -rf $(O)/dist && mkdir -p $(O)/dist/unixsock/extcap $(O)/dist/unixsock/build $(O)/dist/unixsock/scripts
+	cp $(EXE) $(O)/dist/unixsock/extcap/unixsock
+	cp $(O)/unixsock.node $(O)/dist/unixsock/build/unixsock.node
+	cp scripts/install-extcap.sh $(O)/dist/unixsock/scripts/
+	cp -r wireshark README.md $(O)/dist/unixsock/
+	tar -czf $@ -C $(O)/dist unixsock
+	rm -rf $(O)/dist
+
 clean:
 	rm -rf $(B)/unixsock.* $(B)/unixsock_vocab.h $(B)/typecheck.stamp $(B)/sea* native/build extcap/unixsock extcap/unixsock-* $(B)/arm64/unixsock.* $(B)/arm64/sea*
 
-.PHONY: all clean
+.PHONY: all clean dist
 
 # traffic generator for the end-to-end tests
 $(O)/sockgen: test/helpers/sockgen.c

@@ -27,8 +27,9 @@ pkgs=(clang llvm libelf-dev zlib1g-dev dpkg-dev build-essential m4 flex bison ga
       wireshark xdotool imagemagick
       ca-certificates openssh-server qemu-system-x86 busybox-static cpio xz-utils debian-archive-keyring mmdebstrap
       clang-format shellcheck lua-check
-      docker.io
-      g++-aarch64-linux-gnu qemu-user-static qemu-system-arm)
+      docker.io qemu-system-arm)
+# the arm64 cross build (an arm64 machine builds natively)
+[[ $(uname -m) != x86_64 ]] || pkgs+=(g++-aarch64-linux-gnu qemu-user-static)
 if grep -qi ubuntu /etc/os-release; then
   pkgs+=(linux-tools-common "linux-tools-$(uname -r)")
 else
