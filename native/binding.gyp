@@ -11,6 +11,7 @@
         "../bpf",
         "<(out)",
         "<(out)/deps/include",
+        # build/unixsock_vocab.h, the same for every architecture; after <(out), whose skeleton must win
         "../build"
       ],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED"],
