@@ -77,9 +77,9 @@ if [[ -n $host ]]; then
   # sources (this machine's build configures in place)
   mkdir -p "$bwork"
   for pkg in elfutils zlib; do
-    dsc=$(ls "$work/${pkg}"_*.dsc | head -1)
-    d=$(ls -d "$work/$pkg"-*/ | head -1) && d=$(basename "$d")
-    [[ -d $bwork/$d ]] || dpkg-source -x --no-check "$dsc" "$bwork/$d" >/dev/null || fail "unpacking $dsc failed"
+    dscs=("$work/${pkg}"_*.dsc) trees=("$work/$pkg"-*/)
+    d=$(basename "${trees[0]}")
+    [[ -d $bwork/$d ]] || dpkg-source -x --no-check "${dscs[0]}" "$bwork/$d" >/dev/null || fail "unpacking ${dscs[0]} failed"
   done
   cd "$bwork"
   export CC="$host-gcc" CXX="$host-g++" AR="$host-ar" RANLIB="$host-ranlib"

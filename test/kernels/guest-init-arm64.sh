@@ -17,9 +17,9 @@ mount -t sysfs sys /sys
 die() { echo "@@problem $*"; poweroff -f; }
 rel=$(uname -r)
 [ -f "/modules/$rel/order" ] || die "no modules for $rel in the initramfs"
-for m in $(cat "/modules/$rel/order"); do
+while read -r m; do
   insmod "/modules/$rel/$m.ko" || die "insmod $m failed"
-done
+done < "/modules/$rel/order"
 mount -t bpf bpf /sys/fs/bpf
 mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
 mount -t tracefs tracefs /sys/kernel/tracing
