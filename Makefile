@@ -38,7 +38,7 @@ CC := $(CROSS)gcc
 # Node's binary for that architecture, fetched by its package-lock pin (npm ci installs only this machine's)
 NODE_BASE := $(O)/node-linux-$(NODE_ARCH)
 # runs that Node here (the addon check, the SEA blob): qemu user-mode emulation with the cross toolchain's libc
-RUN := qemu-$(TRIPLE_$(NODE_ARCH):-linux-gnu=)-static -L /usr/$(TRIPLE_$(NODE_ARCH))
+RUN := qemu-$(TRIPLE_$(NODE_ARCH):-linux-gnu=) -L /usr/$(TRIPLE_$(NODE_ARCH))
 # the guests of the kernel matrix run them without any shared library
 STATIC := -static
 ALL := $(EXE) $(O)/sockgen $(O)/kfeatures

@@ -8,7 +8,7 @@ dir=$(dirname "$addon")
 cfg="$dir/sea-config.json" blob="$dir/sea.blob"
 # The blob is made by the base itself, so that the V8 code cache in it is
 # that Node's. A base for another architecture runs through SEA_RUN (the
-# Makefile's cross build: qemu-aarch64-static with the cross toolchain's libc;
+# Makefile's cross build: qemu-aarch64 (qemu-user) with the cross toolchain's libc;
 # node --version of the arm64 base takes about 1.2 s that way here).
 read -r -a run <<<"${SEA_RUN:-}"
 # execArgv (Node >= 22.20): --disable-sigusr1, so that no SIGUSR1 can start

@@ -399,7 +399,7 @@ describe('kernel matrix (qemu: Debian 6.1 and 6.12 on x86_64 and arm64, and the 
     it(`${k.name}: every strategy its kernel allows captures every field, the others are refused with one sentence, auto picks the first allowed`, (t) => {
       if (!needBpf(t)) return;
       if (k !== host) {
-        if (!need(t, QEMU[k.arch], 'cpio', ...(k.arch === 'arm64' ? ['qemu-aarch64-static', 'aarch64-linux-gnu-gcc'] : ['busybox']))) return;
+        if (!need(t, QEMU[k.arch], 'cpio', ...(k.arch === 'arm64' ? ['qemu-aarch64', 'aarch64-linux-gnu-gcc'] : ['busybox']))) return;
         assert.equal(setup[k.arch], undefined, `setting up the ${k.arch} guests failed: ${setup[k.arch]}`);
       }
       const run = results.get(k.name)!;

@@ -38,8 +38,8 @@ mkdir -p "$stage"/{bin,proc,sys,dev,lower,rw,newroot,modules}
 cp "$bb" "$stage/bin/busybox"
 # the applets: the arm64 busybox lists them through qemu user-mode emulation
 run=()
-[[ $arch == amd64 ]] || run=(qemu-aarch64-static)
-applets=$("${run[@]}" "$bb" --list) || fail "$bb --list failed${run:+ (apt-get install qemu-user-static)}"
+[[ $arch == amd64 ]] || run=(qemu-aarch64)
+applets=$("${run[@]}" "$bb" --list) || fail "$bb --list failed${run:+ (apt-get install qemu-user)}"
 for a in $applets; do [[ $a == busybox ]] || ln -sf busybox "$stage/bin/$a"; done
 if [[ $arch == arm64 ]]; then
   u=$stage/unixsock
