@@ -119,7 +119,7 @@ $(DIST): $(EXE) $(O)/unixsock.node scripts/install-extcap.sh $(wildcard wireshar
 	rm -rf $(O)/dist
 
 clean:
-	rm -rf $(B)/unixsock.* $(B)/unixsock_vocab.h $(B)/typecheck.stamp $(B)/sea* native/build extcap/unixsock extcap/unixsock-* $(B)/arm64/unixsock.* $(B)/arm64/sea*
+	rm -rf $(B)/unixsock.* $(B)/unixsock_vocab.h $(B)/unixsock-*.tar.gz $(B)/typecheck.stamp $(B)/sea* native/build extcap/unixsock extcap/unixsock-* $(B)/arm64/unixsock.* $(B)/arm64/sea*
 
 .PHONY: all clean dist
 
