@@ -102,6 +102,8 @@ interface E2e {
 
 interface Cell {
   ok: boolean;
+  /** nothing to judge (printed as –) */
+  none?: boolean;
   text: string;
   /** the whole failure, for the test's message */
   detail?: string;
@@ -326,7 +328,7 @@ function cells(run: Run): Cell[] {
 
 function e2eCell(k: Kernel, run: Run): Cell {
   if (k.name === 'host') return { ok: true, text: 'run by npm test itself' };
-  if (k.arch === 'arm64') return { ok: true, text: 'none: no Node userland for arm64 here (the matrix runs the arm64 executable)' };
+  if (k.arch === 'arm64') return { ok: true, none: true, text: 'not run: no Node userland for arm64 here (the matrix runs the arm64 executable)' };
   const e = run.e2e;
   if (!e) return { ok: false, text: `no results${run.problem ? `: ${run.problem}` : ''}` };
   const ok = e.fail === 0 && e.other === 0 && e.pass > 0 && e.pass === e.tests;
@@ -338,7 +340,7 @@ function table(kernels: Kernel[], results: Map<string, Run>): string[] {
   const rows = [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`];
   for (const k of kernels) {
     const run = results.get(k.name)!;
-    const all = [...cells(run), e2eCell(k, run)].map((c) => `${c.ok ? '✓' : '✗'} ${c.text.replace(/\|/g, '\\|')}`);
+    const all = [...cells(run), e2eCell(k, run)].map((c) => `${c.none ? '–' : c.ok ? '✓' : '✗'} ${c.text.replace(/\|/g, '\\|')}`);
     const who = k.name === 'host' ? `this machine, ${run.release}` : `${k.name} ${run.release}`;
     rows.push(`| ${who} (${run.seconds.toFixed(0)} s) | ${all.join(' | ')} |`);
   }
