@@ -281,7 +281,7 @@ function firstLine(e: unknown): string {
 }
 
 /** Checks one case of one kernel against the prediction from that kernel's kfeatures reading; the cell of the table. */
-function judge(c: CaseOut | undefined, strategy: Strategy | 'auto', p: Prediction, reading: KernelReading): Cell {
+function judge(c: CaseOut | undefined, strategy: Strategy | 'auto', p: Prediction): Cell {
   if (!c) return { ok: false, text: 'not run' };
   if (!c.ended) return { ok: false, text: 'did not finish' };
   const stderr = c.stderr.trim();
@@ -323,7 +323,7 @@ function cells(run: Run): Cell[] {
   if (run.problem && !run.cases.size) return CASES.map(() => ({ ok: false, text: run.problem! }));
   if (!run.reading) return CASES.map(() => ({ ok: false, text: 'kfeatures did not run' }));
   const p = predict(run.reading);
-  return CASES.map((s) => judge(run.cases.get(s), s, p, run.reading!));
+  return CASES.map((s) => judge(run.cases.get(s), s, p));
 }
 
 function e2eCell(k: Kernel, run: Run): Cell {
