@@ -19,6 +19,7 @@
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_tracing.h>
 #include "unixsock.h"
+#include "syscalls.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -28,14 +29,6 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define PF_KTHREAD 0x00200000
 #define PF_IO_WORKER 0x00000010
 #define SOL_SOCKET 1
-
-/* x86_64 syscall numbers */
-#define NR_write 1
-#define NR_writev 20
-#define NR_sendto 44
-#define NR_sendmsg 46
-#define NR_sendmmsg 307
-#define NR_pwritev2 328
 
 #define MAX_IOV 1024       /* UIO_MAXIOV */
 #define MAX_STEPS (MAX_IOV * 2 + 4096)
@@ -568,6 +561,7 @@ static __always_inline void syscall_args(struct file *file, struct send_args *a,
 	struct task_struct *t = bpf_get_current_task_btf();
 	struct pt_regs *regs;
 	__u64 fd;
+	__u32 nr;
 
 	a->readable = false;
 	if (t->flags & (PF_KTHREAD | PF_IO_WORKER))
@@ -575,28 +569,29 @@ static __always_inline void syscall_args(struct file *file, struct send_args *a,
 	regs = (struct pt_regs *)bpf_task_pt_regs(t);
 	if (!regs)
 		return;
-	a->syscall = regs->orig_ax;
-	fd = regs->di;
-	switch (a->syscall) {
+	nr = SYSCALL_NR(regs);
+	a->syscall = record_syscall(nr);
+	fd = PT_REGS_PARM1_SYSCALL(regs);
+	switch (nr) {
 	case NR_write:
 	case NR_sendto:
-		a->buf = regs->si;
+		a->buf = PT_REGS_PARM2_SYSCALL(regs);
 		a->readable = true;
-		if (a->syscall == NR_sendto) {
-			a->dest = regs->r8;
-			a->destlen = regs->r9;
+		if (nr == NR_sendto) {
+			a->dest = PT_REGS_PARM5_SYSCALL(regs);
+			a->destlen = PT_REGS_PARM6_SYSCALL(regs);
 		}
 		break;
 	case NR_writev:
 	case NR_pwritev2:
-		a->iov = regs->si;
-		a->iov_cnt = regs->dx;
+		a->iov = PT_REGS_PARM2_SYSCALL(regs);
+		a->iov_cnt = PT_REGS_PARM3_SYSCALL(regs);
 		if (a->iov_cnt > MAX_IOV)
 			a->iov_cnt = MAX_IOV;
 		a->readable = true;
 		break;
 	case NR_sendmsg:
-		read_msghdr(a, regs->si);
+		read_msghdr(a, PT_REGS_PARM2_SYSCALL(regs));
 		break;
 	case NR_sendmmsg: {
 		__u32 tid = (__u32)bpf_get_current_pid_tgid();
@@ -611,7 +606,7 @@ static __always_inline void syscall_args(struct file *file, struct send_args *a,
 		}
 		if (idx >= MAX_MMSG)
 			return;
-		read_msghdr(a, regs->si + (__u64)idx * U_MMSGHDR_SIZE);
+		read_msghdr(a, PT_REGS_PARM2_SYSCALL(regs) + (__u64)idx * U_MMSGHDR_SIZE);
 		break;
 	}
 	default:
@@ -1150,7 +1145,7 @@ static __always_inline struct sock *fd_sock(__u64 fd)
 	return so ? BPF_CORE_READ(so, sk) : NULL;
 }
 
-/* fd_arg: which syscall argument holds the socket (0: di, 2: dx) */
+/* fd_arg: which syscall argument holds the socket (0: the first, 2: the third) */
 static __always_inline int sys_exit_send(long ret, int fd_arg)
 {
 	struct task_struct *t = bpf_get_current_task_btf();
@@ -1161,7 +1156,7 @@ static __always_inline int sys_exit_send(long ret, int fd_arg)
 
 	if (ret < 0 || !regs)
 		return 0;
-	sk = fd_sock(fd_arg == 2 ? regs->dx : regs->di);
+	sk = fd_sock(fd_arg == 2 ? PT_REGS_PARM3_SYSCALL(regs) : PT_REGS_PARM1_SYSCALL(regs));
 	if (!basics_probe(sk, &b))
 		return 0;
 	syscall_args(NULL, &a, false, 0);
@@ -1227,11 +1222,11 @@ int sx_sendmmsg(struct exit_ctx *ctx)
 
 	if (ctx->ret <= 0 || !regs)
 		return 0;
-	sk = fd_sock(regs->di);
+	sk = fd_sock(PT_REGS_PARM1_SYSCALL(regs));
 	if (!basics_probe(sk, &l.b))
 		return 0;
 	l.sk = sk;
-	l.vec = regs->si;
+	l.vec = PT_REGS_PARM2_SYSCALL(regs);
 	l.count = ctx->ret;
 	bpf_loop(MAX_MMSG, sx_mmsg_step, &l, 0);
 	return 0;

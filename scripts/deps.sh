@@ -9,6 +9,10 @@
 #   the GUI test (test/e2e/gui.test.ts): wireshark (the Qt GUI: a package of its own on Debian 13,
 #          on 12 a metapackage for wireshark-qt) xdotool imagemagick
 #   kernel matrix (test/kernels): qemu-system-x86 busybox-static cpio xz-utils debian-archive-keyring
+#   the arm64 build and its kernel matrix: g++-aarch64-linux-gnu (cross compiler and arm64 libc),
+#          qemu-user (qemu-aarch64 runs the arm64 Node here: the addon check, the SEA blob;
+#          12 MB against qemu-user-static's 63 MB),
+#          qemu-system-arm (qemu-system-aarch64 for the arm64 guests)
 #   other Debian releases' userland (test/chroot): mmdebstrap
 #   npm run lint (scripts/lint.sh): clang-format shellcheck lua-check (luacheck); about 3 MB
 #   containers (test/e2e/containers.test.ts): docker.io (dockerd and the CLI; the tests start
@@ -24,7 +28,9 @@ pkgs=(clang llvm libelf-dev zlib1g-dev dpkg-dev build-essential m4 flex bison ga
       wireshark xdotool imagemagick
       ca-certificates openssh-server qemu-system-x86 busybox-static cpio xz-utils debian-archive-keyring mmdebstrap
       clang-format shellcheck lua-check
-      docker.io)
+      docker.io qemu-system-arm)
+# the arm64 cross build (an arm64 machine builds natively)
+[[ $(uname -m) != x86_64 ]] || pkgs+=(g++-aarch64-linux-gnu qemu-user)
 if grep -qi ubuntu /etc/os-release; then
   pkgs+=(linux-tools-common "linux-tools-$(uname -r)")
 else

@@ -4,17 +4,13 @@
 # Usage: make-sea.sh BUNDLE ADDON BASE OUT
 set -euo pipefail
 bundle=$1 addon=$2 node_bin=$3 out=$4
-dir=$(dirname "$bundle")
+dir=$(dirname "$addon")
 cfg="$dir/sea-config.json" blob="$dir/sea.blob"
-# The blob is made by the base itself; a base for another architecture cannot
-# run here, and then this machine's node makes it, which must be the same version.
-blob_node=$node_bin code_cache=true
-if ! "$node_bin" --version >/dev/null 2>&1; then
-  want=$(sed -n 's/^ *"version": "\(.*\)",*$/\1/p' "$(dirname "$node_bin")/../package.json")
-  [[ $(node --version) == "v$want" ]] || { echo "make-sea: $node_bin does not run here and this machine's node is $(node --version), not v$want" >&2; exit 1; }
-  blob_node=node
-  code_cache=false # V8's code cache is made for the CPU and flags of the node that makes it
-fi
+# The blob is made by the base itself, so that the V8 code cache in it is
+# that Node's. A base for another architecture runs through SEA_RUN (the
+# Makefile's cross build: qemu-aarch64 (qemu-user) with the cross toolchain's libc;
+# node --version of the arm64 base takes about 1.2 s that way here).
+read -r -a run <<<"${SEA_RUN:-}"
 # execArgv (Node >= 22.20): --disable-sigusr1, so that no SIGUSR1 can start
 # Node's inspector (a debugger on 127.0.0.1:9229 that runs any code sent to it),
 # not even during Node's own start-up, before any code of ours runs; a member of
@@ -30,21 +26,21 @@ cat > "$cfg" <<JSON
   "main": "$bundle",
   "output": "$blob",
   "disableExperimentalSEAWarning": true,
-  "useCodeCache": $code_cache,
+  "useCodeCache": true,
   "useSnapshot": false,
   "execArgv": ["--disable-sigusr1"],
   "execArgvExtension": "none",
   "assets": { "unixsock.node": "$addon" }
 }
 JSON
-"$blob_node" --experimental-sea-config "$cfg" >/dev/null 2>"$dir/sea-config.log" || { cat "$dir/sea-config.log" >&2; exit 1; }
+"${run[@]}" "$node_bin" --experimental-sea-config "$cfg" >/dev/null 2>"$dir/sea-config.log" || { cat "$dir/sea-config.log" >&2; exit 1; }
 mkdir -p "$(dirname "$out")"
 tmp="$out.tmp"
 # a failed step leaves no half-made executable behind (npm test would find nothing to run)
 trap 'rm -f "$tmp"' EXIT
 cp "$node_bin" "$tmp"
 chmod u+w "$tmp"
-strip --strip-all "$tmp" >/dev/null 2>&1 || true
+"${STRIP:-strip}" --strip-all "$tmp" >/dev/null 2>&1 || true
 # postject (LIEF) warns about every unnamed note section: keep its output unless it fails
 if ! npx --no-install postject "$tmp" NODE_SEA_BLOB "$blob" --sentinel-fuse NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2 >"$dir/postject.log" 2>&1; then
   cat "$dir/postject.log" >&2

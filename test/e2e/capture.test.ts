@@ -9,7 +9,7 @@ import { HFLAG } from '../../src/link-header';
 import { readPcapng } from './../helpers/pcapng-read';
 import { checkAll, GENERATORS, STREAM, traffic, type Generated } from '../helpers/checks';
 import { EXE, ROOT, SLOWDOWN, exited, need, needBpf, records, sleep, sockgen, startCapture, tmpdir, waitForSocket, type Rec } from '../helpers/harness';
-import { STRATEGY_NUMBER, thisKernel } from '../helpers/kernel';
+import { RECORD_SYSCALLS, STRATEGY_NUMBER, thisKernel } from '../helpers/kernel';
 
 /** The GENERATORS traffic, each sockgen run in turn. */
 function generate(tag: string): Generated {
@@ -22,7 +22,7 @@ function generate(tag: string): Generated {
 function expectedAuto() {
   const k = thisKernel();
   assert.ok(k.auto, `kfeatures found no usable strategy on ${k.reading.release}: ${JSON.stringify(k.missing)}`);
-  return { auto: k.auto, number: STRATEGY_NUMBER[k.auto], sys: k.reading.syscalls };
+  return { auto: k.auto, number: STRATEGY_NUMBER[k.auto], sys: RECORD_SYSCALLS };
 }
 
 async function captureSockgen(t: TestContext, strategy: string) {

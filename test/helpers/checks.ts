@@ -80,9 +80,9 @@ function part(name: string, fn: () => void) {
 }
 
 /**
- * Every field of every record of the GENERATORS traffic. `sys`: the system call
- * numbers of the kernel's architecture (kfeatures reads them), `strategy`: the
- * number the records must carry.
+ * Every field of every record of the GENERATORS traffic. `SYS`: the system call
+ * numbers the records carry (RECORD_SYSCALLS: x86_64's, on every architecture),
+ * `strategy`: the strategy number the records must carry.
  */
 export function checkAll(g: Generated, all: Rec[], strategy: number, SYS: SyscallNumbers) {
   // identity records (sock_type 0) name a container another sockgen ran in (the machine is

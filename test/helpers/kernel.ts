@@ -29,7 +29,7 @@ export const STRATEGY_NUMBER = Object.fromEntries(STRATEGIES.map((s) => [s, FACT
 /** every hook of every strategy: kfeatures' arguments */
 export const HOOKS = [...new Set(STRATEGIES.flatMap((s) => FACTS.strategies[s].hooks))];
 
-/** System call numbers of this architecture, as the records carry them. */
+/** System call numbers of the send calls sockgen makes. */
 export interface SyscallNumbers {
   write: number;
   writev: number;
@@ -39,6 +39,21 @@ export interface SyscallNumbers {
   sendfile: number;
 }
 
+/**
+ * The numbers the records carry: x86_64's on every architecture
+ * (docs/link-header.md), the REC_* of bpf/syscalls.h, to which the probe maps
+ * its architecture's own numbers (the ones kfeatures prints).
+ */
+export const RECORD_SYSCALLS: SyscallNumbers = (() => {
+  const src = fs.readFileSync(path.join(ROOT, 'bpf', 'syscalls.h'), 'utf8');
+  const n = (name: string) => {
+    const m = new RegExp(`^#define REC_${name} (\\d+)$`, 'm').exec(src);
+    if (!m) throw new Error(`bpf/syscalls.h defines no REC_${name}`);
+    return Number(m[1]);
+  };
+  return { write: n('write'), writev: n('writev'), sendto: n('sendto'), sendmsg: n('sendmsg'), sendmmsg: n('sendmmsg'), sendfile: n('sendfile') };
+})();
+
 /** kfeatures' output. */
 export interface KernelReading {
   release: string;
@@ -46,6 +61,7 @@ export interface KernelReading {
   btf: boolean;
   /** where tracefs is mounted, "(mountable)" when nowhere but it can be, null when it cannot */
   tracefs: string | null;
+  /** this architecture's own numbers (the records carry RECORD_SYSCALLS) */
   syscalls: SyscallNumbers;
   hooks: Record<string, { ok: boolean; why?: string }>;
 }

@@ -6,13 +6,22 @@
 # between runs:
 #   debian-6.1   the current linux-image-amd64 of Debian 12 (bookworm, -security)
 #   debian-6.12  the linux-image-amd64 of bookworm-backports
+# or, with --arch arm64, the same two of linux-image-arm64 (debian-6.1-arm64,
+# debian-6.12-arm64), whose guests (qemu-system-aarch64) cannot boot this
+# machine's root: they get busybox and the libraries beside the kernels, in
+# the cache's arm64-userland/ (make-initramfs.sh --arch arm64 packs them).
 # A private apt configuration (its own sources and lists) is used, so the
 # system's apt setup is never touched. Prints one line per kernel:
 #   NAME VERSION PATH-TO-VMLINUZ
 # with the modules beside vmlinuz in modules/ (decompressed, for busybox
 # insmod) and modules/order: their names in the order they must be loaded.
-# Usage: fetch-kernels.sh [CACHE_DIR]   (default $UNIXSOCK_KERNEL_CACHE or ~/.cache/unixsock/kernels)
+# Usage: fetch-kernels.sh [--arch amd64|arm64] [CACHE_DIR]   (default $UNIXSOCK_KERNEL_CACHE or ~/.cache/unixsock/kernels)
 set -euo pipefail
+arch=amd64
+if [[ ${1:-} == --arch ]]; then arch=${2:?}; shift 2; fi
+[[ $arch == amd64 || $arch == arm64 ]] || { echo "fetch-kernels: --arch amd64 or arm64" >&2; exit 2; }
+suffix=${arch/amd64/}
+suffix=${suffix:+-$suffix}
 cache=${1:-${UNIXSOCK_KERNEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/unixsock/kernels}}
 # the mirror this machine's apt uses (nothing here names a host)
 here=$(cd "$(dirname "$0")" && pwd)
@@ -27,41 +36,44 @@ security=${UNIXSOCK_DEBIAN_SECURITY:-${MIRROR_SECURITY_URI:-${mirror%/}-security
 keyring=/usr/share/keyrings/debian-archive-keyring.gpg
 fail() { printf 'fetch-kernels: %s\n' "$*" >&2; exit 1; }
 [[ -f $keyring ]] || fail "$keyring is missing (apt-get install debian-archive-keyring)"
-mkdir -p "$cache/apt/lists/partial" "$cache/apt/sources" "$cache/apt/archives/partial"
+# each architecture has its own apt state (lists, archives)
+aptdir=$cache/apt${suffix}
+mkdir -p "$aptdir/lists/partial" "$aptdir/sources" "$aptdir/archives/partial"
 
-cat > "$cache/apt/sources/kernels.sources" <<SRC
+cat > "$aptdir/sources/kernels.sources" <<SRC
 Types: deb
 URIs: $mirror
 Suites: bookworm bookworm-backports
 Components: main
-Architectures: amd64
+Architectures: $arch
 Signed-By: $keyring
 
 Types: deb
 URIs: $security
 Suites: bookworm-security
 Components: main
-Architectures: amd64
+Architectures: $arch
 Signed-By: $keyring
 SRC
-apt=(-o Dir::Etc::SourceList=/dev/null -o "Dir::Etc::SourceParts=$cache/apt/sources"
-     -o "Dir::State::Lists=$cache/apt/lists" -o "Dir::Cache=$cache/apt" -o Dir::Etc::Preferences=/dev/null
-     -o Dir::Etc::PreferencesParts=/dev/null -o APT::Architecture=amd64 -o Debug::NoLocking=1)
+apt=(-o Dir::Etc::SourceList=/dev/null -o "Dir::Etc::SourceParts=$aptdir/sources"
+     -o "Dir::State::Lists=$aptdir/lists" -o "Dir::Cache=$aptdir" -o Dir::Etc::Preferences=/dev/null
+     -o Dir::Etc::PreferencesParts=/dev/null -o "APT::Architecture=$arch" -o "APT::Architectures=$arch"
+     -o Debug::NoLocking=1)
 
 # The package lists are refreshed at most once a day; a cached kernel is used
 # as it is when the mirror cannot be reached.
-stamp="$cache/apt/lists/.updated"
+stamp="$aptdir/lists/.updated"
 if [[ ! -f $stamp ]] || [[ -n $(find "$stamp" -mmin +1440 2>/dev/null) ]]; then
-  if apt-get -q "${apt[@]}" update >"$cache/apt-update.log" 2>&1; then
+  if apt-get -q "${apt[@]}" update >"$cache/apt-update$suffix.log" 2>&1; then
     touch "$stamp"
-  elif ! ls "$cache"/*/vmlinuz >/dev/null 2>&1; then
-    fail "apt-get update failed (see $cache/apt-update.log)"
+  elif ! ls "$cache"/*"$suffix"/*/vmlinuz >/dev/null 2>&1; then
+    fail "apt-get update failed (see $cache/apt-update$suffix.log)"
   fi
 fi
 
-# NAME RELEASE: the image package that linux-image-amd64 of RELEASE depends on
+# NAME RELEASE: the image package that linux-image-ARCH of RELEASE depends on
 resolve() {
-  apt-cache "${apt[@]}" -o "APT::Default-Release=$1" depends linux-image-amd64 2>/dev/null |
+  apt-cache "${apt[@]}" -o "APT::Default-Release=$1" depends "linux-image-$arch" 2>/dev/null |
     awk '$1=="Depends:" && $2 ~ /^linux-image-[0-9]/ && !p {p = $2} END {print p}'
 }
 
@@ -100,7 +112,7 @@ fetch() {
     # offline: reuse what the cache already holds
     # shellcheck disable=SC2012 # folders named by kernel releases: ls's sorted listing, the last one
     dir=$(ls -d "$cache/$name"/*/ 2>/dev/null | tail -1)
-    [[ -n $dir && -f $dir/vmlinuz ]] || fail "cannot resolve linux-image-amd64 in $release"
+    [[ -n $dir && -f $dir/vmlinuz ]] || fail "cannot resolve linux-image-$arch in $release"
     echo "$name $(basename "$dir") ${dir%/}/vmlinuz"
     return
   fi
@@ -122,5 +134,30 @@ fetch() {
   echo "$name $ver $dir/vmlinuz"
 }
 
-fetch debian-6.1 bookworm-security
-fetch debian-6.12 bookworm-backports
+fetch "debian-6.1$suffix" bookworm-security
+fetch "debian-6.12$suffix" bookworm-backports
+
+# arm64: busybox for the initramfs (this machine's is amd64); printed as
+#   busybox VERSION PATH
+if [[ $arch == arm64 ]]; then
+  ver=$(apt-cache "${apt[@]}" policy busybox-static 2>/dev/null | awk '$1 == "Candidate:" && $2 != "(none)" {print $2}')
+  ver=${ver//:/_}
+  if [[ -z $ver ]]; then
+    # offline: reuse what the cache already holds
+    bb=$(find "$cache/arm64-userland" -name busybox 2>/dev/null | tail -1)
+    [[ -n $bb ]] || fail "cannot resolve busybox-static for arm64"
+    ver=$(basename "$(dirname "$bb")")
+  fi
+  dir="$cache/arm64-userland/$ver"
+  if [[ ! -x $dir/busybox ]]; then
+    rm -rf "$dir.tmp" && mkdir -p "$dir.tmp"
+    (cd "$dir.tmp" && apt-get -q "${apt[@]}" download busybox-static >download.log 2>&1) ||
+      fail "apt-get download busybox-static:arm64 failed (see $dir.tmp/download.log)"
+    dpkg-deb --fsys-tarfile "$dir.tmp"/busybox-static_*.deb | tar -x -C "$dir.tmp" ./bin/busybox
+    mv "$dir.tmp/bin/busybox" "$dir.tmp/busybox"
+    rm -rf "$dir.tmp"/bin "$dir.tmp"/*.deb "$dir.tmp/download.log"
+    rm -rf "$dir" && mv "$dir.tmp" "$dir"
+    for old in "$cache/arm64-userland"/*/; do [[ ${old%/} == "$dir" ]] || rm -rf "$old"; done
+  fi
+  echo "busybox $ver $dir/busybox"
+fi

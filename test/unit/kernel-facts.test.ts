@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { STRATEGIES as CLI_STRATEGIES } from '../../src/capture';
 import { ROOT } from '../helpers/harness';
-import { FACTS, HOOKS, STRATEGIES, STRATEGY_NUMBER, predict, type KernelReading } from '../helpers/kernel';
+import { FACTS, HOOKS, RECORD_SYSCALLS, STRATEGIES, STRATEGY_NUMBER, predict, type KernelReading } from '../helpers/kernel';
 
 /** A kfeatures reading in which the hooks of the given kinds fail. */
 function reading(failing: string[]): KernelReading {
@@ -16,6 +16,19 @@ function reading(failing: string[]): KernelReading {
 }
 
 describe('kernel facts', () => {
+  it("the records' system call numbers (bpf/syscalls.h REC_*) are the ones docs/link-header.md and the dissector name", () => {
+    const src = fs.readFileSync(path.join(ROOT, 'bpf', 'syscalls.h'), 'utf8');
+    const rec = [...src.matchAll(/^#define REC_(\w+) (\d+)$/gm)].map((m) => [m[1], Number(m[2])] as const);
+    assert.ok(rec.length >= 6);
+    const lua = fs.readFileSync(path.join(ROOT, 'wireshark', 'unixsock.lua'), 'utf8');
+    const table = /local SYSCALLS = \{([^}]*)\}/.exec(lua)?.[1] ?? '';
+    const named = Object.fromEntries([...table.matchAll(/\[(\d+)\] = "(\w+)"/g)].map((m) => [Number(m[1]), m[2]]));
+    for (const [name, n] of rec) assert.equal(named[n], name, `wireshark/unixsock.lua names ${n} ${name}`);
+    const doc = fs.readFileSync(path.join(ROOT, 'docs', 'link-header.md'), 'utf8');
+    const row = doc.split('\n').find((l) => l.includes('`syscall`')) ?? '';
+    for (const [name, n] of Object.entries(RECORD_SYSCALLS)) assert.match(row, new RegExp(`\\b${n} ${name}\\b`), `docs/link-header.md: ${n} ${name}`);
+  });
+
   it('strategies.json lists the strategies in the README order, with the numbers of bpf/unixsock.h and the CLI names', () => {
     const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
     const table = readme.slice(readme.indexOf('| attach strategy |'));
