@@ -30,6 +30,12 @@ export const HFLAG = { ...kernelFlags, ...LINK_FLAGS } as const;
 const O = LINK_HEADER.off;
 const L = LINK_HEADER.len;
 
+export interface Credentials {
+  pid: number;
+  uid: number;
+  gid: number;
+}
+
 export interface DecodedHeader {
   version: number;
   sockType: number;
@@ -44,15 +50,17 @@ export interface DecodedHeader {
   syscall: number;
   ino: bigint;
   peerIno: bigint;
+  /** bytes the send moved */
   msgLen: number;
   offset: number;
   pathDev: number;
   pathIno: bigint;
   comm: string;
   peerComm: string;
-  /** 0 in version-1 records */
+  /** sender's cgroup v2 id, and the peer's (0: unknown, and in version-1 records) */
   cgroupId: bigint;
   peerCgroupId: bigint;
+  /** namespaces (their inodes) and the pid inside the pid namespace; the peer's 0 when unknown */
   pidns: number;
   nspid: number;
   mntns: number;
@@ -66,8 +74,10 @@ export interface DecodedHeader {
   localPath?: Buffer;
   peerPath?: Buffer;
   destPath?: Buffer;
+  /** file descriptors passed with it (SCM_RIGHTS) */
   rights?: number[];
-  creds?: { pid: number; uid: number; gid: number };
+  /** credentials passed with it (SCM_CREDENTIALS) */
+  creds?: Credentials;
   payload: Buffer;
 }
 

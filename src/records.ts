@@ -16,32 +16,19 @@ export const FLAG = { ...MSG_FLAGS, LOST: LINK_FLAGS.LOST } as const;
 
 export const SOCK_TYPES = SOCK_TYPE_NAMES;
 
-export interface Credentials {
-  pid: number;
-  uid: number;
-  gid: number;
-}
+export type { Credentials } from './link-header';
 
-export interface UnixMessage {
+/** The fields a message keeps as its first record's header has them (src/link-header.ts says what each is). */
+type HeaderFields = Omit<
+  DecodedHeader,
+  'version' | 'headerLen' | 'flags' | 'offset' | 'payload' | 'localPath' | 'peerPath' | 'destPath' | 'containerId' | 'containerName' | 'peerContainerId' | 'peerContainerName'
+>;
+
+export interface UnixMessage extends HeaderFields {
   /** CLOCK_MONOTONIC nanoseconds, as the kernel stamped it */
   ts: bigint;
-  pid: number;
-  tid: number;
-  uid: number;
-  gid: number;
-  peerPid: number;
-  comm: string;
-  peerComm: string;
-  sockType: number;
-  strategy: number;
-  syscall: number;
+  /** the first record's header flags, LOST if any record of the message was */
   flags: number;
-  /** bytes the send moved */
-  msgLen: number;
-  ino: bigint;
-  peerIno: bigint;
-  pathIno: bigint;
-  pathDev: number;
   /** raw bound path of the sending socket (abstract names start with a NUL) */
   localPath: Buffer;
   /** raw bound path of the peer, or the destination address of sendto */
@@ -49,20 +36,6 @@ export interface UnixMessage {
   peerPathIsDest: boolean;
   /** captured bytes (cap_len of them, fewer when LOST) */
   payload: Buffer;
-  /** file descriptors passed with it (SCM_RIGHTS) */
-  rights?: number[];
-  /** credentials passed with it (SCM_CREDENTIALS) */
-  creds?: Credentials;
-  /** sender's cgroup v2 id, and the peer's (0: unknown) */
-  cgroupId: bigint;
-  peerCgroupId: bigint;
-  /** namespaces (their inodes) and the pid inside the pid namespace; the peer's 0 when unknown */
-  pidns: number;
-  nspid: number;
-  mntns: number;
-  peerPidns: number;
-  peerNspid: number;
-  peerMntns: number;
   /** the containers their cgroups name, as the writer added them (src/identity.ts resolves them) */
   container?: ContainerLabel;
   peerContainer?: ContainerLabel;
@@ -85,40 +58,17 @@ const EPB = { TYPE: 6, type: 0, totalLen: 4, tsHigh: 12, tsLow: 16, capLen: 20 }
 
 /** A message from its first record's header, the payload of all its records. */
 function toMessage(h: DecodedHeader, ts: bigint, payload: Buffer, flags: number): UnixMessage {
+  const { version: _v, headerLen: _l, flags: _f, offset: _o, payload: _p, localPath, peerPath, destPath, containerId, containerName, peerContainerId, peerContainerName, ...fields } = h;
   return {
+    ...fields,
     ts,
-    pid: h.pid,
-    tid: h.tid,
-    uid: h.uid,
-    gid: h.gid,
-    peerPid: h.peerPid,
-    comm: h.comm,
-    peerComm: h.peerComm,
-    sockType: h.sockType,
-    strategy: h.strategy,
-    syscall: h.syscall,
     flags,
-    msgLen: h.msgLen,
-    ino: h.ino,
-    peerIno: h.peerIno,
-    pathIno: h.pathIno,
-    pathDev: h.pathDev,
-    localPath: h.localPath ?? Buffer.alloc(0),
-    peerPath: h.destPath ?? h.peerPath ?? Buffer.alloc(0),
-    peerPathIsDest: h.destPath !== undefined,
+    localPath: localPath ?? Buffer.alloc(0),
+    peerPath: destPath ?? peerPath ?? Buffer.alloc(0),
+    peerPathIsDest: destPath !== undefined,
     payload,
-    rights: h.rights,
-    creds: h.creds,
-    cgroupId: h.cgroupId,
-    peerCgroupId: h.peerCgroupId,
-    pidns: h.pidns,
-    nspid: h.nspid,
-    mntns: h.mntns,
-    peerPidns: h.peerPidns,
-    peerNspid: h.peerNspid,
-    peerMntns: h.peerMntns,
-    ...(h.containerId ? { container: { id: h.containerId, name: h.containerName } } : {}),
-    ...(h.peerContainerId ? { peerContainer: { id: h.peerContainerId, name: h.peerContainerName } } : {}),
+    ...(containerId ? { container: { id: containerId, name: containerName } } : {}),
+    ...(peerContainerId ? { peerContainer: { id: peerContainerId, name: peerContainerName } } : {}),
   };
 }
 
