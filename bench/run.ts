@@ -165,10 +165,15 @@ const CAPTURE_RUNS = quick ? 1 : 5;
 
 async function captureBench() {
   console.log(`\n## Capture overhead (unixsock -w FILE in the temporary directory, whole payloads; ${CAPTURE_RUNS} paired runs)\n`);
-  console.log('Slowdown: median of the runs\' captured/baseline time ratios (each pair run back to back), with their range.');
+  console.log("Slowdown: median of the runs' captured/baseline time ratios (each pair run back to back), with their range.");
   console.log('CPU: the same for the CPU time the whole machine spent while the load ran (less sensitive to');
   console.log('scheduling noise than time on this 2-vCPU VM). Records and bytes: the worst run. Dropped: all runs.\n');
-  console.log(`Load average at the start: ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}; the default ring (64 MiB).\n`);
+  console.log(
+    `Load average at the start: ${os
+      .loadavg()
+      .map((l) => l.toFixed(1))
+      .join(' ')}; the default ring (64 MiB).\n`,
+  );
   console.log('| socket | size | messages | baseline s | captured s | slowdown | range | CPU | records (worst run) | bytes captured (worst run) | dropped |');
   console.log('|---|---|---|---|---|---|---|---|---|---|---|');
   for (const type of ['stream', 'dgram', 'seqpacket']) {
@@ -277,15 +282,22 @@ async function peersBench() {
       const out = path.join(tmp, 'strace.txt');
       const base = median(Array.from({ length: RUNS }, () => unixbench('stream', size, count).seconds));
       const traced = median(
-        Array.from({ length: RUNS }, () => unixbench('stream', size, count, [], ['strace', '-f', '-qq', '-e', 'trace=write', '-e', 'write=all', '-o', out]).seconds),
+        Array.from(
+          { length: RUNS },
+          () => unixbench('stream', size, count, [], ['strace', '-f', '-qq', '-e', 'trace=write', '-e', 'write=all', '-o', out]).seconds,
+        ),
       );
       const recorded = fs.statSync(out).size;
       fs.rmSync(out);
-      console.log(`| strace -e write=all | ${size} B | ${count} | ${base.toFixed(3)} | ${traced.toFixed(3)} | ${(traced / base).toFixed(1)}x | ${recorded} text bytes for ${count * size} |`);
+      console.log(
+        `| strace -e write=all | ${size} B | ${count} | ${base.toFixed(3)} | ${traced.toFixed(3)} | ${(traced / base).toFixed(1)}x | ${recorded} text bytes for ${count * size} |`,
+      );
     }
     const c = await underCapture('stream', size, count, 256);
     const base = median(Array.from({ length: RUNS }, () => unixbench('stream', size, count).seconds));
-    console.log(`| unixsock -w | ${size} B | ${count} | ${base.toFixed(3)} | ${c.bench.seconds.toFixed(3)} | ${(c.bench.seconds / base).toFixed(1)}x | ${c.capturedBytes} of ${c.sentBytes} |`);
+    console.log(
+      `| unixsock -w | ${size} B | ${count} | ${base.toFixed(3)} | ${c.bench.seconds.toFixed(3)} | ${(c.bench.seconds / base).toFixed(1)}x | ${c.capturedBytes} of ${c.sentBytes} |`,
+    );
     if (have('socat') && have('tcpdump')) await proxyBench(size, count);
   }
 }
@@ -316,7 +328,10 @@ async function proxyBench(size: number, count: number) {
     const drops = /(\d+) packets dropped by kernel/.exec(tdErr)?.[1] ?? '?';
     // payload bytes tcpdump recorded towards the server
     const r = spawnSync('tshark', ['-r', pcap, '-Y', `tcp.dstport == ${port}`, '-T', 'fields', '-e', 'tcp.len'], { encoding: 'utf8', maxBuffer: 1 << 28 });
-    const bytes = r.stdout.split('\n').filter(Boolean).reduce((n, l) => n + Number(l), 0);
+    const bytes = r.stdout
+      .split('\n')
+      .filter(Boolean)
+      .reduce((n, l) => n + Number(l), 0);
     console.log(
       `| socat proxy + tcpdump | ${size} B | ${count} | ${direct.toFixed(3)} | ${proxied.toFixed(3)} | ${(proxied / direct).toFixed(1)}x | ${bytes} of ${size * count} (${pct(bytes, size * count)}), ${drops} kernel drops |`,
     );
@@ -353,7 +368,10 @@ function startupBench() {
     ['unixsock --extcap-dlts', EXE, ['--extcap-dlts', '--extcap-interface', 'unixsock']],
     ['unixsock --extcap-config', EXE, ['--extcap-config', '--extcap-interface', 'unixsock']],
   ];
-  const ts = timeInterleaved(cmds.map(([, cmd, argv]) => [cmd, argv]), n);
+  const ts = timeInterleaved(
+    cmds.map(([, cmd, argv]) => [cmd, argv]),
+    n,
+  );
   const ref = median(ts[0]);
   console.log(`${n} runs each, interleaved; load average ${os.loadavg()[0].toFixed(2)}\n`);
   console.log('| command | median ms | 10th-90th percentile ms | vs node -e 0 (medians) |');
@@ -374,7 +392,9 @@ function startupBench() {
     if (r.status !== 0 || !m) throw new Error(`attach run failed: ${r.stderr}`);
     att.push(+m[1]);
   }
-  console.log(`\nAttach (probes loaded and attached, ring mapped; default ring, strategy auto): median ${median(att)} ms, 10th-90th percentile ${quantile(att, 0.1)}-${quantile(att, 0.9)} ms (${n} runs)`);
+  console.log(
+    `\nAttach (probes loaded and attached, ring mapped; default ring, strategy auto): median ${median(att)} ms, 10th-90th percentile ${quantile(att, 0.1)}-${quantile(att, 0.9)} ms (${n} runs)`,
+  );
 }
 
 /** 100k records of HTTP keep-alive traffic, as unixsock records and as Ethernet/IPv4/TCP. */
@@ -389,9 +409,28 @@ function decodeBench() {
   const uFile = path.join(tmp, 'unix.pcapng');
   const tFile = path.join(tmp, 'tcp.pcapng');
   const base: Omit<UnixMessage, 'payload' | 'msgLen' | 'pid' | 'ino' | 'peerIno' | 'localPath' | 'peerPath'> = {
-    ts: 0n, tid: 1, uid: 0, gid: 0, peerPid: 0, comm: 'client', peerComm: 'server', sockType: 1, strategy: 3, syscall: 1,
-    flags: 0, pathIno: 0n, pathDev: 0, peerPathIsDest: false,
-    cgroupId: 0n, peerCgroupId: 0n, pidns: 0, nspid: 0, mntns: 0, peerPidns: 0, peerNspid: 0, peerMntns: 0,
+    ts: 0n,
+    tid: 1,
+    uid: 0,
+    gid: 0,
+    peerPid: 0,
+    comm: 'client',
+    peerComm: 'server',
+    sockType: 1,
+    strategy: 3,
+    syscall: 1,
+    flags: 0,
+    pathIno: 0n,
+    pathDev: 0,
+    peerPathIsDest: false,
+    cgroupId: 0n,
+    peerCgroupId: 0n,
+    pidns: 0,
+    nspid: 0,
+    mntns: 0,
+    peerPidns: 0,
+    peerNspid: 0,
+    peerMntns: 0,
   };
   const uRecs: Buffer[] = [];
   const tRecs: Buffer[] = [];
@@ -401,7 +440,10 @@ function decodeBench() {
   for (let i = 0; i < pairs; i++) {
     const c = i % conns;
     const seq = seqs[c];
-    for (const [dir, payload] of [[0, req(i)], [1, resp(i)]] as const) {
+    for (const [dir, payload] of [
+      [0, req(i)],
+      [1, resp(i)],
+    ] as const) {
       const m: UnixMessage = {
         ...base,
         pid: dir ? 2 : 1,

@@ -25,7 +25,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: unixbench stream|dgram|seqpacket SIZE COUNT [connect PATH]\n");
 		return 2;
 	}
-	int type = !strcmp(argv[1], "dgram") ? SOCK_DGRAM : !strcmp(argv[1], "seqpacket") ? SOCK_SEQPACKET : SOCK_STREAM;
+	int type = !strcmp(argv[1], "dgram")    ? SOCK_DGRAM
+		: !strcmp(argv[1], "seqpacket") ? SOCK_SEQPACKET
+						: SOCK_STREAM;
 	size_t size = strtoul(argv[2], NULL, 10);
 	long count = strtol(argv[3], NULL, 10);
 	int sv[2];
@@ -58,7 +60,8 @@ int main(int argc, char **argv)
 		char c;
 		while (read(s, &c, 1) > 0) {
 		}
-		printf("{\"seconds\":%.6f,\"messages\":%ld,\"bytes\":%lld}\n", now() - t0, count, (long long)size * count);
+		printf("{\"seconds\":%.6f,\"messages\":%ld,\"bytes\":%lld}\n", now() - t0, count,
+		       (long long)size * count);
 		return 0;
 	}
 	if (socketpair(AF_UNIX, type, 0, sv)) {

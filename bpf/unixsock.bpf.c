@@ -30,9 +30,9 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define PF_IO_WORKER 0x00000010
 #define SOL_SOCKET 1
 
-#define MAX_IOV 1024       /* UIO_MAXIOV */
+#define MAX_IOV 1024 /* UIO_MAXIOV */
 #define MAX_STEPS (MAX_IOV * 2 + 4096)
-#define MAX_MMSG 1024      /* UIO_MAXIOV: messages one sendmmsg() takes */
+#define MAX_MMSG 1024 /* UIO_MAXIOV: messages one sendmmsg() takes */
 /* offsetof(struct sockaddr_un, sun_path): the bytes of sun_family before the path */
 #define SUN_PATH_OFF 2
 
@@ -161,7 +161,7 @@ struct u_msghdr {
 
 struct u_mmsghdr {
 	struct u_msghdr hdr;
-	__u32 msg_len;     /* the kernel stores each message's byte count here */
+	__u32 msg_len; /* the kernel stores each message's byte count here */
 	__u32 pad;
 };
 
@@ -292,13 +292,13 @@ static __always_inline __u64 clamp_len(__u64 n, __u64 max)
  * program runs to its end on its CPU before another one starts there (tracing
  * programs run with preemption off, and nothing they call sends on a socket). */
 struct gather {
-	__u64 iov;        /* user address of struct iovec[], 0 for a single buffer */
+	__u64 iov; /* user address of struct iovec[], 0 for a single buffer */
 	__u32 iov_cnt;
 	__u32 iov_idx;
-	__u64 ptr;        /* current segment */
+	__u64 ptr; /* current segment */
 	__u64 seg_len;
 	__u64 off;
-	__u32 remaining;  /* bytes still to capture */
+	__u32 remaining; /* bytes still to capture */
 	__u32 tid;
 	__u64 ts;
 	__u64 wake;
@@ -330,7 +330,7 @@ static __always_inline __u64 wake_flag(__u64 incoming)
 	__u64 before = avail > UNIXSOCK_MSG_SIZE ? avail - UNIXSOCK_MSG_SIZE : 0;
 
 	return before / filter.wakeup_bytes != (avail + incoming) / filter.wakeup_bytes ? BPF_RB_FORCE_WAKEUP
-									    : BPF_RB_NO_WAKEUP;
+											: BPF_RB_NO_WAKEUP;
 }
 
 /* One DATA record of n payload bytes in a reservation of `size` (a constant:
@@ -418,7 +418,8 @@ static __always_inline __u8 read_unix_path(struct unix_sock *u, __u8 *dst)
 	if (alen <= 0)
 		return 0;
 	len = clamp_len(alen, UNIXSOCK_PATH_MAX);
-	if (bpf_probe_read_kernel(dst, len, (void *)a + bpf_core_field_offset(struct unix_address, name) + SUN_PATH_OFF))
+	if (bpf_probe_read_kernel(dst, len,
+				  (void *)a + bpf_core_field_offset(struct unix_address, name) + SUN_PATH_OFF))
 		return 0;
 	return len;
 }
@@ -470,12 +471,12 @@ static __always_inline bool filter_ok(bool m, __u8 neg)
 
 /* The user arguments of the send and where its payload lies. */
 struct send_args {
-	__u64 buf;        /* single buffer, or 0 */
-	__u64 iov;        /* iovec array, or 0 */
+	__u64 buf; /* single buffer, or 0 */
+	__u64 iov; /* iovec array, or 0 */
 	__u32 iov_cnt;
 	__u64 control;
 	__u64 controllen;
-	__u64 dest;       /* sockaddr of sendto/sendmsg */
+	__u64 dest; /* sockaddr of sendto/sendmsg */
 	__u32 destlen;
 	__u32 syscall;
 	bool readable;
@@ -636,7 +637,7 @@ static __always_inline bool send_wanted(struct task_struct *task, struct sock *s
  * kprobe and syscall programs), if still valid for its inode and peer; *st is
  * sk's socket storage (in_sk only). */
 static __always_inline struct sockinfo *cached_info(struct sock *sk, struct sk_basics *b, const bool in_sk,
-						     struct sock_state **st)
+						    struct sock_state **st)
 {
 	struct sockinfo *si = NULL;
 	__u64 skey = (__u64)sk;
@@ -654,8 +655,8 @@ static __always_inline struct sockinfo *cached_info(struct sock *sk, struct sk_b
 }
 
 /* Who sends, on what, when: the MSG record's fixed fields. */
-static __always_inline void fill_sender(struct unixsock_msg *m, struct task_struct *task, struct sk_basics *b,
-					 int ret, __u8 strategy, struct send_args *args, __u64 peer_ino)
+static __always_inline void fill_sender(struct unixsock_msg *m, struct task_struct *task, struct sk_basics *b, int ret,
+					__u8 strategy, struct send_args *args, __u64 peer_ino)
 {
 	const struct cred *cred = task->cred;
 
@@ -680,8 +681,8 @@ static __always_inline void fill_sender(struct unixsock_msg *m, struct task_stru
 
 /* The paths and the socket file, read from the sockets (no valid cache), and
  * cached once the connection is complete (the peer has its inode). */
-static __always_inline void read_paths(struct unixsock_msg *m, struct sock *sk, struct sk_basics *b,
-					__u64 peer_ino, struct sock_state *st, const bool in_sk)
+static __always_inline void read_paths(struct unixsock_msg *m, struct sock *sk, struct sk_basics *b, __u64 peer_ino,
+				       struct sock_state *st, const bool in_sk)
 {
 	struct unix_sock *u = (struct unix_sock *)sk, *pu = (struct unix_sock *)b->peer;
 	struct sock *peer = b->peer;
@@ -750,7 +751,7 @@ static __always_inline void dest_path(struct unixsock_msg *m, struct send_args *
 
 /* The peer process: whoever last used the peer socket, else who created it. */
 static __always_inline void fill_peer(struct unixsock_msg *m, struct sock *sk, struct sock *peer, __u64 peer_ino,
-				       const bool in_sk, __u64 *peer_anc)
+				      const bool in_sk, __u64 *peer_anc)
 {
 	struct owner *ow;
 
@@ -1170,23 +1171,41 @@ struct exit_ctx {
 };
 
 SEC("tracepoint/syscalls/sys_exit_write")
-int sx_write(struct exit_ctx *ctx) { return sys_exit_send(ctx->ret, 0); }
+int sx_write(struct exit_ctx *ctx)
+{
+	return sys_exit_send(ctx->ret, 0);
+}
 
 SEC("tracepoint/syscalls/sys_exit_writev")
-int sx_writev(struct exit_ctx *ctx) { return sys_exit_send(ctx->ret, 0); }
+int sx_writev(struct exit_ctx *ctx)
+{
+	return sys_exit_send(ctx->ret, 0);
+}
 
 SEC("tracepoint/syscalls/sys_exit_sendto")
-int sx_sendto(struct exit_ctx *ctx) { return sys_exit_send(ctx->ret, 0); }
+int sx_sendto(struct exit_ctx *ctx)
+{
+	return sys_exit_send(ctx->ret, 0);
+}
 
 SEC("tracepoint/syscalls/sys_exit_sendmsg")
-int sx_sendmsg(struct exit_ctx *ctx) { return sys_exit_send(ctx->ret, 0); }
+int sx_sendmsg(struct exit_ctx *ctx)
+{
+	return sys_exit_send(ctx->ret, 0);
+}
 
 /* sendfile and splice into a socket: the length is known, the bytes are not */
 SEC("tracepoint/syscalls/sys_exit_sendfile64")
-int sx_sendfile(struct exit_ctx *ctx) { return sys_exit_send(ctx->ret, 0); }
+int sx_sendfile(struct exit_ctx *ctx)
+{
+	return sys_exit_send(ctx->ret, 0);
+}
 
 SEC("tracepoint/syscalls/sys_exit_splice")
-int sx_splice(struct exit_ctx *ctx) { return sys_exit_send(ctx->ret, 2); }
+int sx_splice(struct exit_ctx *ctx)
+{
+	return sys_exit_send(ctx->ret, 2);
+}
 
 struct mmsg_loop {
 	struct sock *sk;
@@ -1204,8 +1223,9 @@ static long sx_mmsg_step(__u32 i, void *ctx)
 	if (i >= l->count)
 		return 1;
 	/* the kernel stored each message's byte count in msg_len */
-	if (bpf_probe_read_user(&len, sizeof(len),
-				(void *)(l->vec + (__u64)i * U_MMSGHDR_SIZE + __builtin_offsetof(struct u_mmsghdr, msg_len))))
+	if (bpf_probe_read_user(
+		    &len, sizeof(len),
+		    (void *)(l->vec + (__u64)i * U_MMSGHDR_SIZE + __builtin_offsetof(struct u_mmsghdr, msg_len))))
 		return 1;
 	syscall_args(NULL, &a, false, i);
 	handle_send(l->sk, &l->b, len, UNIXSOCK_S_SYSCALLS, &a, false);

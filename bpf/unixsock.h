@@ -64,33 +64,33 @@ enum unixsock_strategy {
 };
 
 struct unixsock_msg {
-	__u8 kind;          /* UNIXSOCK_REC_MSG */
-	__u8 sock_type;     /* enum unixsock_sock_type */
+	__u8 kind;      /* UNIXSOCK_REC_MSG */
+	__u8 sock_type; /* enum unixsock_sock_type */
 	__u8 strategy;
 	__u8 local_path_len;
-	__u8 peer_path_len; /* bound path of the peer, or sendto()'s address */
-	__u8 peer_path_dest;/* 1: peer path is the destination address of sendto/sendmsg */
+	__u8 peer_path_len;  /* bound path of the peer, or sendto()'s address */
+	__u8 peer_path_dest; /* 1: peer path is the destination address of sendto/sendmsg */
 	__u16 flags;
-	__u32 syscall;      /* syscall number of the send (x86_64 numbering) */
-	__u32 pid;          /* tgid */
+	__u32 syscall; /* syscall number of the send (x86_64 numbering) */
+	__u32 pid;     /* tgid */
 	__u32 tid;
 	__u32 uid;
 	__u32 gid;
 	__u32 peer_pid;
-	__u32 msg_len;      /* bytes the send moved (its return value) */
-	__u32 cap_len;      /* bytes that follow in DATA records */
-	__u32 ctrl_len;     /* bytes of raw cmsg in the CTRL record */
-	__u32 path_dev;     /* device (kernel encoding) of the socket file, 0 when none */
-	__u64 ts;           /* bpf_ktime_get_ns() at the end of the send */
-	__u64 ino;          /* sockfs inode of the sending socket */
-	__u64 peer_ino;     /* sockfs inode of the peer socket, 0 when unknown */
-	__u64 path_ino;     /* inode of the socket file in the filesystem, 0 when none */
-	__u64 cgroup_id;    /* sender's cgroup in the v2 hierarchy (its directory's inode) */
+	__u32 msg_len;        /* bytes the send moved (its return value) */
+	__u32 cap_len;        /* bytes that follow in DATA records */
+	__u32 ctrl_len;       /* bytes of raw cmsg in the CTRL record */
+	__u32 path_dev;       /* device (kernel encoding) of the socket file, 0 when none */
+	__u64 ts;             /* bpf_ktime_get_ns() at the end of the send */
+	__u64 ino;            /* sockfs inode of the sending socket */
+	__u64 peer_ino;       /* sockfs inode of the peer socket, 0 when unknown */
+	__u64 path_ino;       /* inode of the socket file in the filesystem, 0 when none */
+	__u64 cgroup_id;      /* sender's cgroup in the v2 hierarchy (its directory's inode) */
 	__u64 peer_cgroup_id; /* the peer process's, 0 when unknown */
-	__u32 pidns;        /* inode of the sender's pid namespace */
-	__u32 nspid;        /* sender's tgid as its own pid namespace numbers it */
-	__u32 mntns;        /* inode of the sender's mount namespace */
-	__u32 peer_pidns;   /* the same three for the peer process, 0 when unknown */
+	__u32 pidns;          /* inode of the sender's pid namespace */
+	__u32 nspid;          /* sender's tgid as its own pid namespace numbers it */
+	__u32 mntns;          /* inode of the sender's mount namespace */
+	__u32 peer_pidns;     /* the same three for the peer process, 0 when unknown */
 	__u32 peer_nspid;
 	__u32 peer_mntns;
 	char comm[UNIXSOCK_COMM_LEN];
@@ -101,12 +101,12 @@ struct unixsock_msg {
 };
 
 struct unixsock_data {
-	__u8 kind;          /* UNIXSOCK_REC_DATA or UNIXSOCK_REC_CTRL */
+	__u8 kind; /* UNIXSOCK_REC_DATA or UNIXSOCK_REC_CTRL */
 	__u8 pad[3];
-	__u32 len;          /* bytes in data[] */
+	__u32 len; /* bytes in data[] */
 	__u32 tid;
 	__u32 pad2;
-	__u64 ts;           /* same as the MSG record's ts */
+	__u64 ts; /* same as the MSG record's ts */
 	__u8 data[];
 };
 
@@ -125,18 +125,18 @@ struct unixsock_filter {
 	__u64 cgroup_id;    /* cgroup filter (a container's, or a path's): sender or peer in this cgroup v2 */
 	__u32 cgroup_level; /*   directory or below it: its id, and its depth below the root */
 	__u32 file_dev;
-	__u32 self_tgid;    /* the capture itself, never traced */
-	__u32 snaplen;      /* 0: whole message */
-	__u32 types_mask;   /* bit (1 << sock_type); 0: all */
-	__u32 pid;          /* pid filter: sender or peer */
+	__u32 self_tgid;  /* the capture itself, never traced */
+	__u32 snaplen;    /* 0: whole message */
+	__u32 types_mask; /* bit (1 << sock_type); 0: all */
+	__u32 pid;        /* pid filter: sender or peer */
 	/* The administrator's policy (install-extcap.sh --system --own-uid-only): a
 	 * member sees only sends where the sender or the peer runs as own_uid. Set
 	 * from a root-owned file, never from an option. */
 	__u32 own_uid;
 	__u8 own_uid_on;
-	__u8 payload;       /* 0: metadata only */
-	__u8 path_mode;     /* enum unixsock_path_mode */
-	__u8 path_neg;      /* *_neg: the filter is negated */
+	__u8 payload;   /* 0: metadata only */
+	__u8 path_mode; /* enum unixsock_path_mode */
+	__u8 path_neg;  /* *_neg: the filter is negated */
 	__u8 path_len;
 	__u8 file_on;
 	__u8 file_neg;
@@ -146,8 +146,8 @@ struct unixsock_filter {
 	__u8 comm_neg;
 	__u8 cgroup_on;
 	__u8 cgroup_neg;
-	__u8 path[UNIXSOCK_PATH_MAX];  /* raw sun_path bytes (abstract: a NUL first) */
-	char comm[UNIXSOCK_COMM_LEN];  /* NUL-terminated */
+	__u8 path[UNIXSOCK_PATH_MAX]; /* raw sun_path bytes (abstract: a NUL first) */
+	char comm[UNIXSOCK_COMM_LEN]; /* NUL-terminated */
 };
 
 /* unixsock_filter.path_mode */
@@ -165,13 +165,13 @@ struct unixsock_stat_line {
 
 /* Index into each CPU's counters (at most 8). */
 enum unixsock_stat {
-	UNIXSOCK_STAT_SENDS = 0,     /* AF_UNIX sends that passed the filters */
-	UNIXSOCK_STAT_BYTES,         /* bytes those sends moved */
-	UNIXSOCK_STAT_CAP_BYTES,     /* payload bytes put on the ring */
-	UNIXSOCK_STAT_LOST_MSGS,     /* MSG records the ring had no room for */
-	UNIXSOCK_STAT_LOST_FRAGS,    /* DATA/CTRL records the ring had no room for */
-	UNIXSOCK_STAT_LOST_BYTES,    /* payload bytes lost that way */
-	UNIXSOCK_STAT_READ_ERRORS,   /* user memory that could not be read */
+	UNIXSOCK_STAT_SENDS = 0,   /* AF_UNIX sends that passed the filters */
+	UNIXSOCK_STAT_BYTES,       /* bytes those sends moved */
+	UNIXSOCK_STAT_CAP_BYTES,   /* payload bytes put on the ring */
+	UNIXSOCK_STAT_LOST_MSGS,   /* MSG records the ring had no room for */
+	UNIXSOCK_STAT_LOST_FRAGS,  /* DATA/CTRL records the ring had no room for */
+	UNIXSOCK_STAT_LOST_BYTES,  /* payload bytes lost that way */
+	UNIXSOCK_STAT_READ_ERRORS, /* user memory that could not be read */
 	UNIXSOCK_STAT_MAX,
 };
 
@@ -188,10 +188,10 @@ enum unixsock_stat {
 #define UNIXSOCK_LINK_VERSION 2
 
 struct unixsock_link_header {
-	__u8 version;       /* UNIXSOCK_LINK_VERSION */
+	__u8 version; /* UNIXSOCK_LINK_VERSION */
 	__u8 sock_type;
-	__u16 header_len;   /* fixed part + options: where the payload starts */
-	__u16 flags;        /* enum unixsock_msg_flags (not INLINE) + enum unixsock_link_flags */
+	__u16 header_len; /* fixed part + options: where the payload starts */
+	__u16 flags;      /* enum unixsock_msg_flags (not INLINE) + enum unixsock_link_flags */
 	__u8 strategy;
 	__u8 reserved1;
 	__u32 pid;
@@ -203,19 +203,19 @@ struct unixsock_link_header {
 	__u64 inode;
 	__u64 peer_inode;
 	__u32 msg_len;
-	__u32 offset;       /* where this record's payload starts in the message */
+	__u32 offset; /* where this record's payload starts in the message */
 	__u32 path_dev;
 	__u32 reserved2;
 	__u64 path_inode;
 	char comm[UNIXSOCK_COMM_LEN];
 	char peer_comm[UNIXSOCK_COMM_LEN];
 	/* version 2: who the processes are inside their containers */
-	__u64 cgroup_id;    /* sender's cgroup v2 id (inode of its directory) */
+	__u64 cgroup_id;      /* sender's cgroup v2 id (inode of its directory) */
 	__u64 peer_cgroup_id; /* 0 when unknown */
-	__u32 pidns;        /* inode of the sender's pid namespace */
-	__u32 nspid;        /* sender's pid in that namespace */
-	__u32 mntns;        /* inode of the sender's mount namespace */
-	__u32 peer_pidns;   /* the peer's three, 0 when unknown */
+	__u32 pidns;          /* inode of the sender's pid namespace */
+	__u32 nspid;          /* sender's pid in that namespace */
+	__u32 mntns;          /* inode of the sender's mount namespace */
+	__u32 peer_pidns;     /* the peer's three, 0 when unknown */
 	__u32 peer_nspid;
 	__u32 peer_mntns;
 };
@@ -225,7 +225,8 @@ enum unixsock_link_flags {
 	UNIXSOCK_F_LOST = 1 << 5,           /* part of the message was lost (ring buffer full) */
 	UNIXSOCK_F_MORE = 1 << 6,           /* the message continues in the next record */
 	UNIXSOCK_F_CTRL_MALFORMED = 1 << 7, /* ancillary data did not parse as cmsghdr records */
-	UNIXSOCK_F_DROPS_BEFORE = 1 << 8,   /* the ring dropped whole messages before this one (the kernel's INLINE bit is never written) */
+	/* the ring dropped whole messages before this one (the kernel's INLINE bit is never written) */
+	UNIXSOCK_F_DROPS_BEFORE = 1 << 8,
 };
 
 /* Header options: u16 type, u16 length, value, zero padding to 4. */

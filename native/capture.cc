@@ -31,14 +31,13 @@ namespace {
 class Capture : public Napi::ObjectWrap<Capture> {
  public:
   static Napi::Object Init(Napi::Env env, Napi::Object exports) {
-    Napi::Function fn = DefineClass(
-        env, "Capture",
-        {InstanceMethod("start", &Capture::Start), InstanceMethod("stop", &Capture::Stop),
-         InstanceMethod("stats", &Capture::Stats), InstanceMethod("close", &Capture::Close),
-         InstanceMethod("setIdentity", &Capture::SetIdentity),
-         InstanceMethod("unknownCgroups", &Capture::UnknownCgroups),
-         InstanceAccessor("strategy", &Capture::Strategy, nullptr),
-         InstanceAccessor("attempts", &Capture::Attempts, nullptr)});
+    Napi::Function fn = DefineClass(env, "Capture",
+                                    {InstanceMethod("start", &Capture::Start), InstanceMethod("stop", &Capture::Stop),
+                                     InstanceMethod("stats", &Capture::Stats), InstanceMethod("close", &Capture::Close),
+                                     InstanceMethod("setIdentity", &Capture::SetIdentity),
+                                     InstanceMethod("unknownCgroups", &Capture::UnknownCgroups),
+                                     InstanceAccessor("strategy", &Capture::Strategy, nullptr),
+                                     InstanceAccessor("attempts", &Capture::Attempts, nullptr)});
     exports.Set("Capture", fn);
     return exports;
   }
@@ -46,8 +45,7 @@ class Capture : public Napi::ObjectWrap<Capture> {
   explicit Capture(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Capture>(info) {
     Napi::Env env = info.Env();
     if (info.Length() < 1 || !info[0].IsObject()) {
-      Napi::TypeError::New(env, "Usage: new Capture({ strategy, ringBytes, filters... })")
-          .ThrowAsJavaScriptException();
+      Napi::TypeError::New(env, "Usage: new Capture({ strategy, ringBytes, filters... })").ThrowAsJavaScriptException();
       return;
     }
     Napi::Object o = info[0].As<Napi::Object>();
@@ -57,7 +55,8 @@ class Capture : public Napi::ObjectWrap<Capture> {
       Napi::TypeError::New(env, bad).ThrowAsJavaScriptException();
       return;
     }
-    uint32_t ring_bytes = o.Get("ringBytes").IsNumber() ? o.Get("ringBytes").As<Napi::Number>().Uint32Value() : 64u << 20;
+    uint32_t ring_bytes =
+        o.Get("ringBytes").IsNumber() ? o.Get("ringBytes").As<Napi::Number>().Uint32Value() : 64u << 20;
     if (!filter.self_tgid) filter.self_tgid = getpid();
     // the worker looks every 5 ms anyway: the kernel wakes it early only when the ring fills up
     if (!filter.wakeup_bytes) filter.wakeup_bytes = std::max<uint64_t>(256 * 1024, ring_bytes / 8);
@@ -124,7 +123,9 @@ class Capture : public Napi::ObjectWrap<Capture> {
       uint8_t* at = reinterpret_cast<uint8_t*>(f) + fd.off;
       if (v.IsUndefined()) continue;
       if (fd.kind == 'i') {
-        double d = v.IsBoolean() ? (v.As<Napi::Boolean>() ? 1 : 0) : v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : -1;
+        double d = v.IsBoolean()  ? (v.As<Napi::Boolean>() ? 1 : 0)
+                   : v.IsNumber() ? v.As<Napi::Number>().DoubleValue()
+                                  : -1;
         if (!(d >= 0 && d < 18446744073709551616.0 && d == (double)(uint64_t)d) ||
             (fd.size < 8 && (uint64_t)d >> (8 * fd.size)))
           return std::string(fd.js) + ": not a whole number that fits " + std::to_string(fd.size) + " bytes";
@@ -150,9 +151,7 @@ class Capture : public Napi::ObjectWrap<Capture> {
     return "";
   }
 
-  Napi::Value Strategy(const Napi::CallbackInfo& info) {
-    return Napi::String::New(info.Env(), strategy_);
-  }
+  Napi::Value Strategy(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), strategy_); }
   Napi::Value Attempts(const Napi::CallbackInfo& info) { return attempts_.Value(); }
 
   // Hands JavaScript what the writer produced in memory (the readable dump's batches).
@@ -160,9 +159,8 @@ class Capture : public Napi::ObjectWrap<Capture> {
     if (out.empty()) return;
     auto* v = new std::vector<uint8_t>(std::move(out));
     napi_status st = tsfn_.BlockingCall(v, [](Napi::Env env, Napi::Function cb, std::vector<uint8_t>* data) {
-      auto buf = Napi::Buffer<uint8_t>::New(env, data->data(), data->size(),
-                                            [](Napi::Env, uint8_t*, std::vector<uint8_t>* d) { delete d; },
-                                            data);
+      auto buf = Napi::Buffer<uint8_t>::New(
+          env, data->data(), data->size(), [](Napi::Env, uint8_t*, std::vector<uint8_t>* d) { delete d; }, data);
       cb.Call({buf});
     });
     if (st != napi_ok) delete v;
@@ -358,8 +356,8 @@ class Capture : public Napi::ObjectWrap<Capture> {
     if (!probes_) return r;
     // the per-CPU lines in the object's .bss, mapped at load (no bpf() call: see unixsock.bpf.c)
     int ncpu = std::min(libbpf_num_possible_cpus(), UNIXSOCK_STAT_CPUS);
-    const char* names[] = {"sends", "bytes", "capturedBytes", "lostMessages", "lostFragments", "lostBytes",
-                           "readErrors"};
+    const char* names[] = {"sends",         "bytes",     "capturedBytes", "lostMessages",
+                           "lostFragments", "lostBytes", "readErrors"};
     for (uint32_t k = 0; k < UNIXSOCK_STAT_MAX; k++) {
       uint64_t sum = 0;
       for (int c = 0; c < ncpu; c++) sum += probes_->stat_lines()[c].v[k];

@@ -167,12 +167,10 @@ class Loader {
     }
     if (!s) {
       std::string l = LastLogLine();
-      if (!err)
-        *why = "cannot open the BPF object: " + l;
+      if (!err) *why = "cannot open the BPF object: " + l;
       else if (st.id == UNIXSOCK_S_FENTRY && err == -EPERM)
         *why = "the kernel refuses BPF trampolines (loading fexit programs: Operation not permitted)";
-      else
-        *why = "load failed (" + std::string(strerror(-err)) + ")" + (l.empty() ? "" : ": " + l);
+      else *why = "load failed (" + std::string(strerror(-err)) + ")" + (l.empty() ? "" : ": " + l);
       return nullptr;
     }
     std::vector<bpf_link*> links;
@@ -254,7 +252,8 @@ class Loader {
     std::string kind = section.substr(0, slash), target = section.substr(slash + 1);
     if (kind == "tp_btf") {
       if (btf__find_by_name_kind(vmlinux_btf_, ("btf_trace_" + target).c_str(), BTF_KIND_TYPEDEF) < 0)
-        return "this kernel has no tracepoint " + target + (target == "sock_send_length" ? " (added in Linux 6.3)" : "");
+        return "this kernel has no tracepoint " + target +
+               (target == "sock_send_length" ? " (added in Linux 6.3)" : "");
     } else if (kind == "fexit" || kind == "fentry" || kind == "kprobe" || kind == "kretprobe") {
       if (btf__find_by_name_kind(vmlinux_btf_, target.c_str(), BTF_KIND_FUNC) < 0)
         return "this kernel has no function " + target;

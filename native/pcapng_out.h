@@ -65,16 +65,27 @@ namespace unixsock {
 // (UNIXSOCK_MAX_BLOCK: dumpcap's limit, bpf/unixsock.h says why). Same rule as
 // maxRecordPayload() in src/link-header.ts.
 constexpr uint32_t kMaxBlock = UNIXSOCK_MAX_BLOCK;
-constexpr uint32_t kEpbOverhead = UNIXSOCK_EPB_OVERHEAD;  // EPB head, direction option, trailing length
+constexpr uint32_t kEpbOverhead = UNIXSOCK_EPB_OVERHEAD;      // EPB head, direction option, trailing length
 constexpr uint32_t kFixedLen = sizeof(unixsock_link_header);  // link header without TLVs
 constexpr uint32_t kEpbHead = UNIXSOCK_EPB_HEAD;
 // where a field of the link header starts
 #define LH(field) offsetof(struct unixsock_link_header, field)
 
 inline uint32_t Pad4(uint32_t n) { return (n + 3) & ~3u; }
-inline void Be16(uint8_t* p, uint16_t v) { p[0] = v >> 8; p[1] = v; }
-inline void Be32(uint8_t* p, uint32_t v) { p[0] = v >> 24; p[1] = v >> 16; p[2] = v >> 8; p[3] = v; }
-inline void Be64(uint8_t* p, uint64_t v) { Be32(p, v >> 32); Be32(p + 4, (uint32_t)v); }
+inline void Be16(uint8_t* p, uint16_t v) {
+  p[0] = v >> 8;
+  p[1] = v;
+}
+inline void Be32(uint8_t* p, uint32_t v) {
+  p[0] = v >> 24;
+  p[1] = v >> 16;
+  p[2] = v >> 8;
+  p[3] = v;
+}
+inline void Be64(uint8_t* p, uint64_t v) {
+  Be32(p, v >> 32);
+  Be32(p + 4, (uint32_t)v);
+}
 inline void Le32(uint8_t* p, uint32_t v) { memcpy(p, &v, 4); }  // x86_64 only, like the BPF side
 
 // A byte buffer that grows without zero-filling (payloads are copied over it anyway).
@@ -202,14 +213,14 @@ class Spill {
     }
     void* p = mmap(nullptr, kChunk, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) return nullptr;
-    madvise(p, kChunk, MADV_HUGEPAGE);  // one fault per 2 MiB: writer CPU 0.56-0.70 s against 0.82-0.94 s in 4 KiB pages (fifo, 1 GB)
+    madvise(
+        p, kChunk,
+        MADV_HUGEPAGE);  // one fault per 2 MiB: writer CPU 0.56-0.70 s against 0.82-0.94 s in 4 KiB pages (fifo, 1 GB)
     return static_cast<uint8_t*>(p);
   }
   void Recycle(uint8_t* p) {
-    if (free_.size() < kKeep)
-      free_.push_back(p);
-    else
-      Free(p);
+    if (free_.size() < kKeep) free_.push_back(p);
+    else Free(p);
   }
   static void Free(uint8_t* p) { munmap(p, kChunk); }
 
@@ -581,10 +592,8 @@ class PcapngOut {
   uint8_t* Side(size_t n) {
     size_t off = side_.size();
     uint8_t* at = side_.Append(n);
-    if (!segs_.empty() && !segs_.back().ring && segs_.back().off + segs_.back().len == off)
-      segs_.back().len += n;
-    else
-      segs_.push_back({nullptr, off, n});
+    if (!segs_.empty() && !segs_.back().ring && segs_.back().off + segs_.back().len == off) segs_.back().len += n;
+    else segs_.push_back({nullptr, off, n});
     queued_ += n;
     return at;
   }
@@ -860,10 +869,8 @@ class PcapngOut {
       }
       uint32_t skip = off > at ? off - at : 0;
       uint32_t take = std::min(f.len - skip, n);
-      if (copy)
-        memcpy(Side(take), f.p + skip, take);
-      else
-        Ring(f.p + skip, take);
+      if (copy) memcpy(Side(take), f.p + skip, take);
+      else Ring(f.p + skip, take);
       off += take;
       n -= take;
       at += f.len;
@@ -914,16 +921,16 @@ class PcapngOut {
   uint64_t limit_;
   bool regular_ = false;
   bool pipe_ = false;
-  bool busy_ = false;  // the ring is filling up (the last Write() was told so)
-  bool drops_before_ = false;  // the next send begins after a drop
-  int fl_ = -1;  // a pipe's file status flags before this writer made it non-blocking
-  off_t base_ = 0;  // file offset where this writer started
-  size_t written_ = 0;  // bytes written since base_
-  size_t whole_ = 0;    // of those, up to the end of the last whole block
-  size_t told_ = 0;     // what the write-behind was last told
-  size_t spilled_ = 0;  // bytes that went through the spill (for the log)
-  std::deque<size_t> ends_;  // output offsets (written + spilled) where whole blocks end
-  std::unique_ptr<Spill> spill_;  // pipes only
+  bool busy_ = false;                    // the ring is filling up (the last Write() was told so)
+  bool drops_before_ = false;            // the next send begins after a drop
+  int fl_ = -1;                          // a pipe's file status flags before this writer made it non-blocking
+  off_t base_ = 0;                       // file offset where this writer started
+  size_t written_ = 0;                   // bytes written since base_
+  size_t whole_ = 0;                     // of those, up to the end of the last whole block
+  size_t told_ = 0;                      // what the write-behind was last told
+  size_t spilled_ = 0;                   // bytes that went through the spill (for the log)
+  std::deque<size_t> ends_;              // output offsets (written + spilled) where whole blocks end
+  std::unique_ptr<Spill> spill_;         // pipes only
   std::unique_ptr<WriteBehind> behind_;  // regular files only
   int werr_ = 0;
   Counters c_;

@@ -160,7 +160,6 @@ inline std::string HeldByAnyThread() {
         held = std::string("thread ") + e->d_name + " " + std::string(line, 6);
         break;
       }
-
     }
     fclose(f);
     if (!held.empty()) break;

@@ -95,10 +95,10 @@ class WriteBehind {
   std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;
-  off_t written_;      // under mu_
+  off_t written_;       // under mu_
   off_t started_seen_;  // writer thread only: where it last woke the helper
-  off_t started_;      // helper thread only
-  off_t dropped_;      // helper thread only
+  off_t started_;       // helper thread only
+  off_t dropped_;       // helper thread only
   std::thread thread_;
 };
 

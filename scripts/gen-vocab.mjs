@@ -51,8 +51,7 @@ function evaluate(expr, known, where) {
     return `(${known[name]})`;
   });
   const plain = text.replace(/\b(0x[0-9a-fA-F]+|\d+)[uUlL]*\b/g, '$1');
-  if (!/^[\s\d()+\-*|x<>a-fA-F]*$/.test(plain) || /[a-fA-F]/.test(plain.replace(/0x[0-9a-fA-F]+/g, '')))
-    fail(`${where}: not an integer expression: "${expr}"`);
+  if (!/^[\s\d()+\-*|x<>a-fA-F]*$/.test(plain) || /[a-fA-F]/.test(plain.replace(/0x[0-9a-fA-F]+/g, ''))) fail(`${where}: not an integer expression: "${expr}"`);
   const v = Function(`"use strict"; return (${plain});`)();
   if (!Number.isSafeInteger(v)) fail(`${where}: "${expr}" is not an integer`);
   return v;
@@ -163,23 +162,42 @@ function luaTable(entries, indent) {
 }
 
 function lua({ defines, enums, structs }) {
-  const pick = (list, names, kind) =>
-    names.map((n) => list.find((x) => x.name === n) ?? fail(`the dissector needs ${kind} ${n}, which bpf/unixsock.h lacks`));
+  const pick = (list, names, kind) => names.map((n) => list.find((x) => x.name === n) ?? fail(`the dissector needs ${kind} ${n}, which bpf/unixsock.h lacks`));
   const out = [LUA_BEGIN, `-- ${HEAD}`];
   for (const d of pick(defines, LUA_DEFINES, 'UNIXSOCK_')) out.push(`local ${d.name} = ${d.value}`);
   for (const e of pick(enums, LUA_ENUMS, 'enum')) {
     const hex = e.name.endsWith('FLAGS');
-    out.push(`local ${e.name} = ${luaTable(e.members.map((x) => `${x.name} = ${hex ? '0x' + x.value.toString(16).padStart(4, '0') : x.value}`), '')}`);
+    out.push(
+      `local ${e.name} = ${luaTable(
+        e.members.map((x) => `${x.name} = ${hex ? '0x' + x.value.toString(16).padStart(4, '0') : x.value}`),
+        '',
+      )}`,
+    );
   }
   for (const e of pick(enums, LUA_NAMES, 'enum')) {
-    out.push(`local ${e.name}_NAMES = ${luaTable(names(e).map((x) => `[${x.value}] = "${x.name}"`), '')}`);
+    out.push(
+      `local ${e.name}_NAMES = ${luaTable(
+        names(e).map((x) => `[${x.value}] = "${x.name}"`),
+        '',
+      )}`,
+    );
   }
   for (const s of pick(structs, LUA_STRUCTS, 'struct')) {
     out.push(`-- struct unixsock_${s.c}: byte offset and size of each field`);
     out.push(`local ${s.name} = {`);
     out.push(`  size = ${s.size},`);
-    out.push(`  off = ${luaTable(s.fields.map((f) => `${f.name} = ${f.off}`), '  ')},`);
-    out.push(`  len = ${luaTable(s.fields.map((f) => `${f.name} = ${f.size}`), '  ')},`);
+    out.push(
+      `  off = ${luaTable(
+        s.fields.map((f) => `${f.name} = ${f.off}`),
+        '  ',
+      )},`,
+    );
+    out.push(
+      `  len = ${luaTable(
+        s.fields.map((f) => `${f.name} = ${f.size}`),
+        '  ',
+      )},`,
+    );
     out.push('}');
   }
   out.push(LUA_END);
@@ -201,22 +219,28 @@ function cHeader({ enums, structs }) {
     for (const x of e.members) out.push(`    case ${x.full}: return "${x.name.toLowerCase()}";`);
     out.push('  }', '  return nullptr;', '}', '');
   }
-  out.push('// the offsets and sizes scripts/gen-vocab.mjs computed (and src/generated/vocab.ts holds) are the compiler\'s');
+  out.push("// the offsets and sizes scripts/gen-vocab.mjs computed (and src/generated/vocab.ts holds) are the compiler's");
   for (const s of structs) {
     out.push(`static_assert(sizeof(struct unixsock_${s.c}) == ${s.size}, "struct unixsock_${s.c}: size");`);
     for (const f of s.fields) {
       out.push(`static_assert(offsetof(struct unixsock_${s.c}, ${f.name}) == ${f.off}, "unixsock_${s.c}.${f.name}: offset");`);
-      if (!f.flexible)
-        out.push(`static_assert(sizeof(((struct unixsock_${s.c}*)nullptr)->${f.name}) == ${f.size}, "unixsock_${s.c}.${f.name}: size");`);
+      if (!f.flexible) out.push(`static_assert(sizeof(((struct unixsock_${s.c}*)nullptr)->${f.name}) == ${f.size}, "unixsock_${s.c}.${f.name}: size");`);
     }
   }
   out.push('', '// every field as the compiler lays it out (the addon exports it: layout())');
   out.push('struct unixsock_vocab_field {', '  const char* type;  // the struct, as src/generated/vocab.ts names it', '  const char* name;');
-  out.push('  const char* js;    // its camelCase name', "  char kind;         // 'i' integer, 'b' bytes, 's' NUL-terminated string", '  size_t off, size;', '};');
+  out.push(
+    '  const char* js;    // its camelCase name',
+    "  char kind;         // 'i' integer, 'b' bytes, 's' NUL-terminated string",
+    '  size_t off, size;',
+    '};',
+  );
   out.push('static const struct unixsock_vocab_field unixsock_vocab_fields[] = {');
   for (const s of structs)
     for (const f of s.fields)
-      out.push(`    {"${s.name}", "${f.name}", "${f.js}", '${f.kind[0] === 'i' ? 'i' : f.kind === 'bytes' ? 'b' : 's'}', offsetof(struct unixsock_${s.c}, ${f.name}), ${f.flexible ? '0' : `sizeof(((struct unixsock_${s.c}*)nullptr)->${f.name})`}},`);
+      out.push(
+        `    {"${s.name}", "${f.name}", "${f.js}", '${f.kind[0] === 'i' ? 'i' : f.kind === 'bytes' ? 'b' : 's'}', offsetof(struct unixsock_${s.c}, ${f.name}), ${f.flexible ? '0' : `sizeof(((struct unixsock_${s.c}*)nullptr)->${f.name})`}},`,
+      );
   out.push('};', 'struct unixsock_vocab_struct {', '  const char* type;', '  size_t size;', '};');
   out.push('static const struct unixsock_vocab_struct unixsock_vocab_structs[] = {');
   for (const s of structs) out.push(`    {"${s.name}", sizeof(struct unixsock_${s.c})},`);

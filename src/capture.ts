@@ -209,7 +209,12 @@ export class UnixCapture {
     const stats = this.native.stats();
     this.native.close();
     // the addon's writer joined the records, whether it wrote a file or the dump's batches
-    const assembler = { messages: stats.messages ?? 0, incomplete: stats.incomplete ?? 0, orphanRecords: stats.orphanRecords ?? 0, badRecords: stats.badRecords ?? 0 };
+    const assembler = {
+      messages: stats.messages ?? 0,
+      incomplete: stats.incomplete ?? 0,
+      orphanRecords: stats.orphanRecords ?? 0,
+      badRecords: stats.badRecords ?? 0,
+    };
     return {
       ...stats,
       strategy: this.strategy,

@@ -29,9 +29,7 @@ export function helpFile(): string | undefined {
 
 export function interfacesText(): string {
   const help = helpFile();
-  return [`extcap {version=${VERSION}}${help ? `{help=${pathToFileURL(help).href}}` : ''}`, `interface {value=${IFACE}}{display=Unix sockets}`].join(
-    '\n',
-  );
+  return [`extcap {version=${VERSION}}${help ? `{help=${pathToFileURL(help).href}}` : ''}`, `interface {value=${IFACE}}{display=Unix sockets}`].join('\n');
 }
 
 /**
@@ -212,9 +210,7 @@ export function configArgs(editable: boolean, picks: PickerValues = []): Arg[] {
 export function configText(args: Arg[] = CONFIG_ARGS): string {
   const lines: string[] = [];
   args.forEach((a, i) => {
-    lines.push(
-      `arg {number=${i}}{call=--${a.call}}{display=${a.display}}{type=${a.type}}{tooltip=${a.tooltip}}${a.extra ?? ''}{group=${a.group}}`,
-    );
+    lines.push(`arg {number=${i}}{call=--${a.call}}{display=${a.display}}{type=${a.type}}{tooltip=${a.tooltip}}${a.extra ?? ''}{group=${a.group}}`);
     for (const v of a.values ?? []) {
       // {enabled=true}: without it Wireshark shows a multicheck's boxes read-only (and unticked)
       lines.push(`value {arg=${i}}{value=${v.value}}{display=${v.display}}{default=${v.default ? 'true' : 'false'}}{enabled=true}`);
@@ -239,7 +235,9 @@ export interface ExtcapQuery {
 export function reloadText(args: Arg[], call: string): string {
   const i = args.findIndex((a) => a.call === call);
   if (i < 0 || !/\{reload=true\}/.test(args[i].extra ?? '')) throw new UsageError(`--extcap-reload-option: "${call}" cannot be reloaded`);
-  return (args[i].values ?? []).map((v) => `value {arg=${i}}{value=${v.value}}{display=${v.display}}{default=${v.default ? 'true' : 'false'}}{enabled=true}`).join('\n');
+  return (args[i].values ?? [])
+    .map((v) => `value {arg=${i}}{value=${v.value}}{display=${v.display}}{default=${v.default ? 'true' : 'false'}}{enabled=true}`)
+    .join('\n');
 }
 
 /**

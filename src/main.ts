@@ -378,4 +378,3 @@ function isSea(): boolean {
     return false;
   }
 }
-

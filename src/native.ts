@@ -92,7 +92,12 @@ export interface NativeModule {
   /** a pipe or fifo whose reader has gone (a write would fail with EPIPE) */
   readerGone(fd: number): boolean;
   /** the capture's pcapng writer run on records in the batch format (tests, benchmarks) */
-  writeRecords(fd: number, batch: Buffer, clockOffset: bigint, identities?: { cgroupId: bigint; id: string; name: string }[]): WriterStats & { writeError: number };
+  writeRecords(
+    fd: number,
+    batch: Buffer,
+    clockOffset: bigint,
+    identities?: { cgroupId: bigint; id: string; name: string }[],
+  ): WriterStats & { writeError: number };
 }
 
 let loaded: NativeModule | undefined;

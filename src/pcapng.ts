@@ -90,7 +90,10 @@ export function interfaceBlock(info: InterfaceInfo): Buffer {
   const fixed = Buffer.alloc(8);
   fixed.writeUInt16LE(info.linktype, 0);
   fixed.writeUInt32LE(info.snaplen, 4);
-  const o = new Options().str(2, info.name).str(3, info.description).add(9, Buffer.from([9]));
+  const o = new Options()
+    .str(2, info.name)
+    .str(3, info.description)
+    .add(9, Buffer.from([9]));
   if (info.filter) o.add(11, Buffer.concat([Buffer.from([0]), Buffer.from(info.filter, 'utf8')]));
   return block(1, [fixed, o.build()]);
 }
@@ -100,13 +103,7 @@ export function statsBlock(s: StatsInfo): Buffer {
   fixed.writeUInt32LE(0, 0);
   fixed.writeUInt32LE(Number((s.tsNs >> 32n) & 0xffffffffn), 4);
   fixed.writeUInt32LE(Number(s.tsNs & 0xffffffffn), 8);
-  const opts = new Options()
-    .ts(2, s.startNs)
-    .ts(3, s.endNs)
-    .u64(4, s.received)
-    .u64(5, s.dropped)
-    .u64(8, s.delivered)
-    .build();
+  const opts = new Options().ts(2, s.startNs).ts(3, s.endNs).u64(4, s.received).u64(5, s.dropped).u64(8, s.delivered).build();
   return block(5, [fixed, opts]);
 }
 

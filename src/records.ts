@@ -21,7 +21,18 @@ export type { Credentials } from './link-header';
 /** The fields a message keeps as its first record's header has them (src/link-header.ts says what each is). */
 type HeaderFields = Omit<
   DecodedHeader,
-  'version' | 'headerLen' | 'flags' | 'offset' | 'payload' | 'localPath' | 'peerPath' | 'destPath' | 'containerId' | 'containerName' | 'peerContainerId' | 'peerContainerName'
+  | 'version'
+  | 'headerLen'
+  | 'flags'
+  | 'offset'
+  | 'payload'
+  | 'localPath'
+  | 'peerPath'
+  | 'destPath'
+  | 'containerId'
+  | 'containerName'
+  | 'peerContainerId'
+  | 'peerContainerName'
 >;
 
 export interface UnixMessage extends HeaderFields {
@@ -58,7 +69,21 @@ const EPB = { TYPE: 6, type: 0, totalLen: 4, tsHigh: 12, tsLow: 16, capLen: 20 }
 
 /** A message from its first record's header, the payload of all its records. */
 function toMessage(h: DecodedHeader, ts: bigint, payload: Buffer, flags: number): UnixMessage {
-  const { version: _v, headerLen: _l, flags: _f, offset: _o, payload: _p, localPath, peerPath, destPath, containerId, containerName, peerContainerId, peerContainerName, ...fields } = h;
+  const {
+    version: _v,
+    headerLen: _l,
+    flags: _f,
+    offset: _o,
+    payload: _p,
+    localPath,
+    peerPath,
+    destPath,
+    containerId,
+    containerName,
+    peerContainerId,
+    peerContainerName,
+    ...fields
+  } = h;
   return {
     ...fields,
     ts,

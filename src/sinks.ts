@@ -111,7 +111,10 @@ export function hexdump(b: Buffer): string {
 
 /** Printable text: control bytes other than tab and newline shown as '.'. */
 export function printable(b: Buffer): string {
-  return b.toString('latin1').replace(/\r\n/g, '\n').replace(/[^\t\n\x20-\x7e]/g, '.');
+  return b
+    .toString('latin1')
+    .replace(/\r\n/g, '\n')
+    .replace(/[^\t\n\x20-\x7e]/g, '.');
 }
 
 /** One line per message, then its bytes as text or hex (like sockdump). */

@@ -86,7 +86,10 @@ describe('capture engine on the real kernel', () => {
     const sep = stream.indexOf('\r\n\r\n');
     assert.ok(sep > 0);
     assert.equal(Buffer.compare(stream.subarray(sep + 4), body), 0, 'every byte of the body, in order');
-    assert.equal(stream.length, resp.reduce((n, r) => n + r.msgLen, 0));
+    assert.equal(
+      stream.length,
+      resp.reduce((n, r) => n + r.msgLen, 0),
+    );
   });
 
   it('filters by socket file inode through a symlink, by path prefix, pid and type', async (t) => {
@@ -153,7 +156,11 @@ describe('capture engine on the real kernel', () => {
     for (const id of held) assert.ok(before.has(id), `program ${id} is loaded`);
     await cap.stop();
     const after = loaded();
-    assert.deepEqual(held.filter((id) => after.has(id)), [], 'none of them is still loaded');
+    assert.deepEqual(
+      held.filter((id) => after.has(id)),
+      [],
+      'none of them is still loaded',
+    );
   });
   it('keeps every byte of a 52 MB capture written to a file (write-behind, the ring read in steps)', async (t) => {
     if (!needBpf(t) || !need(t, 'python3')) return;

@@ -46,8 +46,18 @@ async function screenshot(t: TestContext, file: string, name: string) {
  */
 function startWaiting(d: Dockerd, name: string, shared: string, script: string) {
   const id = d.docker([
-    'run', '-d', '--network', 'none', '--name', name, '-v', `${shared}:/srv`, d.image,
-    '/bin/sh', '-c', `while [ ! -e /srv/go-${name} ]; do sleep 0.02; done; ${script}`,
+    'run',
+    '-d',
+    '--network',
+    'none',
+    '--name',
+    name,
+    '-v',
+    `${shared}:/srv`,
+    d.image,
+    '/bin/sh',
+    '-c',
+    `while [ ! -e /srv/go-${name} ]; do sleep 0.02; done; ${script}`,
   ]);
   const root = unifiedMount();
   assert.ok(root, 'a cgroup v2 hierarchy is mounted');
@@ -93,7 +103,9 @@ describe('Docker, end to end', () => {
     const { code } = await cap.stop();
     assert.equal(code, 0);
 
-    const reqs = lines(tshark(['-r', cap.file, '-Y', 'http.request', '-T', 'fields', '-e', 'http.request.method', '-e', 'http.request.uri', '-e', 'unixsock.comm']));
+    const reqs = lines(
+      tshark(['-r', cap.file, '-Y', 'http.request', '-T', 'fields', '-e', 'http.request.method', '-e', 'http.request.uri', '-e', 'unixsock.comm']),
+    );
     const uris = reqs.map((l) => l.split('\t')[1].replace(/^\/v[0-9.]+/, ''));
     // the API version the CLI negotiated is in the request paths (/v1.41/...): whatever it is, these are the calls
     for (const want of ['/version', '/containers/json?all=1', `/containers/${name}/json`]) {
@@ -103,9 +115,13 @@ describe('Docker, end to end', () => {
     // the JSON bodies: the version reply names the daemon's version, the list and inspect replies the container's id
     const jsonStrings = tshark(['-r', cap.file, '-Y', 'json', '-T', 'fields', '-e', 'json.value.string']);
     assert.ok(jsonStrings.includes(version.Version), `daemon version ${version.Version} in a JSON body`);
-    const withId = lines(tshark(['-r', cap.file, '-Y', `json.value.string == "${id}"`, '-T', 'fields', '-e', 'http.response_for.uri', '-e', 'http.request_in']));
+    const withId = lines(
+      tshark(['-r', cap.file, '-Y', `json.value.string == "${id}"`, '-T', 'fields', '-e', 'http.response_for.uri', '-e', 'http.request_in']),
+    );
     assert.ok(withId.length >= 2, 'the container id in the list and inspect replies');
-    const resp = lines(tshark(['-r', cap.file, '-Y', 'http.response', '-T', 'fields', '-e', 'http.response.code', '-e', 'unixsock.comm', '-e', 'unixsock.peer.comm']));
+    const resp = lines(
+      tshark(['-r', cap.file, '-Y', 'http.response', '-T', 'fields', '-e', 'http.response.code', '-e', 'unixsock.comm', '-e', 'unixsock.peer.comm']),
+    );
     assert.ok(resp.length >= 3);
     for (const r of resp) assert.deepEqual(r.split('\t'), ['200', 'dockerd', 'docker']);
   });
@@ -162,7 +178,10 @@ describe('Docker, end to end', () => {
     assert.equal(replies[1].peerNspid, gens[1].pid);
     assert.equal(replies[1].peerContainerName, name);
     const identity = recs.filter((r) => r.sockType === 0);
-    assert.ok(identity.some((r) => r.cgroupId === cgroupId && r.containerId === id && r.containerName === name), 'an identity record names it');
+    assert.ok(
+      identity.some((r) => r.cgroupId === cgroupId && r.containerId === id && r.containerName === name),
+      'an identity record names it',
+    );
 
     // Wireshark: every record of the container named (the first one through the identity record), filterable, in Info
     const f = (filter: string, ...fields: string[]) => lines(tshark(['-r', cap.file, '-2', '-Y', filter, '-T', 'fields', ...fields.flatMap((x) => ['-e', x])]));
@@ -213,5 +232,4 @@ describe('Docker, end to end', () => {
     // named in its record, or (sent before the capture had its name) in an identity record
     assert.ok(records(cap.file).some((r) => r.cgroupId === a.cgroupId && r.containerName === target));
   });
-
 });

@@ -26,15 +26,50 @@ describe('unixsock.lua on captures of real programs', () => {
     execFileSync('curl', ['-s', '-o', '/dev/null', '--unix-socket', sock, 'http://unixsock/big']);
     execFileSync('curl', ['-s', '-o', '/dev/null', '--unix-socket', sock, 'http://unixsock/chunked']);
     // keep-alive: three requests on one connection
-    execFileSync('curl', ['-s', '-o', '/dev/null', '-o', '/dev/null', '-o', '/dev/null', '--unix-socket', sock, 'http://unixsock/a', 'http://unixsock/b', 'http://unixsock/c']);
+    execFileSync('curl', [
+      '-s',
+      '-o',
+      '/dev/null',
+      '-o',
+      '/dev/null',
+      '-o',
+      '/dev/null',
+      '--unix-socket',
+      sock,
+      'http://unixsock/a',
+      'http://unixsock/b',
+      'http://unixsock/c',
+    ]);
     await sleep(100);
     const { code } = await cap.stop();
     assert.equal(code, 0);
 
     const f = cap.file;
     await forEachWireshark(t, ({ tshark }) => {
-      const reqs = lines(tshark(['-r', f, '-Y', 'http.request', '-T', 'fields', '-e', 'http.request.uri', '-e', 'tcp.stream', '-e', 'unixsock.comm', '-e', 'unixsock.peer.comm', '-e', 'frame.number']));
-      assert.deepEqual(reqs.map((l) => l.split('\t')[0]), ['/big', '/chunked', '/a', '/b', '/c']);
+      const reqs = lines(
+        tshark([
+          '-r',
+          f,
+          '-Y',
+          'http.request',
+          '-T',
+          'fields',
+          '-e',
+          'http.request.uri',
+          '-e',
+          'tcp.stream',
+          '-e',
+          'unixsock.comm',
+          '-e',
+          'unixsock.peer.comm',
+          '-e',
+          'frame.number',
+        ]),
+      );
+      assert.deepEqual(
+        reqs.map((l) => l.split('\t')[0]),
+        ['/big', '/chunked', '/a', '/b', '/c'],
+      );
       const streams = reqs.map((l) => l.split('\t')[1]);
       assert.equal(new Set(streams).size, 3, 'three connections');
       assert.equal(streams[2], streams[3], 'keep-alive requests share a stream');
@@ -43,10 +78,15 @@ describe('unixsock.lua on captures of real programs', () => {
 
       // each response matched to its request (http.request_in: 4.4 and 4.6 have no http.response_for.uri)
       const uriOfFrame = new Map(reqs.map((l) => [l.split('\t')[4], l.split('\t')[0]]));
-      const resps = lines(tshark(['-r', f, '-Y', 'http.response', '-T', 'fields', '-e', 'http.response.code', '-e', 'http.request_in', '-e', 'http.transfer_encoding']));
+      const resps = lines(
+        tshark(['-r', f, '-Y', 'http.response', '-T', 'fields', '-e', 'http.response.code', '-e', 'http.request_in', '-e', 'http.transfer_encoding']),
+      );
       assert.equal(resps.length, 5);
       for (const r of resps) assert.equal(r.split('\t')[0], '200');
-      assert.deepEqual(resps.map((r) => uriOfFrame.get(r.split('\t')[1])), ['/big', '/chunked', '/a', '/b', '/c']);
+      assert.deepEqual(
+        resps.map((r) => uriOfFrame.get(r.split('\t')[1])),
+        ['/big', '/chunked', '/a', '/b', '/c'],
+      );
       assert.equal(resps[1].split('\t')[2], 'chunked');
 
       // the 1 MiB body, reassembled from many writes, byte for byte
@@ -70,14 +110,40 @@ describe('unixsock.lua on captures of real programs', () => {
       // what the GUI needs for Follow and Conversation Filter: a network layer (pinfo->net_src/net_dst,
       // from the synthetic IPv4 header), and the filter Wireshark builds from it ("ip.addr eq … and
       // tcp.port eq …", epan/dissectors/packet-tcp.c) selects exactly that connection's packets
-      const keepAlive = lines(tshark(['-r', f, '-Y', `tcp.stream == ${streams[2]}`, '-T', 'fields', '-e', 'frame.number', '-e', 'ip.src', '-e', 'ip.dst', '-e', 'tcp.srcport', '-e', 'tcp.dstport', '-e', 'frame.protocols']));
+      const keepAlive = lines(
+        tshark([
+          '-r',
+          f,
+          '-Y',
+          `tcp.stream == ${streams[2]}`,
+          '-T',
+          'fields',
+          '-e',
+          'frame.number',
+          '-e',
+          'ip.src',
+          '-e',
+          'ip.dst',
+          '-e',
+          'tcp.srcport',
+          '-e',
+          'tcp.dstport',
+          '-e',
+          'frame.protocols',
+        ]),
+      );
       assert.ok(keepAlive.length >= 6, 'three requests and three responses');
       const [, src, dst, sport, dport, protocols] = keepAlive[0].split('\t');
       assert.match(protocols, /^unixsock:ip:tcp:http/);
       const convFilter = `(ip.addr eq ${src} and ip.addr eq ${dst}) and (tcp.port eq ${sport} and tcp.port eq ${dport})`;
-      assert.deepEqual(lines(tshark(['-r', f, '-Y', convFilter, '-T', 'fields', '-e', 'frame.number'])), keepAlive.map((l) => l.split('\t')[0]));
+      assert.deepEqual(
+        lines(tshark(['-r', f, '-Y', convFilter, '-T', 'fields', '-e', 'frame.number'])),
+        keepAlive.map((l) => l.split('\t')[0]),
+      );
       // the header fields, and no expert warnings from the synthetic TCP
-      const hdr = lines(tshark(['-r', f, '-Y', 'http.request.uri == "/a"', '-T', 'fields', '-e', 'unixsock.path', '-e', 'unixsock.type', '-e', 'unixsock.peer.pid']));
+      const hdr = lines(
+        tshark(['-r', f, '-Y', 'http.request.uri == "/a"', '-T', 'fields', '-e', 'unixsock.path', '-e', 'unixsock.type', '-e', 'unixsock.peer.pid']),
+      );
       assert.deepEqual(hdr[0].split('\t'), [sock, '1', String(server.pid)]);
       const warn = tshark(['-r', f, '-q', '-z', 'expert,warn']);
       assert.doesNotMatch(warn, /Warning/, warn);
@@ -114,9 +180,7 @@ describe('unixsock.lua on captures of real programs', () => {
     // (success 1, protocol 11, little-endian clients)
     const firsts = new Map<bigint, Buffer>();
     for (const r of records(f)) if (r.pid === xvfb.pid && !firsts.has(r.ino)) firsts.set(r.ino, r.payload);
-    const setupReplyLengths = [...firsts.values()]
-      .filter((p) => p.length >= 8 && p[0] === 1 && p.readUInt16LE(2) === 11)
-      .map((p) => 8 + 4 * p.readUInt16LE(6));
+    const setupReplyLengths = [...firsts.values()].filter((p) => p.length >= 8 && p[0] === 1 && p.readUInt16LE(2) === 11).map((p) => 8 + 4 * p.readUInt16LE(6));
     assert.equal(setupReplyLengths.length, 2, 'two connection replies sent');
     await forEachWireshark(t, ({ tshark }) => {
       const setup = lines(tshark(['-r', f, '-Y', 'x11', '-T', 'fields', '-e', '_ws.col.Info']));
@@ -162,8 +226,20 @@ describe('unixsock.lua on captures of real programs', () => {
     t.after(() => daemon.kill());
     await waitForSocket(bus);
     const cap = await startCapture(t, ['path', bus]);
-    execFileSync('dbus-send', [`--bus=unix:path=${bus}`, '--print-reply', '--dest=org.freedesktop.DBus', '/org/freedesktop/DBus', 'org.freedesktop.DBus.ListNames']);
-    execFileSync('dbus-send', [`--bus=unix:path=${bus}`, '--print-reply', '--dest=org.freedesktop.DBus', '/org/freedesktop/DBus', 'org.freedesktop.DBus.GetId']);
+    execFileSync('dbus-send', [
+      `--bus=unix:path=${bus}`,
+      '--print-reply',
+      '--dest=org.freedesktop.DBus',
+      '/org/freedesktop/DBus',
+      'org.freedesktop.DBus.ListNames',
+    ]);
+    execFileSync('dbus-send', [
+      `--bus=unix:path=${bus}`,
+      '--print-reply',
+      '--dest=org.freedesktop.DBus',
+      '/org/freedesktop/DBus',
+      'org.freedesktop.DBus.GetId',
+    ]);
     await sleep(100);
     await cap.stop();
     const f = cap.file;
@@ -184,7 +260,10 @@ describe('unixsock.lua on captures of real programs', () => {
 
   it('PostgreSQL: psql and postgres over the Unix socket: startup, query, row data', async (t) => {
     if (!needBpf(t) || !need(t, 'psql', 'tshark', 'runuser')) return;
-    const bin = fs.readdirSync('/usr/lib/postgresql').map((v) => `/usr/lib/postgresql/${v}/bin`).find((d) => fs.existsSync(`${d}/initdb`));
+    const bin = fs
+      .readdirSync('/usr/lib/postgresql')
+      .map((v) => `/usr/lib/postgresql/${v}/bin`)
+      .find((d) => fs.existsSync(`${d}/initdb`));
     if (!bin) {
       if (process.env.CI === 'true') throw new Error('postgresql server binaries are missing (scripts/deps.sh installs postgresql)');
       t.skip('postgresql server is not installed');
@@ -196,7 +275,9 @@ describe('unixsock.lua on captures of real programs', () => {
     fs.mkdirSync(sockDir);
     execFileSync('chown', ['-R', 'postgres', dir]);
     execFileSync('runuser', ['-u', 'postgres', '--', `${bin}/initdb`, '-A', 'trust', '-D', data], { stdio: 'ignore' });
-    const pg = spawn('runuser', ['-u', 'postgres', '--', `${bin}/postgres`, '-D', data, '-k', sockDir, '-c', "listen_addresses=", '-p', '5432'], { stdio: 'ignore' });
+    const pg = spawn('runuser', ['-u', 'postgres', '--', `${bin}/postgres`, '-D', data, '-k', sockDir, '-c', 'listen_addresses=', '-p', '5432'], {
+      stdio: 'ignore',
+    });
     t.after(() => {
       spawnSync('runuser', ['-u', 'postgres', '--', `${bin}/pg_ctl`, '-D', data, '-m', 'immediate', 'stop'], { stdio: 'ignore' });
       pg.kill();
@@ -205,7 +286,9 @@ describe('unixsock.lua on captures of real programs', () => {
     await waitForSocket(sock, 20000);
     await sleep(500);
     const cap = await startCapture(t, ['path', sock]);
-    const out = execFileSync('runuser', ['-u', 'postgres', '--', 'psql', '-h', sockDir, '-p', '5432', '-At', '-c', "select 'unixsock-row', 40 + 2"], { encoding: 'utf8' });
+    const out = execFileSync('runuser', ['-u', 'postgres', '--', 'psql', '-h', sockDir, '-p', '5432', '-At', '-c', "select 'unixsock-row', 40 + 2"], {
+      encoding: 'utf8',
+    });
     assert.equal(out.trim(), 'unixsock-row|42');
     await sleep(100);
     await cap.stop();
@@ -218,7 +301,14 @@ describe('unixsock.lua on captures of real programs', () => {
       const q = tshark(['-r', f, '-Y', 'pgsql.query', '-T', 'fields', '-e', 'pgsql.query']);
       assert.match(q, /select 'unixsock-row', 40 \+ 2/);
       const row = tshark(['-r', f, '-Y', 'pgsql.type == "Data row"', '-T', 'fields', '-e', 'pgsql.val.data']);
-      assert.ok(row.includes(Buffer.from('unixsock-row').toString('hex').replace(/(..)(?!$)/g, '$1:')) || row.includes('756e6978736f636b2d726f77'), row);
+      assert.ok(
+        row.includes(
+          Buffer.from('unixsock-row')
+            .toString('hex')
+            .replace(/(..)(?!$)/g, '$1:'),
+        ) || row.includes('756e6978736f636b2d726f77'),
+        row,
+      );
     });
   });
 

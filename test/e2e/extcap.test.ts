@@ -27,7 +27,7 @@ function run(args: string[], opts: { user?: string; exe?: string } = {}) {
 }
 
 describe('extcap protocol', () => {
-  it("offers the listening sockets in the dialog, with the process holding each, and again on reload", async (t) => {
+  it('offers the listening sockets in the dialog, with the process holding each, and again on reload', async (t) => {
     if (!fs.existsSync(EXE)) throw new Error('extcap/unixsock is not built');
     const dir = tmpdir(t);
     const sock = path.join(dir, 'picker.sock');
@@ -39,15 +39,22 @@ describe('extcap protocol', () => {
     const cfg = execFileSync(EXE, ['--extcap-config', '--extcap-interface', 'unixsock', '--extcap-version', '4.6.1'], { encoding: 'utf8' });
     assert.match(cfg, /\{call=--path\}\{display=Socket path\}\{type=editselector\}/);
     assert.ok(cfg.split('\n').includes(label), cfg);
-    const reload = execFileSync(EXE, ['--extcap-config', '--extcap-interface', 'unixsock', '--extcap-version', '4.6.1', '--extcap-reload-option', 'path'], { encoding: 'utf8' });
+    const reload = execFileSync(EXE, ['--extcap-config', '--extcap-interface', 'unixsock', '--extcap-version', '4.6.1', '--extcap-reload-option', 'path'], {
+      encoding: 'utf8',
+    });
     assert.ok(reload.split('\n').includes(label));
-    assert.ok(reload.split('\n').every((l) => l === '' || l.startsWith('value {arg=0}')), 'only the values on reload');
+    assert.ok(
+      reload.split('\n').every((l) => l === '' || l.startsWith('value {arg=0}')),
+      'only the values on reload',
+    );
     // 4.0: a list beside the text field, passed as --socket (a path filter)
     const old = execFileSync(EXE, ['--extcap-config', '--extcap-interface', 'unixsock', '--extcap-version', '4.0'], { encoding: 'utf8' });
     assert.ok(old.split('\n').includes(label.replace('{arg=0}', '{arg=1}')), old);
     server.close();
     await sleep(50);
-    const gone = execFileSync(EXE, ['--extcap-config', '--extcap-interface', 'unixsock', '--extcap-version', '4.6.1', '--extcap-reload-option', 'path'], { encoding: 'utf8' });
+    const gone = execFileSync(EXE, ['--extcap-config', '--extcap-interface', 'unixsock', '--extcap-version', '4.6.1', '--extcap-reload-option', 'path'], {
+      encoding: 'utf8',
+    });
     assert.ok(!gone.includes(sock), 'a closed listener is gone from the list');
   });
 
@@ -57,11 +64,7 @@ describe('extcap protocol', () => {
     const i = run(['--extcap-interfaces', '--extcap-version=4.0']);
     assert.equal(i.code, 0);
     assert.equal(i.err, '');
-    assert.deepEqual(i.out.split('\n'), [
-      `extcap {version=${v}}{help=file://${ROOT}/README.md}`,
-      'interface {value=unixsock}{display=Unix sockets}',
-      '',
-    ]);
+    assert.deepEqual(i.out.split('\n'), [`extcap {version=${v}}{help=file://${ROOT}/README.md}`, 'interface {value=unixsock}{display=Unix sockets}', '']);
     const d = run(['--extcap-dlts', '--extcap-interface', 'unixsock']);
     assert.equal(d.code, 0);
     assert.equal(d.out, 'dlt {number=147}{name=USER0}{display=Unix socket messages (unixsock)}\n');
@@ -107,14 +110,35 @@ describe('extcap protocol', () => {
     const args = c.out.split('\n').filter((l) => l.startsWith('arg '));
     const calls = args.map((l) => /\{call=--([^}]+)\}/.exec(l)![1]);
     // no --extcap-version: what 4.0 takes (the socket picker as a list of its own beside the path)
-    assert.deepEqual(calls, ['path', 'socket', 'file', 'pid', 'comm', 'container', 'types', 'snaplen', 'ring-size', 'strategy', 'linktype', 'log-file', 'debug']);
+    assert.deepEqual(calls, [
+      'path',
+      'socket',
+      'file',
+      'pid',
+      'comm',
+      'container',
+      'types',
+      'snaplen',
+      'ring-size',
+      'strategy',
+      'linktype',
+      'log-file',
+      'debug',
+    ]);
     for (const [n, l] of args.entries()) {
-      assert.match(l, new RegExp(`^arg \\{number=${n}\\}\\{call=--[a-z-]+\\}\\{display=[^}]+\\}\\{type=(string|fileselect|unsigned|multicheck|selector|boolflag)\\}\\{tooltip=[^}]+\\}.*\\{group=(Filter|Capture|Debug)\\}$`));
+      assert.match(
+        l,
+        new RegExp(
+          `^arg \\{number=${n}\\}\\{call=--[a-z-]+\\}\\{display=[^}]+\\}\\{type=(string|fileselect|unsigned|multicheck|selector|boolflag)\\}\\{tooltip=[^}]+\\}.*\\{group=(Filter|Capture|Debug)\\}$`,
+        ),
+      );
     }
     const values = c.out.split('\n').filter((l) => l.startsWith('value '));
     assert.ok(values.includes(`value {arg=${calls.indexOf('strategy')}}{value=auto}{display=Automatic}{default=true}{enabled=true}`));
     // without {enabled=true} Wireshark shows the socket-type boxes read-only
-    assert.ok(values.includes(`value {arg=${calls.indexOf('types')}}{value=seqpacket}{display=Sequenced packets (SOCK_SEQPACKET)}{default=false}{enabled=true}`));
+    assert.ok(
+      values.includes(`value {arg=${calls.indexOf('types')}}{value=seqpacket}{display=Sequenced packets (SOCK_SEQPACKET)}{default=false}{enabled=true}`),
+    );
     for (const v of values) assert.match(v, /\{enabled=true\}$/, v);
     assert.doesNotMatch(c.out, /editselector/, 'Wireshark 4.0 rejects editselector');
   });
@@ -122,7 +146,10 @@ describe('extcap protocol', () => {
   it('refuses just past every range the dialog gives, with one sentence and exit 2 (the dialog stops there too)', () => {
     const c = run(['--extcap-interface', 'unixsock', '--extcap-config']);
     const ranges = [...c.out.matchAll(/^arg \{number=\d+\}\{call=--([a-z-]+)\}.*\{range=(\d+),(\d+)\}/gm)];
-    assert.deepEqual(ranges.map((m) => m[1]), ['pid', 'snaplen', 'linktype']);
+    assert.deepEqual(
+      ranges.map((m) => m[1]),
+      ['pid', 'snaplen', 'linktype'],
+    );
     for (const [, call, lo, hi] of ranges) {
       const past = [String(Number(hi) + 1), ...(Number(lo) > 0 ? [String(Number(lo) - 1)] : [])];
       for (const v of past) {
@@ -182,10 +209,27 @@ describe('Wireshark integration', () => {
     await waitForSocket(sock);
     const out = path.join(dir, 'live.pcapng');
     const log = path.join(dir, 'log');
-    const ts = spawn('tshark', ['-i', 'unixsock', '-a', 'duration:5', '-o', `extcap.unixsock.path:${sock}`, '-o', 'extcap.unixsock.ringsize:16', '-o', `extcap.unixsock.logfile:${log}`, '-w', out], {
-      env,
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
+    const ts = spawn(
+      'tshark',
+      [
+        '-i',
+        'unixsock',
+        '-a',
+        'duration:5',
+        '-o',
+        `extcap.unixsock.path:${sock}`,
+        '-o',
+        'extcap.unixsock.ringsize:16',
+        '-o',
+        `extcap.unixsock.logfile:${log}`,
+        '-w',
+        out,
+      ],
+      {
+        env,
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    );
     let err = '';
     ts.stderr.on('data', (d) => (err += d));
     // the duration counts from the capture's start, which Wireshark learns from the first header: the probes are attached by then
@@ -195,7 +239,9 @@ describe('Wireshark integration', () => {
     }
     // what each client received: the server's pong is sent only if socat relays it before it sees
     // the client's shutdown(SHUT_WR) (it then gets EPIPE: no send, nothing to capture)
-    const answered = [0, 1, 2].map((i) => (JSON.parse(execFileSync(SOCKGEN, ['connect', sock, `live-ping-${i}`], { encoding: 'utf8' })) as { len: number }).len);
+    const answered = [0, 1, 2].map(
+      (i) => (JSON.parse(execFileSync(SOCKGEN, ['connect', sock, `live-ping-${i}`], { encoding: 'utf8' })) as { len: number }).len,
+    );
     const code = await exited(ts);
     assert.equal(code, 0, err);
     const recs = records(out);
@@ -220,9 +266,13 @@ describe('Wireshark integration', () => {
     const fifo = path.join(dir, 'fifo');
     execFileSync('mkfifo', [fifo]);
     const reader = spawn('sh', ['-c', `cat '${fifo}' > '${dir}/out.pcapng'`]);
-    const p = spawn(EXE, ['--capture', '--extcap-interface', 'unixsock', '--fifo', fifo, '--extcap-capture-filter', 'comm sockgen', '--log-file', path.join(dir, 'log')], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const p = spawn(
+      EXE,
+      ['--capture', '--extcap-interface', 'unixsock', '--fifo', fifo, '--extcap-capture-filter', 'comm sockgen', '--log-file', path.join(dir, 'log')],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let err = '';
     p.stderr.on('data', (d) => (err += d));
     await sleep(1500);
@@ -254,9 +304,13 @@ describe('--fifo that is not a fifo', () => {
     if (!needBpf(t)) return;
     const dir = tmpdir(t);
     const file = path.join(dir, 'made.pcapng');
-    const p = spawn(EXE, ['--capture', '--extcap-interface', 'unixsock', '--fifo', file, '--extcap-capture-filter', 'comm sockgen', '--log-file', path.join(dir, 'log')], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
+    const p = spawn(
+      EXE,
+      ['--capture', '--extcap-interface', 'unixsock', '--fifo', file, '--extcap-capture-filter', 'comm sockgen', '--log-file', path.join(dir, 'log')],
+      {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    );
     let err = '';
     p.stderr.on('data', (d) => (err += d));
     while (!/capturing: probes attached/.test(fs.existsSync(path.join(dir, 'log')) ? fs.readFileSync(path.join(dir, 'log'), 'utf8') : '')) {
@@ -384,7 +438,10 @@ describe('errors a user can meet', () => {
   it('no BTF, tracefs missing without the right to mount it, ring buffer too small: each says what to do', async (t) => {
     if (!needBpf(t) || !need(t, 'unshare', 'capsh')) return;
     // a kernel without BTF, as a mount namespace that hides /sys/kernel/btf
-    const btf = spawnSync('unshare', ['-m', 'sh', '-c', `mount -t tmpfs none /sys/kernel/btf && exec '${EXE}' --duration 1`], { encoding: 'utf8', timeout: 20000 });
+    const btf = spawnSync('unshare', ['-m', 'sh', '-c', `mount -t tmpfs none /sys/kernel/btf && exec '${EXE}' --duration 1`], {
+      encoding: 'utf8',
+      timeout: 20000,
+    });
     assert.equal(btf.status, 1);
     assert.equal(
       btf.stderr,
@@ -411,10 +468,14 @@ describe('errors a user can meet', () => {
     );
     const dir = tmpdir(t);
     const log = path.join(dir, 'log');
-    const auto = spawnSync('unshare', ['-m', 'sh', '-c', `${hide} exec capsh --drop=cap_sys_admin -- -c "exec '${EXE}' -q --duration 1 --log-file '${log}' comm unixsock-none"`], {
-      encoding: 'utf8',
-      timeout: 20000,
-    });
+    const auto = spawnSync(
+      'unshare',
+      ['-m', 'sh', '-c', `${hide} exec capsh --drop=cap_sys_admin -- -c "exec '${EXE}' -q --duration 1 --log-file '${log}' comm unixsock-none"`],
+      {
+        encoding: 'utf8',
+        timeout: 20000,
+      },
+    );
     assert.equal(auto.status, 0, auto.stderr);
     // without tracefs the syscall tracepoints are gone: kfeatures' reading with them taken away
     const hidden = predict(readKernel(), { tracefs: false }).auto;

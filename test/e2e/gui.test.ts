@@ -146,7 +146,7 @@ describe('Wireshark GUI, as a user drives it', () => {
     // the capture runs once a request shows up in Wireshark's own capture file
     const capFile = () => fs.readdirSync(tmp).find((f) => f.startsWith('wireshark_') && f.endsWith('.pcapng'));
     let warm = 0;
-    await x.until('a first request in Wireshark\'s capture file', () => {
+    await x.until("a first request in Wireshark's capture file", () => {
       execFileSync('curl', ['-s', '-o', '/dev/null', '--unix-socket', sock, `http://unixsock/warm-up-${warm++}`]);
       const f = capFile();
       return f && matching(path.join(tmp, f), 'http.request', tsharkHome).length > 0;
@@ -154,7 +154,10 @@ describe('Wireshark GUI, as a user drives it', () => {
     const uri = `/gui-${process.pid}`;
     assert.equal(execFileSync('curl', ['-s', '--unix-socket', sock, `http://unixsock${uri}`], { encoding: 'utf8' }), `hello ${uri}\n`);
     const capture = path.join(tmp, capFile()!);
-    await x.until('the request and its response in the capture', () => matching(capture, `http.request.uri == "${uri}" || http.response_for.uri contains "${uri}"`, tsharkHome).length === 2);
+    await x.until(
+      'the request and its response in the capture',
+      () => matching(capture, `http.request.uri == "${uri}" || http.response_for.uri contains "${uri}"`, tsharkHome).length === 2,
+    );
 
     // 3. stop (the toolbar's red square): the extcap is told to end
     x.click(main, 52, 40);
@@ -221,7 +224,8 @@ describe('Wireshark GUI, as a user drives it', () => {
     assert.ok(conv, `a conversation filter was applied:\n${recent}`);
     // it selects exactly this connection: the request and its response
     const inConv = matching(kept, conv, tsharkHome);
-    const listing = () => matching(kept, 'frame', tsharkHome, ['frame.number', 'tcp.stream', 'tcp.srcport', 'tcp.dstport', 'http.request.uri', 'http.response_for.uri']).join('\n');
+    const listing = () =>
+      matching(kept, 'frame', tsharkHome, ['frame.number', 'tcp.stream', 'tcp.srcport', 'tcp.dstport', 'http.request.uri', 'http.response_for.uri']).join('\n');
     assert.equal(inConv.length, 2, `${conv} matches the request and the response; the capture:\n${listing()}\n${recent}`);
     assert.deepEqual(inConv, matching(kept, `http.request.uri == "${uri}" || http.response_for.uri contains "${uri}"`, tsharkHome));
     assert.doesNotMatch(wsErr, /Lua|lua:/, wsErr);

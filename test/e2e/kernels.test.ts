@@ -188,15 +188,31 @@ function bootGuest(k: Kernel): Promise<Run> {
         ? [
             // pauth-impdef: the emulated CPU's pointer authentication by a cheap
             // algorithm instead of QARMA (boot to /init in under 2 s instead of 5-7)
-            '-machine', 'virt', '-cpu', 'max,pauth-impdef=on', '-m', '1536', ...common, '-initrd', INITRAMFS_ARM64, ...share,
-            '-append', `console=ttyAMA0 quiet panic=-1 ${cases}`,
+            '-machine',
+            'virt',
+            '-cpu',
+            'max,pauth-impdef=on',
+            '-m',
+            '1536',
+            ...common,
+            '-initrd',
+            INITRAMFS_ARM64,
+            ...share,
+            '-append',
+            `console=ttyAMA0 quiet panic=-1 ${cases}`,
           ]
         : [
-            '-m', '2048', ...common, '-initrd', INITRAMFS,
+            '-m',
+            '2048',
+            ...common,
+            '-initrd',
+            INITRAMFS,
             // this machine's root filesystem, read-only (guest-init.sh lays a tmpfs overlay on it)
-            '-virtfs', 'local,path=/,mount_tag=hostroot,security_model=passthrough,readonly=on,multidevs=remap',
+            '-virtfs',
+            'local,path=/,mount_tag=hostroot,security_model=passthrough,readonly=on,multidevs=remap',
             ...share,
-            '-append', `console=ttyS0 quiet panic=-1 unixsock_root=${ROOT} ${cases} unixsock_tests=${GUEST_TESTS.join(',')}`,
+            '-append',
+            `console=ttyS0 quiet panic=-1 unixsock_root=${ROOT} ${cases} unixsock_tests=${GUEST_TESTS.join(',')}`,
           ];
     const q = spawn(QEMU[k.arch], args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
@@ -226,7 +242,13 @@ function bootGuest(k: Kernel): Promise<Run> {
       const tap = readIf(path.join(results, 'e2e.tap'));
       if (tap) r.e2e = parseTap(tap);
       const times = readIf(path.join(results, 'times'));
-      if (times) r.steps = Object.fromEntries(times.trim().split('\n').map((l) => [l.split(' ')[0], Number(l.split(' ')[1])]));
+      if (times)
+        r.steps = Object.fromEntries(
+          times
+            .trim()
+            .split('\n')
+            .map((l) => [l.split(' ')[0], Number(l.split(' ')[1])]),
+        );
       resolve({ ...r, release: r.release || '?' });
     });
   });
@@ -370,7 +392,9 @@ describe('kernel matrix (qemu: Debian 6.1 and 6.12 on x86_64 and arm64, and the 
       // the arm64 build (make NODE_ARCH=arm64; incremental: about a second when it is up to date)
       if (arch === 'arm64') execFileSync('make', ['-s', '-j2', 'NODE_ARCH=arm64'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
       let busybox: string | undefined;
-      for (const l of sh([path.join(KDIR, 'fetch-kernels.sh'), ...(arch === 'arm64' ? ['--arch', 'arm64'] : [])]).trim().split('\n')) {
+      for (const l of sh([path.join(KDIR, 'fetch-kernels.sh'), ...(arch === 'arm64' ? ['--arch', 'arm64'] : [])])
+        .trim()
+        .split('\n')) {
         const [name, release, file] = l.split(' ');
         if (name === 'busybox') busybox = file;
         const k = mine.find((x) => x.name === name);
@@ -420,7 +444,12 @@ describe('kernel matrix (qemu: Debian 6.1 and 6.12 on x86_64 and arm64, and the 
       assert.equal(setup.x86_64, undefined, `setting up the guests failed: ${setup.x86_64}`);
       const run = results.get(k.name)!;
       const cell = e2eCell(k, run);
-      if (run.steps) t.diagnostic(`${k.name}: seconds from boot: ${Object.entries(run.steps).map(([s, v]) => `${s} ${v.toFixed(0)}`).join(', ')}`);
+      if (run.steps)
+        t.diagnostic(
+          `${k.name}: seconds from boot: ${Object.entries(run.steps)
+            .map(([s, v]) => `${s} ${v.toFixed(0)}`)
+            .join(', ')}`,
+        );
       assert.ok(cell.ok, `${k.name} ${run.release}: ${cell.text}`);
     });
   }

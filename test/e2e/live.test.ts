@@ -68,7 +68,7 @@ function installed(t: TestContext) {
   return env;
 }
 
-describe('live capture through Wireshark\'s reader', () => {
+describe("live capture through Wireshark's reader", () => {
   it('unixsock -w - | tshark -i -: a 4 MB send goes through whole, and decodes byte for byte', async (t) => {
     if (!needBpf(t) || !need(t, 'tshark')) return;
     const dir = tmpdir(t);
@@ -83,11 +83,21 @@ describe('live capture through Wireshark\'s reader', () => {
     u.stdout.pipe(ts.stdin);
     let err = '';
     u.stderr.on('data', (d) => (err += d));
-    await waitFor('unixsock', () => err, /capturing/, () => u.exitCode === null);
+    await waitFor(
+      'unixsock',
+      () => err,
+      /capturing/,
+      () => u.exitCode === null,
+    );
     const g = sockgen('big', String(BIG));
     const after = sockgen('stream-pair');
     // everything is in once the message sent after the big one is
-    await waitFor('tshark', () => String(holds(out, after.pid)), /true/, () => ts.exitCode === null);
+    await waitFor(
+      'tshark',
+      () => String(holds(out, after.pid)),
+      /true/,
+      () => ts.exitCode === null,
+    );
     u.kill('SIGTERM');
     assert.equal(await exited(u), 0, err);
     assert.equal(await exited(ts), 0, tsErr);
@@ -115,7 +125,12 @@ describe('live capture through Wireshark\'s reader', () => {
     await waitFor('tshark', logText, /capturing: probes attached/, () => ts.exitCode === null);
     const g = sockgen('big', String(BIG));
     const after = sockgen('stream-pair');
-    await waitFor('tshark', () => String(holds(out, after.pid)), /true/, () => ts.exitCode === null);
+    await waitFor(
+      'tshark',
+      () => String(holds(out, after.pid)),
+      /true/,
+      () => ts.exitCode === null,
+    );
     ts.kill('SIGINT');
     assert.equal(await exited(ts), 0, tsErr);
     assert.doesNotMatch(tsErr, /too long/);
@@ -141,7 +156,12 @@ describe('live capture through Wireshark\'s reader', () => {
     });
     let err = '';
     u.stderr.on('data', (d) => (err += d));
-    await waitFor('unixsock', () => err, /capturing/, () => u.exitCode === null);
+    await waitFor(
+      'unixsock',
+      () => err,
+      /capturing/,
+      () => u.exitCode === null,
+    );
     // paced (~25 MB/s: the ring holds 0.6 s of it, for a shared machine's pauses); only the pipe stands still
     const script = `
 import ctypes, os, socket, time
@@ -183,7 +203,11 @@ os.wait()`;
     const mine = records(file).filter((r) => r.comm === comm);
     const bytes = Buffer.concat(mine.map((r) => r.payload));
     assert.equal(bytes.length, SENDS * MIB, 'every byte sent');
-    for (let i = 0; i < SENDS; i++) assert.ok(bytes.subarray(i * MIB, (i + 1) * MIB).every((x) => x === i), `send ${i} in order`);
+    for (let i = 0; i < SENDS; i++)
+      assert.ok(
+        bytes.subarray(i * MIB, (i + 1) * MIB).every((x) => x === i),
+        `send ${i} in order`,
+      );
   });
 });
 
@@ -352,7 +376,12 @@ describe('remote capture', () => {
     let dErr = '';
     d.stderr.on('data', (x) => (dErr += x));
     t.after(() => d.kill());
-    await waitFor('sshd', () => dErr, /Server listening on 127\.0\.0\.1/, () => d.exitCode === null);
+    await waitFor(
+      'sshd',
+      () => dErr,
+      /Server listening on 127\.0\.0\.1/,
+      () => d.exitCode === null,
+    );
 
     const home = tmpdir(t); // sshdump's known_hosts and Wireshark's preferences: nothing of the machine's
     const out = path.join(dir, 'remote.pcapng');
@@ -362,11 +391,15 @@ describe('remote capture', () => {
     const args = ['-i', 'sshdump'];
     for (const [k, v] of opts) {
       const value =
-        k === 'extcap.sshdump.remotehost' ? '127.0.0.1'
-        : k === 'extcap.sshdump.remoteusername' ? 'root'
-        : k === 'extcap.sshdump.sshkey' ? path.join(dir, 'user')
-        : k === 'extcap.sshdump.remotecapturecommand' ? remote
-        : v;
+        k === 'extcap.sshdump.remotehost'
+          ? '127.0.0.1'
+          : k === 'extcap.sshdump.remoteusername'
+            ? 'root'
+            : k === 'extcap.sshdump.sshkey'
+              ? path.join(dir, 'user')
+              : k === 'extcap.sshdump.remotecapturecommand'
+                ? remote
+                : v;
       args.push('-o', `${k}:${value}`);
     }
     args.push('-o', `extcap.sshdump.remoteport:${port}`, '-o', `extcap.sshdump.logfile:${log}`, '-o', 'extcap.sshdump.loglevel:debug', '-w', out);
@@ -377,14 +410,37 @@ describe('remote capture', () => {
     let tsErr = '';
     ts.stderr.on('data', (x) => (tsErr += x));
     // the remote unixsock's section header has reached tshark's file: it captures
-    await waitFor('tshark', () => (fs.existsSync(out) && fs.statSync(out).size > 0 ? 'started' : ''), /started/, () => ts.exitCode === null);
+    await waitFor(
+      'tshark',
+      () => (fs.existsSync(out) && fs.statSync(out).size > 0 ? 'started' : ''),
+      /started/,
+      () => ts.exitCode === null,
+    );
     const g = sockgen('stream-pair');
-    await waitFor('tshark', () => String(holds(out, g.pid)), /true/, () => ts.exitCode === null);
+    await waitFor(
+      'tshark',
+      () => String(holds(out, g.pid)),
+      /true/,
+      () => ts.exitCode === null,
+    );
     ts.kill('SIGINT');
     assert.equal(await exited(ts), 0, tsErr);
     assert.match(fs.readFileSync(log, 'utf8'), new RegExp(`Running: ${EXE.replace(/[.]/g, '\\.')} -w - -q 'comm sockgen'`));
     // decoded by the Lua: sender, peer and payload of both directions
-    const lines = tshark(['-r', out, '-Y', `unixsock.pid == ${g.pid} || unixsock.pid == ${g.child}`, '-T', 'fields', '-e', 'unixsock.comm', '-e', 'unixsock.pid', '-e', 'tcp.payload'])
+    const lines = tshark([
+      '-r',
+      out,
+      '-Y',
+      `unixsock.pid == ${g.pid} || unixsock.pid == ${g.child}`,
+      '-T',
+      'fields',
+      '-e',
+      'unixsock.comm',
+      '-e',
+      'unixsock.pid',
+      '-e',
+      'tcp.payload',
+    ])
       .trim()
       .split('\n');
     const seen = lines.map((l) => l.split('\t')).map(([comm, pid, hex]) => `${comm} ${pid} ${Buffer.from(hex.replace(/:/g, ''), 'hex').toString()}`);

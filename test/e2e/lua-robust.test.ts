@@ -33,16 +33,47 @@ describe('unixsock.lua on hand-built records', () => {
     if (!need(t, 'tshark')) return;
     const dir = tmpdir(t);
     const file = path.join(dir, 'fields.pcapng');
-    const m = message({ control: control([3, 9], { pid: 77, uid: 5, gid: 6 }), flags: HFLAG.HAS_CTRL | HFLAG.PEER_GUESS, localPath: Buffer.from('\0abstract-name') });
+    const m = message({
+      control: control([3, 9], { pid: 77, uid: 5, gid: 6 }),
+      flags: HFLAG.HAS_CTRL | HFLAG.PEER_GUESS,
+      localPath: Buffer.from('\0abstract-name'),
+    });
     writeCapture(file, [Buffer.concat([encodeLinkHeader(m, 0, false), m.payload])]);
     const fields = [
-      'unixsock.version', 'unixsock.type', 'unixsock.pid', 'unixsock.tid', 'unixsock.uid', 'unixsock.gid', 'unixsock.comm',
-      'unixsock.peer.pid', 'unixsock.peer.comm', 'unixsock.syscall', 'unixsock.inode', 'unixsock.peer.inode', 'unixsock.len',
-      'unixsock.caplen', 'unixsock.path', 'unixsock.local.path', 'unixsock.peer.path', 'unixsock.path.inode',
-      'unixsock.scm.rights.count', 'unixsock.scm.rights.fd', 'unixsock.scm.creds.pid', 'unixsock.scm.creds.uid',
-      'unixsock.scm.creds.gid', 'unixsock.flags.peer_from_creator', 'unixsock.strategy', 'http.request.method',
-      'unixsock.cgroup', 'unixsock.pidns', 'unixsock.nspid', 'unixsock.mntns', 'unixsock.peer.cgroup', 'unixsock.peer.pidns',
-      'unixsock.peer.nspid', 'unixsock.peer.mntns',
+      'unixsock.version',
+      'unixsock.type',
+      'unixsock.pid',
+      'unixsock.tid',
+      'unixsock.uid',
+      'unixsock.gid',
+      'unixsock.comm',
+      'unixsock.peer.pid',
+      'unixsock.peer.comm',
+      'unixsock.syscall',
+      'unixsock.inode',
+      'unixsock.peer.inode',
+      'unixsock.len',
+      'unixsock.caplen',
+      'unixsock.path',
+      'unixsock.local.path',
+      'unixsock.peer.path',
+      'unixsock.path.inode',
+      'unixsock.scm.rights.count',
+      'unixsock.scm.rights.fd',
+      'unixsock.scm.creds.pid',
+      'unixsock.scm.creds.uid',
+      'unixsock.scm.creds.gid',
+      'unixsock.flags.peer_from_creator',
+      'unixsock.strategy',
+      'http.request.method',
+      'unixsock.cgroup',
+      'unixsock.pidns',
+      'unixsock.nspid',
+      'unixsock.mntns',
+      'unixsock.peer.cgroup',
+      'unixsock.peer.pidns',
+      'unixsock.peer.nspid',
+      'unixsock.peer.mntns',
     ];
     await forEachWireshark(t, ({ tshark }) => {
       // a true boolean prints as 1 in 4.0, as True in 4.4 and 4.6: read how this tshark prints a false one
@@ -51,9 +82,40 @@ describe('unixsock.lua on hand-built records', () => {
       assert.ok(yes, `frame.marked printed as ${no}`);
       const out = tshark(['-r', file, '-T', 'fields', '-E', 'separator=|', ...fields.flatMap((f) => ['-e', f])]).trim();
       assert.deepEqual(out.split('|'), [
-        String(LINK_VERSION), '1', '4242', '4243', '1000', '1001', 'curl', '811', 'dockerd', '1', '1111', '2222', '18', '18',
-        '@abstract-name', '@abstract-name', '/run/docker.sock', '3333', '2', '3,9', '77', '5', '6', yes, '3', 'GET',
-        '4660', '4026531836', '7', '4026531841', '4661', '4026531836', '811', '4026531841',
+        String(LINK_VERSION),
+        '1',
+        '4242',
+        '4243',
+        '1000',
+        '1001',
+        'curl',
+        '811',
+        'dockerd',
+        '1',
+        '1111',
+        '2222',
+        '18',
+        '18',
+        '@abstract-name',
+        '@abstract-name',
+        '/run/docker.sock',
+        '3333',
+        '2',
+        '3,9',
+        '77',
+        '5',
+        '6',
+        yes,
+        '3',
+        'GET',
+        '4660',
+        '4026531836',
+        '7',
+        '4026531841',
+        '4661',
+        '4026531836',
+        '811',
+        '4026531841',
       ]);
       const info = tshark(['-r', file, '-T', 'fields', '-e', '_ws.col.Info', '-e', '_ws.col.Protocol']).trim();
       assert.match(info, /^curl 4242 → dockerd 811 @abstract-name {2}GET \/ HTTP\/1\.1\s*\tHTTP$/);
@@ -80,13 +142,37 @@ describe('unixsock.lua on hand-built records', () => {
       Buffer.concat([v1, early.payload]),
     ]);
     await forEachWireshark(t, ({ tshark }) => {
-      const out = tshark(['-r', file, '-2', '-T', 'fields', '-E', 'separator=|', '-e', 'unixsock.version', '-e', 'unixsock.container.name', '-e', 'unixsock.container.id', '-e', 'unixsock.peer.container.id', '-e', '_ws.col.Info']);
-      const rows = out.trim().split('\n').map((l) => l.split('|'));
-      assert.deepEqual(rows.map((r) => r.slice(0, 4)), [
-        [String(LINK_VERSION), 'web-1', id, ''],
-        [String(LINK_VERSION), 'web-1', id, 'd'.repeat(64)],
-        ['1', '', '', ''],
+      const out = tshark([
+        '-r',
+        file,
+        '-2',
+        '-T',
+        'fields',
+        '-E',
+        'separator=|',
+        '-e',
+        'unixsock.version',
+        '-e',
+        'unixsock.container.name',
+        '-e',
+        'unixsock.container.id',
+        '-e',
+        'unixsock.peer.container.id',
+        '-e',
+        '_ws.col.Info',
       ]);
+      const rows = out
+        .trim()
+        .split('\n')
+        .map((l) => l.split('|'));
+      assert.deepEqual(
+        rows.map((r) => r.slice(0, 4)),
+        [
+          [String(LINK_VERSION), 'web-1', id, ''],
+          [String(LINK_VERSION), 'web-1', id, 'd'.repeat(64)],
+          ['1', '', '', ''],
+        ],
+      );
       assert.match(rows[0][4], /^curl 4242 \[web-1\] → dockerd 811 \/run\/docker\.sock /);
       assert.match(rows[1][4], /^curl 4242 \[web-1\] → dockerd 811 \[dddddddddddd\] \/run\/docker\.sock /);
       assert.match(rows[2][4], /^curl 4242 → dockerd 811 \/run\/docker\.sock /);
@@ -103,20 +189,73 @@ describe('unixsock.lua on hand-built records', () => {
     const path_ = Buffer.from('/run/log.sock');
     const recs: Buffer[] = [];
     for (let i = 0; i < 2; i++) {
-      const ask = message({ sockType: 2, ino: 500n, peerIno: 600n, localPath: Buffer.alloc(0), peerPath: path_, peerPathIsDest: true, payload: Buffer.from(`ping ${i}`), msgLen: 6 });
-      const answer = message({ sockType: 2, pid: 811, peerPid: 4242, comm: 'logd', peerComm: 'curl', ino: 600n, peerIno: 500n, localPath: path_, peerPath: Buffer.alloc(0), payload: Buffer.from(`pong ${i}`), msgLen: 6 });
+      const ask = message({
+        sockType: 2,
+        ino: 500n,
+        peerIno: 600n,
+        localPath: Buffer.alloc(0),
+        peerPath: path_,
+        peerPathIsDest: true,
+        payload: Buffer.from(`ping ${i}`),
+        msgLen: 6,
+      });
+      const answer = message({
+        sockType: 2,
+        pid: 811,
+        peerPid: 4242,
+        comm: 'logd',
+        peerComm: 'curl',
+        ino: 600n,
+        peerIno: 500n,
+        localPath: path_,
+        peerPath: Buffer.alloc(0),
+        payload: Buffer.from(`pong ${i}`),
+        msgLen: 6,
+      });
       for (const m of [ask, answer]) recs.push(Buffer.concat([encodeLinkHeader(m, 0, false), m.payload]));
     }
     const big = message({ payload: Buffer.alloc(200 * 1024, 0x61), msgLen: 200 * 1024, ino: 700n, peerIno: 800n });
     recs.push(Buffer.concat([encodeLinkHeader(big, 0, false), big.payload]));
     writeCapture(file, recs);
     await forEachWireshark(t, ({ tshark }) => {
-      const rows = tshark(['-r', file, '-T', 'fields', '-E', 'separator=|', '-e', 'frame.protocols', '-e', 'ip.src', '-e', 'ip.dst', '-e', 'udp.srcport', '-e', 'udp.dstport', '-e', 'unixsock.from', '-e', 'unixsock.to', '-e', 'tcp.len'])
+      const rows = tshark([
+        '-r',
+        file,
+        '-T',
+        'fields',
+        '-E',
+        'separator=|',
+        '-e',
+        'frame.protocols',
+        '-e',
+        'ip.src',
+        '-e',
+        'ip.dst',
+        '-e',
+        'udp.srcport',
+        '-e',
+        'udp.dstport',
+        '-e',
+        'unixsock.from',
+        '-e',
+        'unixsock.to',
+        '-e',
+        'tcp.len',
+      ])
         .trim()
         .split('\n')
         .map((l) => l.split('|'));
-      assert.deepEqual(rows.map((r) => r[0].split(':').slice(0, 3).join(':')), ['unixsock:ip:udp', 'unixsock:ip:udp', 'unixsock:ip:udp', 'unixsock:ip:udp', 'unixsock:ip:tcp']);
-      assert.deepEqual(rows.slice(0, 2).map((r) => [r[5], r[6]]), [['curl 4242', 'dockerd 811'], ['logd 811', 'curl 4242']]);
+      assert.deepEqual(
+        rows.map((r) => r[0].split(':').slice(0, 3).join(':')),
+        ['unixsock:ip:udp', 'unixsock:ip:udp', 'unixsock:ip:udp', 'unixsock:ip:udp', 'unixsock:ip:tcp'],
+      );
+      assert.deepEqual(
+        rows.slice(0, 2).map((r) => [r[5], r[6]]),
+        [
+          ['curl 4242', 'dockerd 811'],
+          ['logd 811', 'curl 4242'],
+        ],
+      );
       assert.equal(rows[4][7], String(200 * 1024), 'the whole 200 KiB payload in one segment');
       const [, src, dst, sport, dport] = rows[0];
       const conv = `(ip.addr eq ${src} and ip.addr eq ${dst}) and (udp.port eq ${sport} and udp.port eq ${dport})`;

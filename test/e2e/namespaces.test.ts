@@ -118,8 +118,21 @@ describe('namespaces and cgroups without a container runtime', () => {
     assert.deepEqual([reply.peerCgroupId, reply.peerNspid, reply.peerPidns], [cgroupId, 1, gen.pidns]);
     // the cgroup's name is LXC's layout: the capture names the container "unixsock-ns-PID" in the records
     // (or, when its only send went out first, in an identity record)
-    assert.ok(all.some((r) => r.cgroupId === cgroupId && r.containerId === name), 'container id from the cgroup path');
-    const shown = tshark(['-r', cap.file, '-2', '-Y', `unixsock.container.id == "${name}" && unixsock.path == "${sock}"`, '-T', 'fields', '-e', '_ws.col.Info']);
+    assert.ok(
+      all.some((r) => r.cgroupId === cgroupId && r.containerId === name),
+      'container id from the cgroup path',
+    );
+    const shown = tshark([
+      '-r',
+      cap.file,
+      '-2',
+      '-Y',
+      `unixsock.container.id == "${name}" && unixsock.path == "${sock}"`,
+      '-T',
+      'fields',
+      '-e',
+      '_ws.col.Info',
+    ]);
     assert.match(shown, new RegExp(`^sockgen ${sent.pid} \\[${name}\\] → node \\d+ `));
   });
 });

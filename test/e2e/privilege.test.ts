@@ -41,7 +41,9 @@ function ids(user: string): { uid: number; gid: number } {
 }
 
 function install(extra: string[] = []): string {
-  return execFileSync('bash', [path.join(ROOT, 'scripts/install-extcap.sh'), '--system', '--no-build', '--extcap-dir', setup!.dir, ...extra], { encoding: 'utf8' });
+  return execFileSync('bash', [path.join(ROOT, 'scripts/install-extcap.sh'), '--system', '--no-build', '--extcap-dir', setup!.dir, ...extra], {
+    encoding: 'utf8',
+  });
 }
 
 function prepare(t: TestContext): Setup | undefined {
@@ -68,7 +70,16 @@ function prepare(t: TestContext): Setup | undefined {
   fs.chownSync(work, m.uid, m.gid);
   cleanups.push(() => fs.rmSync(work, { recursive: true, force: true }));
   execFileSync('cc', ['-O2', '-Wall', '-o', path.join(tools, 'swap-attack'), path.join(ROOT, 'test/helpers/swap-attack.c')]);
-  execFileSync('cc', ['-O2', '-Wall', '-shared', '-fPIC', `-DMARKER="${path.join(work, 'MARKER')}"`, '-o', path.join(tools, 'evil.so'), path.join(ROOT, 'test/helpers/evil.c')]);
+  execFileSync('cc', [
+    '-O2',
+    '-Wall',
+    '-shared',
+    '-fPIC',
+    `-DMARKER="${path.join(work, 'MARKER')}"`,
+    '-o',
+    path.join(tools, 'evil.so'),
+    path.join(ROOT, 'test/helpers/evil.c'),
+  ]);
   fs.copyFileSync(SOCKGEN, path.join(tools, 'sockgen'));
   fs.chmodSync(path.join(tools, 'sockgen'), 0o755);
   setup = { exe: path.join(dir, 'unixsock'), dir, work, tools, member: { ...m, groups: [m.gid, wiresharkGid] }, other: ids(OTHER), wiresharkGid };
@@ -167,7 +178,7 @@ describe('privileges of a --system install', () => {
     assert.equal(r.error?.message.includes('EACCES') ?? false, true, String(r.error));
   });
 
-  it('the swap attack (inotify, SIGSTOP, rename over the addon) run by a member: the attacker\'s library never runs, the capture works', (t) => {
+  it("the swap attack (inotify, SIGSTOP, rename over the addon) run by a member: the attacker's library never runs, the capture works", (t) => {
     const s = prepare(t);
     if (!s) return;
     const marker = path.join(s.work, 'MARKER');
@@ -218,7 +229,10 @@ describe('privileges of a --system install', () => {
     const maps = fs.readFileSync(`/proc/${pid}/maps`, 'utf8').split('\n');
     const exec = maps.filter((l) => /^\S+ ..x. /.test(l));
     const files = [...new Set(exec.map((l) => l.split(/\s+/).slice(5).join(' ')).filter((f) => f.startsWith('/')))];
-    assert.ok(files.some((f) => f.endsWith('/unixsock.node')), files.join('\n'));
+    assert.ok(
+      files.some((f) => f.endsWith('/unixsock.node')),
+      files.join('\n'),
+    );
     for (const f of files) {
       assert.doesNotMatch(f, /\(deleted\)/, `a deleted file is mapped executable: ${f}`);
       const st = fs.statSync(f);
@@ -251,7 +265,10 @@ describe('privileges of a --system install', () => {
     // Node's inspector listens on 127.0.0.1:9229 (0x2405) once started: look for any listener there
     const inspectorListening = () =>
       ['/proc/net/tcp', '/proc/net/tcp6'].some((f) =>
-        fs.readFileSync(f, 'utf8').split('\n').some((l) => /^\s*\d+: [0-9A-F]+:2405 [0-9A-F]+:0000 0A /.test(l)),
+        fs
+          .readFileSync(f, 'utf8')
+          .split('\n')
+          .some((l) => /^\s*\d+: [0-9A-F]+:2405 [0-9A-F]+:0000 0A /.test(l)),
       );
     assert.ok(!inspectorListening(), 'something on this machine already listens on 9229');
     const outcomes: string[] = [];
@@ -301,7 +318,10 @@ describe('privileges of a --system install', () => {
       [['-w', s.work], `unixsock: cannot write "${s.work}": EISDIR`],
       [['-w', dangling], `unixsock: cannot write "${dangling}": a symbolic link to nothing`],
       [['-w', path.join(s.dir, 'x.pcapng')], `unixsock: cannot write "${path.join(s.dir, 'x.pcapng')}": EACCES`],
-      [['--capture', '--extcap-interface', 'unixsock', '--fifo', path.join(s.dir, 'unixsock.policy')], `unixsock: cannot open fifo "${path.join(s.dir, 'unixsock.policy')}": EACCES`],
+      [
+        ['--capture', '--extcap-interface', 'unixsock', '--fifo', path.join(s.dir, 'unixsock.policy')],
+        `unixsock: cannot open fifo "${path.join(s.dir, 'unixsock.policy')}": EACCES`,
+      ],
       [['--capture', '--extcap-interface', 'unixsock', '--fifo', '/dev/null'], 'unixsock: cannot open fifo "/dev/null": not a fifo'],
     ];
     for (const [args, msg] of cases) {
@@ -314,7 +334,10 @@ describe('privileges of a --system install', () => {
     // root may open /proc/self/mem: refused all the same
     for (const [args, msg] of [
       [['-w', '/proc/self/mem'], 'unixsock: cannot write "/proc/self/mem": a kernel interface (procfs), not a place for a capture'],
-      [['--log-file', '/proc/self/mem', '-w', '/dev/null'], 'unixsock: cannot open log file "/proc/self/mem": a kernel interface (procfs), not a place for a capture'],
+      [
+        ['--log-file', '/proc/self/mem', '-w', '/dev/null'],
+        'unixsock: cannot open log file "/proc/self/mem": a kernel interface (procfs), not a place for a capture',
+      ],
     ] as [string[], string][]) {
       const r: SpawnSyncReturns<string> = spawnSync(EXE, [...args, '--duration', '1'], { encoding: 'utf8', timeout: 30000 });
       assert.equal(r.stderr, msg + '\n', args.join(' '));
@@ -344,14 +367,17 @@ describe('privileges of a --system install', () => {
       fs.appendFileSync(engine, Buffer.from([0]));
       r = run();
       assert.equal(r.status, 1);
-      assert.equal(r.stderr, `unixsock: cannot load the capture engine: ${engine} is not the engine this executable was built with: run scripts/install-extcap.sh --system again\n`);
+      assert.equal(
+        r.stderr,
+        `unixsock: cannot load the capture engine: ${engine} is not the engine this executable was built with: run scripts/install-extcap.sh --system again\n`,
+      );
     } finally {
       fs.chmodSync(s.dir, 0o755);
       install();
     }
   });
 
-  it('--own-uid-only: a member sees their own processes\' messages and root\'s answers to them, none of another user\'s, whatever the options; root sees everything', async (t) => {
+  it("--own-uid-only: a member sees their own processes' messages and root's answers to them, none of another user's, whatever the options; root sees everything", async (t) => {
     const s = prepare(t);
     if (!s || !need(t, 'socat')) return;
     // a server of root's that echoes: its answer to the member is the member's
@@ -392,10 +418,14 @@ describe('privileges of a --system install', () => {
     // (sockgen's JSON on stdout is a send on a Unix socket too: count the MARK messages)
     const marks = (rs: typeof recs, pid: number) => rs.filter((r) => r.pid === pid && r.payload.toString().startsWith('MARK')).length;
     const pids = (pid: number) => marks(recs, pid);
-    assert.equal(pids(mine.pid), 1, 'the member\'s own message');
+    assert.equal(pids(mine.pid), 1, "the member's own message");
     assert.equal(pids(other.pid), 0, "another user's message");
     assert.equal(pids(root.pid), 0, "root's message");
-    const texts = (rs: typeof recs) => rs.map((r) => r.payload.toString()).filter((p) => p.startsWith(tag)).sort();
+    const texts = (rs: typeof recs) =>
+      rs
+        .map((r) => r.payload.toString())
+        .filter((p) => p.startsWith(tag))
+        .sort();
     // the member's question, and root's answer to it (sender root, peer the member)
     assert.deepEqual(texts(recs), [`${tag}-member-asks`, `${tag}-member-asks`]);
     const answer = recs.find((r) => r.payload.toString() === `${tag}-member-asks` && r.uid === 0);
@@ -410,7 +440,8 @@ describe('privileges of a --system install', () => {
   it('ldd: the executable and the engine need only libc (with libm, libdl, libpthread), libstdc++, libgcc_s and the loader', (t) => {
     const s = prepare(t);
     if (!s) return;
-    const allowed = /^(linux-vdso\.so\.1|libc\.so\.6|libm\.so\.6|libdl\.so\.2|libpthread\.so\.0|libstdc\+\+\.so\.6|libgcc_s\.so\.1|\/lib64\/ld-linux-x86-64\.so\.2|ld-linux-x86-64\.so\.2)$/;
+    const allowed =
+      /^(linux-vdso\.so\.1|libc\.so\.6|libm\.so\.6|libdl\.so\.2|libpthread\.so\.0|libstdc\+\+\.so\.6|libgcc_s\.so\.1|\/lib64\/ld-linux-x86-64\.so\.2|ld-linux-x86-64\.so\.2)$/;
     for (const f of [s.exe, path.join(s.dir, 'unixsock.node')]) {
       const libs = execFileSync('ldd', [f], { encoding: 'utf8' })
         .split('\n')

@@ -65,8 +65,14 @@ describe('unixsock in every Wireshark version', () => {
         const luaLine = /^installed (\S+\/unixsock\.lua)(.*)$/m.exec(out);
         assert.ok(luaLine, out);
         // the dissector is loaded, once, from where the script put it
-        const plugins = ok(ws, ['tshark', '-G', 'plugins'], opts).split('\n').filter((l) => l.includes('unixsock.lua'));
-        assert.deepEqual(plugins.map((l) => l.split('\t').at(-1)), [luaLine[1]], `${user}: tshark -G plugins`);
+        const plugins = ok(ws, ['tshark', '-G', 'plugins'], opts)
+          .split('\n')
+          .filter((l) => l.includes('unixsock.lua'));
+        assert.deepEqual(
+          plugins.map((l) => l.split('\t').at(-1)),
+          [luaLine[1]],
+          `${user}: tshark -G plugins`,
+        );
         if (luaLine[1].startsWith(`${globalLua}/`)) {
           // only where root's Wireshark skips personal Lua plugins, and the script says so
           assert.equal(user, 'root');
@@ -103,7 +109,10 @@ describe('unixsock in every Wireshark version', () => {
       const out = path.join(tmpdir(t), 'live.pcapng');
       const log = path.join(path.dirname(out), 'extcap.log');
       const opt = (k: string, v: string) => ['-o', `extcap.unixsock.${k}:${v}`];
-      const ts = ws.spawn(['tshark', '-i', 'unixsock', '-a', 'duration:8', ...opt('path', sock), ...opt('ringsize', '16'), ...opt('logfile', log), '-w', out], { ...opts, home: opts.home! });
+      const ts = ws.spawn(['tshark', '-i', 'unixsock', '-a', 'duration:8', ...opt('path', sock), ...opt('ringsize', '16'), ...opt('logfile', log), '-w', out], {
+        ...opts,
+        home: opts.home!,
+      });
       let err = '';
       ts.stderr!.on('data', (d) => (err += d));
       const done = exited(ts);
@@ -133,5 +142,3 @@ describe('unixsock in every Wireshark version', () => {
     });
   });
 });
-
-

@@ -134,12 +134,18 @@ export function checkAll(g: Generated, all: Rec[], strategy: number, SYS: Syscal
     // seqpacket: three messages, boundaries kept
     const q = g.seq;
     const qp = mine(recs, q.pid);
-    assert.deepEqual(qp.map((r) => r.payload.toString()), ['MARK-seqpacket-0', 'MARK-seqpacket-1', 'MARK-seqpacket-2']);
+    assert.deepEqual(
+      qp.map((r) => r.payload.toString()),
+      ['MARK-seqpacket-0', 'MARK-seqpacket-1', 'MARK-seqpacket-2'],
+    );
     for (const r of qp) assert.equal(r.sockType, SEQPACKET);
   });
   part('writev/sendmsg iovecs', () => {
     // writev with 200 iovecs and sendmsg with 300: every byte, in order
-    for (const [k, sys] of [['writev', SYS.writev], ['sendmsg', SYS.sendmsg]] as const) {
+    for (const [k, sys] of [
+      ['writev', SYS.writev],
+      ['sendmsg', SYS.sendmsg],
+    ] as const) {
       const w = g[k];
       const wp = mine(recs, w.pid);
       assert.equal(wp.length, 1, k);
@@ -153,7 +159,10 @@ export function checkAll(g: Generated, all: Rec[], strategy: number, SYS: Syscal
     const m = g.mmsg;
     const mp = mine(recs, m.pid);
     assert.equal(m.count, 5);
-    assert.deepEqual(mp.map((r) => r.payload.toString()), [0, 1, 2, 3, 4].map((i) => `MARK-mmsg-${i}`));
+    assert.deepEqual(
+      mp.map((r) => r.payload.toString()),
+      [0, 1, 2, 3, 4].map((i) => `MARK-mmsg-${i}`),
+    );
     for (const r of mp) {
       assert.equal(r.syscall, SYS.sendmmsg);
       assert.equal(r.sockType, DGRAM);
@@ -186,4 +195,3 @@ export function checkAll(g: Generated, all: Rec[], strategy: number, SYS: Syscal
     for (const r of recs) assert.ok(r.comm === 'sockgen' || r.peerComm === 'sockgen');
   });
 }
-

@@ -146,10 +146,15 @@ export async function startDockerd(t: TestContext, onCleanup: (fn: () => Promise
       });
     });
   const started = Date.now();
-  await until('dockerd did not answer', 60000, () => {
-    if (proc.exitCode !== null) throw new Error(`dockerd exited (${proc.exitCode}):\n${readLog().slice(-3000)}`);
-    return fs.existsSync(sock) && spawnSync('docker', ['-H', host, 'version'], { stdio: 'ignore', timeout: 10000 }).status === 0;
-  }, readLog);
+  await until(
+    'dockerd did not answer',
+    60000,
+    () => {
+      if (proc.exitCode !== null) throw new Error(`dockerd exited (${proc.exitCode}):\n${readLog().slice(-3000)}`);
+      return fs.existsSync(sock) && spawnSync('docker', ['-H', host, 'version'], { stdio: 'ignore', timeout: 10000 }).status === 0;
+    },
+    readLog,
+  );
   t.diagnostic(`dockerd ${pid} answered after ${Date.now() - started} ms`);
 
   // the image: busybox with its applets, and sockgen

@@ -94,4 +94,3 @@ export function encodeLinkHeader(m: KernelMessage, offset: number, more: boolean
   }
   return h;
 }
-

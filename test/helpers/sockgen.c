@@ -108,7 +108,8 @@ static unsigned long cgroup_ino(void)
 
 static void json_begin(const char *mode, int sv[2])
 {
-	printf("{\"mode\":\"%s\",\"pid\":%d,\"uid\":%u,\"gid\":%u,\"ino\":%lu,\"peerIno\":%lu,\"pidns\":%lu,\"mntns\":%lu,"
+	printf("{\"mode\":\"%s\",\"pid\":%d,\"uid\":%u,\"gid\":%u,\"ino\":%lu,\"peerIno\":%lu,\"pidns\":%lu,\"mntns\":%"
+	       "lu,"
 	       "\"cgroup\":%lu",
 	       mode, getpid(), getuid(), getgid(), ino(sv[0]), ino(sv[1]), ns_ino("pid"), ns_ino("mnt"), cgroup_ino());
 }
@@ -318,8 +319,9 @@ int main(int argc, char **argv)
 		ssize_t r;
 		while ((r = read(s, buf, sizeof(buf))) > 0)
 			got += r;
-		printf("{\"mode\":\"connect\",\"pid\":%d,\"ino\":%lu,\"len\":%zu,\"pidns\":%lu,\"mntns\":%lu,\"cgroup\":%lu}\n", getpid(),
-		       ino(s), got, ns_ino("pid"), ns_ino("mnt"), cgroup_ino());
+		printf("{\"mode\":\"connect\",\"pid\":%d,\"ino\":%lu,\"len\":%zu,\"pidns\":%lu,\"mntns\":%lu,"
+		       "\"cgroup\":%lu}\n",
+		       getpid(), ino(s), got, ns_ino("pid"), ns_ino("mnt"), cgroup_ino());
 		close(s);
 	} else {
 		fprintf(stderr, "usage: sockgen MODE [ARG] (see the comment at the top of sockgen.c)\n");

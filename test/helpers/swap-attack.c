@@ -107,7 +107,7 @@ int main(int argc, char **argv)
 		pid_t w = waitpid(pid, &status, WNOHANG);
 		if (w == pid)
 			break;
-		struct pollfd p = {in, POLLIN, 0};
+		struct pollfd p = { in, POLLIN, 0 };
 		if (poll(&p, 1, 20) <= 0)
 			continue;
 		ssize_t len = read(in, buf, sizeof buf);
@@ -142,7 +142,8 @@ int main(int argc, char **argv)
 			snprintf(tmp, sizeof tmp, "%s/.evil", subdir);
 			if (copy(evil, tmp) == 0 && rename(tmp, f) == 0) {
 				swapped = 1;
-				fprintf(stderr, "swap-attack: stopped %d, put %s in place of %s, continued\n", pid, evil, f);
+				fprintf(stderr, "swap-attack: stopped %d, put %s in place of %s, continued\n", pid,
+					evil, f);
 			} else {
 				fprintf(stderr, "swap-attack: swap failed: %s\n", strerror(errno));
 			}

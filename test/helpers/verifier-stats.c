@@ -25,7 +25,10 @@
 
 static char logbuf[256 << 20];
 
-static int quiet(enum libbpf_print_level l, const char *f, va_list a) { return 0; }
+static int quiet(enum libbpf_print_level l, const char *f, va_list a)
+{
+	return 0;
+}
 
 /* Writes VAL (LEN bytes) into the .rodata variable NAME. */
 static void set_var(struct bpf_object *obj, const char *name, const void *val, size_t len)
@@ -148,8 +151,8 @@ static int one(const char *path, const char *prog, int with_filters)
 		reason[0] = 0;
 	else if (!logbuf[0])
 		snprintf(reason, sizeof(reason), "%s", strerror(-err));
-	printf("%s\t%s\t%s\t%ld\t%ld\t%ld\t%ld\t%s\n", prog, with_filters ? "filters" : "plain", verdict, insns,
-	       total, peak, per_insn, reason);
+	printf("%s\t%s\t%s\t%ld\t%ld\t%ld\t%ld\t%s\n", prog, with_filters ? "filters" : "plain", verdict, insns, total,
+	       peak, per_insn, reason);
 	bpf_object__close(obj);
 	return err && logbuf[0] ? 1 : 0;
 }

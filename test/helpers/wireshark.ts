@@ -124,7 +124,12 @@ function hostWireshark(): Wireshark | string {
   const env = (home: string, opts: ExecOptions) => ({ PATH: PATH_ENV, HOME: home, LANG: 'C.UTF-8', ...opts.env });
   const exec = (argv: string[], opts: ExecOptions = {}) =>
     withHome(opts, (home) =>
-      spawnSync(asUser(argv, opts.user)[0], asUser(argv, opts.user).slice(1), { encoding: 'utf8', maxBuffer: 1 << 28, env: env(home, opts), timeout: opts.timeout }),
+      spawnSync(asUser(argv, opts.user)[0], asUser(argv, opts.user).slice(1), {
+        encoding: 'utf8',
+        maxBuffer: 1 << 28,
+        env: env(home, opts),
+        timeout: opts.timeout,
+      }),
     );
   return {
     name: `${version} (this machine)`,
@@ -230,4 +235,3 @@ export async function forEachWireshark(t: TestContext, body: (ws: Wireshark) => 
     });
   }
 }
-

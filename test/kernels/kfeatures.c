@@ -34,8 +34,8 @@
 #include <unistd.h>
 
 static struct btf *vmlinux;
-static char tracefs[512];     // where tracefs is mounted ("" if nowhere)
-static int tracefs_temporary; // mounted by us, on a temporary directory
+static char tracefs[512];      // where tracefs is mounted ("" if nowhere)
+static int tracefs_temporary;  // mounted by us, on a temporary directory
 
 static void json_str(const char *s) {
   putchar('"');

@@ -36,10 +36,13 @@ describe('container names from the runtime API', () => {
       null,
       'text',
     ]);
-    assert.deepEqual([...names], [
-      [ID, 'web-1'],
-      ['b'.repeat(64), 'db'],
-    ]);
+    assert.deepEqual(
+      [...names],
+      [
+        [ID, 'web-1'],
+        ['b'.repeat(64), 'db'],
+      ],
+    );
     assert.equal(namesFromList({ message: 'not a list' }).size, 0);
   });
 

@@ -25,14 +25,22 @@ describe('extcap dialog constraints', () => {
     const samples = ['/run/docker.sock', '@bus', '@', '/tmp/*', '*', '**', 'a', 'with space', 'é'.repeat(53)];
     for (const n of [106, 107, 108]) samples.push('/'.padEnd(n, 'x'), '/'.padEnd(n, 'x') + '*', '@'.padEnd(n, 'y'));
     for (const p of samples) {
-      assert.equal(re.test(p), accepts(() => toKernelFilter([{ kind: 'path', neg: false, value: p }])), JSON.stringify(p));
+      assert.equal(
+        re.test(p),
+        accepts(() => toKernelFilter([{ kind: 'path', neg: false, value: p }])),
+        JSON.stringify(p),
+      );
     }
   });
 
   it('the command name pattern accepts exactly the names the filter accepts (ASCII)', () => {
     const re = pattern('comm');
     for (const c of ['a', 'dockerd', 'x'.repeat(15), 'x'.repeat(16), 'with space']) {
-      assert.equal(re.test(c), accepts(() => toKernelFilter(parseFilter(`comm "${c}"`))), c);
+      assert.equal(
+        re.test(c),
+        accepts(() => toKernelFilter(parseFilter(`comm "${c}"`))),
+        c,
+      );
     }
   });
 
@@ -44,7 +52,7 @@ describe('extcap dialog constraints', () => {
     assert.ok(!accepts(() => ringBytesFromMiB(3)), '3 MiB, which the dialog once let through');
   });
 
-  it('the process id range is the filter\'s', () => {
+  it("the process id range is the filter's", () => {
     const [, lo, hi] = /\{range=(\d+),(\d+)\}/.exec(arg('pid').extra ?? '')!.map(Number);
     assert.equal(lo, 0); // 0 is the dialog's "any process"
     assert.ok(accepts(() => toKernelFilter(parseFilter(`pid ${hi}`))));
@@ -52,12 +60,14 @@ describe('extcap dialog constraints', () => {
   });
 
   it('every value line can be ticked or chosen ({enabled=true})', () => {
-    const values = configText().split('\n').filter((l) => l.startsWith('value '));
+    const values = configText()
+      .split('\n')
+      .filter((l) => l.startsWith('value '));
     assert.ok(values.length > 0);
     for (const v of values) assert.match(v, /\{enabled=true\}$/, v);
   });
 
-  it('the fast path takes exactly the shapes of Wireshark\'s queries, nothing else', () => {
+  it("the fast path takes exactly the shapes of Wireshark's queries, nothing else", () => {
     const q = (...argv: string[]) => extcapQuery(argv);
     assert.deepEqual(q('--extcap-interfaces', '--extcap-version=4.6.1'), { interfaces: true, dlts: false, config: false, iface: undefined, version: '4.6.1' });
     assert.deepEqual(q('--extcap-dlts', '--extcap-interface', 'unixsock'), { interfaces: false, dlts: true, config: false, iface: 'unixsock' });
@@ -104,11 +114,22 @@ describe('extcap dialog constraints', () => {
       assert.match(v40, /^value \{arg=1\}\{value=\/run\/docker\.sock\}/m);
     }
     // the reload button: only the list, numbered as in the dialog
-    assert.equal(await extcapAnswer({ ...q, version: '4.4.2', reload: 'path' }, () => Promise.resolve(picks)), 'value {arg=0}{value=/run/docker.sock}{display=/run/docker.sock (dockerd 811)}{default=false}{enabled=true}');
-    await assert.rejects(extcapAnswer({ ...q, version: '4.4.2', reload: 'pid' }, () => Promise.resolve(picks)), /cannot be reloaded/);
+    assert.equal(
+      await extcapAnswer({ ...q, version: '4.4.2', reload: 'path' }, () => Promise.resolve(picks)),
+      'value {arg=0}{value=/run/docker.sock}{display=/run/docker.sock (dockerd 811)}{default=false}{enabled=true}',
+    );
+    await assert.rejects(
+      extcapAnswer({ ...q, version: '4.4.2', reload: 'pid' }, () => Promise.resolve(picks)),
+      /cannot be reloaded/,
+    );
     assert.deepEqual([takesEditSelector('4.0.17'), takesEditSelector('4.2.0'), takesEditSelector('4.6'), takesEditSelector('x')], [false, true, true, false]);
     // the same validation as the text field
-    assert.equal(configArgs(true).find((a) => a.call === 'path')!.extra?.includes(arg('path').extra!.replace(/^.*(\{validation=)/, '$1')), true);
+    assert.equal(
+      configArgs(true)
+        .find((a) => a.call === 'path')!
+        .extra?.includes(arg('path').extra!.replace(/^.*(\{validation=)/, '$1')),
+      true,
+    );
   });
 
   it('lists listening stream and seqpacket sockets and bound datagram sockets from /proc/net/unix', () => {
@@ -124,13 +145,19 @@ describe('extcap dialog constraints', () => {
       '0000000055555555: 00000002 00000000 00010000 0001 01 5000 /tmp/a}{value=evil', // would break the extcap line
     ].join('\n');
     const l = parseProcNetUnix(text);
-    assert.deepEqual(l.map((x) => [x.path, x.type, x.inode]), [
-      ['/run/docker.sock', 'stream', 1648954],
-      ['/run/systemd/notify', 'dgram', 2000],
-      ['@abstract name', 'seqpacket', 3000],
-    ].sort((a, b) => (a[0] < b[0] ? -1 : 1)));
+    assert.deepEqual(
+      l.map((x) => [x.path, x.type, x.inode]),
+      [
+        ['/run/docker.sock', 'stream', 1648954],
+        ['/run/systemd/notify', 'dgram', 2000],
+        ['@abstract name', 'seqpacket', 3000],
+      ].sort((a, b) => (a[0] < b[0] ? -1 : 1)),
+    );
     assert.equal(listenerLabel({ path: '/run/docker.sock', type: 'stream', inode: 1, pid: 811, comm: 'dockerd' }), '/run/docker.sock (dockerd 811)');
-    assert.equal(listenerLabel({ path: '/srv/app.sock', type: 'stream', inode: 1, pid: 4242, comm: 'node', container: 'web-1' }), '/srv/app.sock (node 4242 [web-1])');
+    assert.equal(
+      listenerLabel({ path: '/srv/app.sock', type: 'stream', inode: 1, pid: 4242, comm: 'node', container: 'web-1' }),
+      '/srv/app.sock (node 4242 [web-1])',
+    );
     assert.equal(listenerLabel({ path: '@bus', type: 'dgram', inode: 1 }), '@bus (dgram)');
   });
 });

@@ -37,7 +37,12 @@ describe('capture filter language', () => {
       ['not', /"not" needs a term after it/],
       ['"x', /unterminated quote/],
     ];
-    for (const [src, re] of bad) assert.throws(() => parseFilter(src), (e: Error) => e instanceof UsageError && re.test(e.message), src);
+    for (const [src, re] of bad)
+      assert.throws(
+        () => parseFilter(src),
+        (e: Error) => e instanceof UsageError && re.test(e.message),
+        src,
+      );
   });
 });
 

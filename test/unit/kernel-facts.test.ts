@@ -12,7 +12,14 @@ import { FACTS, HOOKS, RECORD_SYSCALLS, STRATEGIES, STRATEGY_NUMBER, predict, ty
 /** A kfeatures reading in which the hooks of the given kinds fail. */
 function reading(failing: string[]): KernelReading {
   const hooks = Object.fromEntries(HOOKS.map((h) => [h, failing.some((k) => h.startsWith(`${k}:`)) ? { ok: false, why: 'test' } : { ok: true }]));
-  return { release: 'x', machine: 'x86_64', btf: true, tracefs: '/t', syscalls: { write: 1, writev: 20, sendto: 44, sendmsg: 46, sendmmsg: 307, sendfile: 40 }, hooks };
+  return {
+    release: 'x',
+    machine: 'x86_64',
+    btf: true,
+    tracefs: '/t',
+    syscalls: { write: 1, writev: 20, sendto: 44, sendmsg: 46, sendmmsg: 307, sendfile: 40 },
+    hooks,
+  };
 }
 
 describe('kernel facts', () => {
@@ -39,7 +46,10 @@ describe('kernel facts', () => {
       const m = new RegExp(`UNIXSOCK_S_${s.toUpperCase()} = (\\d+)`).exec(header);
       assert.equal(Number(m?.[1]), STRATEGY_NUMBER[s], s);
     }
-    assert.deepEqual(CLI_STRATEGIES.filter((s) => s !== 'auto'), STRATEGIES);
+    assert.deepEqual(
+      CLI_STRATEGIES.filter((s) => s !== 'auto'),
+      STRATEGIES,
+    );
     for (const s of STRATEGIES) for (const h of FACTS.strategies[s].hooks) assert.ok(FACTS.refusal[h.slice(0, h.indexOf(':'))], `a refusal pattern for ${h}`);
   });
 

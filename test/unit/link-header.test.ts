@@ -17,7 +17,25 @@ describe('unixsock link-layer header', () => {
     assert.equal(d.headerLen, h.length);
     assert.equal(h.length % 4, 0);
     assert.deepEqual(
-      [d.sockType, d.flags, d.strategy, d.pid, d.tid, d.uid, d.gid, d.peerPid, d.syscall, d.ino, d.peerIno, d.msgLen, d.offset, d.pathDev, d.pathIno, d.comm, d.peerComm],
+      [
+        d.sockType,
+        d.flags,
+        d.strategy,
+        d.pid,
+        d.tid,
+        d.uid,
+        d.gid,
+        d.peerPid,
+        d.syscall,
+        d.ino,
+        d.peerIno,
+        d.msgLen,
+        d.offset,
+        d.pathDev,
+        d.pathIno,
+        d.comm,
+        d.peerComm,
+      ],
       [1, HFLAG.HAS_CTRL, 3, 4242, 4243, 1000, 1001, 811, 1, 1111n, 2222n, 18, 0, (8 << 20) | 1, 3333n, 'curl', 'dockerd'],
     );
     assert.deepEqual(d.localPath, Buffer.from('\0abstract'));
@@ -71,10 +89,33 @@ describe('unixsock link-layer header', () => {
     assert.ok(rows.length >= 20, 'the table lists the fixed fields');
     const h = encodeLinkHeader(message(), 0, false);
     const expect: Record<string, bigint | number | string> = {
-      version: 2, sock_type: 1, header_len: h.length, flags: 0, strategy: 3, pid: 4242, tid: 4243, uid: 1000, gid: 1001,
-      peer_pid: 811, syscall: 1, inode: 1111n, peer_inode: 2222n, msg_len: 18, offset: 0, path_dev: (8 << 20) | 1,
-      path_inode: 3333n, comm: 'curl', peer_comm: 'dockerd', cgroup_id: 0x1234n, peer_cgroup_id: 0x1235n, pidns: 4026531836,
-      nspid: 7, mntns: 4026531841, peer_pidns: 4026531836, peer_nspid: 811, peer_mntns: 4026531841,
+      version: 2,
+      sock_type: 1,
+      header_len: h.length,
+      flags: 0,
+      strategy: 3,
+      pid: 4242,
+      tid: 4243,
+      uid: 1000,
+      gid: 1001,
+      peer_pid: 811,
+      syscall: 1,
+      inode: 1111n,
+      peer_inode: 2222n,
+      msg_len: 18,
+      offset: 0,
+      path_dev: (8 << 20) | 1,
+      path_inode: 3333n,
+      comm: 'curl',
+      peer_comm: 'dockerd',
+      cgroup_id: 0x1234n,
+      peer_cgroup_id: 0x1235n,
+      pidns: 4026531836,
+      nspid: 7,
+      mntns: 4026531841,
+      peer_pidns: 4026531836,
+      peer_nspid: 811,
+      peer_mntns: 4026531841,
     };
     let end = 0;
     for (const r of rows) {
@@ -82,17 +123,22 @@ describe('unixsock link-layer header', () => {
       if (!(r.name in expect)) continue;
       const v = expect[r.name];
       const got =
-        typeof v === 'string' ? h.toString('latin1', r.off, r.off + r.size).replace(/\0+$/, '')
-        : r.size === 8 ? h.readBigUInt64BE(r.off)
-        : r.size === 4 ? h.readUInt32BE(r.off)
-        : r.size === 2 ? h.readUInt16BE(r.off)
-        : h.readUInt8(r.off);
+        typeof v === 'string'
+          ? h.toString('latin1', r.off, r.off + r.size).replace(/\0+$/, '')
+          : r.size === 8
+            ? h.readBigUInt64BE(r.off)
+            : r.size === 4
+              ? h.readUInt32BE(r.off)
+              : r.size === 2
+                ? h.readUInt16BE(r.off)
+                : h.readUInt8(r.off);
       assert.equal(got, v, `${r.name} at ${r.off}`);
       delete expect[r.name];
     }
     assert.deepEqual(Object.keys(expect), [], 'every field is documented');
     assert.equal(end, FIXED_LEN);
     for (const [name, code] of Object.entries(TLV)) assert.match(doc, new RegExp(`\\| ${code} \\| \`${name}\``), `option ${name}`);
-    for (const [name, bit] of Object.entries(HFLAG)) assert.match(doc, new RegExp(`\\| 0x${bit.toString(16).padStart(4, '0')} \\| \`${name}\``), `flag ${name}`);
+    for (const [name, bit] of Object.entries(HFLAG))
+      assert.match(doc, new RegExp(`\\| 0x${bit.toString(16).padStart(4, '0')} \\| \`${name}\``), `flag ${name}`);
   });
 });

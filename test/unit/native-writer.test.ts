@@ -113,7 +113,10 @@ describe('native pcapng writer', () => {
       ts: 11n,
       localPath: longPath,
       peerPath: longPath,
-      control: control(Array.from({ length: 253 }, (_, i) => i), { pid: 1, uid: 2, gid: 3 }),
+      control: control(
+        Array.from({ length: 253 }, (_, i) => i),
+        { pid: 1, uid: 2, gid: 3 },
+      ),
       flags: FLAG.HAS_CTRL,
       payload: bytes(3 << 20, 9),
       msgLen: 3 << 20,

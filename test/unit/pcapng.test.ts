@@ -23,7 +23,10 @@ describe('pcapng writer', () => {
     w.flush();
     fs.closeSync(fd);
     const c = readPcapng(file);
-    assert.deepEqual(c.blocks.map((b) => b.type), [0x0a0d0d0a, 1, 6, 6, 5]);
+    assert.deepEqual(
+      c.blocks.map((b) => b.type),
+      [0x0a0d0d0a, 1, 6, 6, 5],
+    );
     assert.equal(c.shbOptions.get(4)![0].toString(), 'unixsock test');
     assert.equal(c.linktype, 148);
     assert.equal(c.snaplen, 262144);

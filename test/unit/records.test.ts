@@ -38,7 +38,13 @@ describe('record assembler', () => {
         dataRecord(REC.DATA, 1, 10n, Buffer.from('def')),
       ]),
     );
-    assert.deepEqual(out.map((m) => [m.tid, m.payload.toString()]), [[2, 'xyz'], [1, 'abcdef']]);
+    assert.deepEqual(
+      out.map((m) => [m.tid, m.payload.toString()]),
+      [
+        [2, 'xyz'],
+        [1, 'abcdef'],
+      ],
+    );
     assert.equal(out[0].localPath.toString(), '/x');
     assert.equal(out[1].comm, 'proc');
     assert.equal(out[1].ino, 77n);
@@ -104,7 +110,7 @@ describe('paths and ancillary data', () => {
   });
 });
 
-describe('the readable dump reads the addon writer\'s blocks', () => {
+describe("the readable dump reads the addon writer's blocks", () => {
   it('gives each send back whole, as the oracle assembles its kernel records', (t) => {
     const msgs: KernelMessage[] = [
       message({ tid: 1, ts: 1n }),

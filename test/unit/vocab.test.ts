@@ -50,7 +50,7 @@ describe('generated vocabulary', () => {
     assert.match(r.stderr, /src\/generated\/vocab\.ts and wireshark\/unixsock\.lua differ/);
   });
 
-  it('the offsets and sizes are the addon compiler\'s (offsetof, sizeof)', () => {
+  it("the offsets and sizes are the addon compiler's (offsetof, sizeof)", () => {
     const layout = loadNative().layout();
     // every struct of the header: the exports shaped { size, off, len }
     const generated = Object.fromEntries(Object.entries(vocab).filter(([, v]) => typeof v === 'object' && 'off' in v && 'len' in v));
