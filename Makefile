@@ -95,7 +95,7 @@ $(O)/unixsock.node: $(wildcard native/*.cc native/*.h) native/binding.gyp $(O)/u
 
 TS_SOURCES := $(wildcard src/*.ts src/generated/*.ts) package.json tsconfig.json tsconfig.build.json
 $(B)/typecheck.stamp: $(TS_SOURCES) $(B)/unixsock_vocab.h
-	npx --no-install tsc -p tsconfig.build.json --noEmit
+	node node_modules/typescript-7/bin/tsc -p tsconfig.build.json --noEmit
 	@touch $@
 
 $(B)/unixsock.cjs: $(TS_SOURCES) $(B)/typecheck.stamp

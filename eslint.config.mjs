@@ -1,7 +1,7 @@
 // npm run lint runs this (with prettier, clang-format, shellcheck and luacheck: package.json).
 // Type-aware rules, the types from tsconfig.json through typescript-eslint's project
 // service. `typescript` in node_modules is TypeScript 6's API (@typescript/typescript6):
-// TypeScript 7, which type-checks and owns `tsc` (@typescript/native), has no API for
+// TypeScript 7, which type-checks and owns `tsc` (the alias typescript-7), has no API for
 // typescript-eslint yet (its peer range ends before 6.1; the 7.x API is announced for 7.1).
 import js from '@eslint/js';
 import { defineConfig, globalIgnores } from 'eslint/config';

@@ -13,7 +13,7 @@ const list = (dir) =>
 const only = process.argv.slice(2);
 const files = only.length ? only : [...list('test/unit'), ...list('test/e2e')];
 
-const tsc = spawnSync('npx', ['--no-install', 'tsc', '-p', 'tsconfig.json', '--noEmit'], { cwd: root, stdio: 'inherit' });
+const tsc = spawnSync(process.execPath, ['node_modules/typescript-7/bin/tsc', '-p', 'tsconfig.json', '--noEmit'], { cwd: root, stdio: 'inherit' });
 if (tsc.status !== 0) {
   console.error('type-check failed');
   process.exit(1);
