@@ -64,7 +64,7 @@ if ((${#missing[@]})); then
       curl -fsS -o "${pkg}_$base.dsc" "$dir/${pkg}_${base//+/%2b}.dsc" || fail "cannot fetch ${pkg}_$base.dsc from $dir"
       while read -r f; do
         [[ -f $f ]] || curl -fsS -o "$f" "$dir/${f//+/%2b}" || fail "cannot fetch $f from $dir"
-      done < <(awk '/^Files:/{on=1; next} /^[^ ]/{on=0} on {print $3}' "${pkg}_$base.dsc")
+      done < <(awk '/^Files:/{on=1; next} /^[^ ]/ || NF < 3 {on=0} on {print $3}' "${pkg}_$base.dsc")
     done
   fi
   for pkg in "${missing[@]}"; do for dsc in "$pkg"_*.dsc; do dpkg-source -x --no-check "$dsc" >/dev/null; done; done
