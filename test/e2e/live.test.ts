@@ -89,15 +89,7 @@ describe("live capture through Wireshark's reader", () => {
       /capturing/,
       () => u.exitCode === null,
     );
-    const g = sockgen('big', String(BIG));
-    const after = sockgen('stream-pair');
-    // everything is in once the message sent after the big one is
-    await waitFor(
-      'tshark',
-      () => String(holds(out, after.pid)),
-      /true/,
-      () => ts.exitCode === null,
-    );
+    const g = await sendBig(out, () => ts.exitCode === null);
     u.kill('SIGTERM');
     assert.equal(await exited(u), 0, err);
     assert.equal(await exited(ts), 0, tsErr);
@@ -123,14 +115,7 @@ describe("live capture through Wireshark's reader", () => {
     ts.stderr.on('data', (d) => (tsErr += d));
     const logText = () => (fs.existsSync(log) ? fs.readFileSync(log, 'utf8') : '');
     await waitFor('tshark', logText, /capturing: probes attached/, () => ts.exitCode === null);
-    const g = sockgen('big', String(BIG));
-    const after = sockgen('stream-pair');
-    await waitFor(
-      'tshark',
-      () => String(holds(out, after.pid)),
-      /true/,
-      () => ts.exitCode === null,
-    );
+    const g = await sendBig(out, () => ts.exitCode === null);
     ts.kill('SIGINT');
     assert.equal(await exited(ts), 0, tsErr);
     assert.doesNotMatch(tsErr, /too long/);
@@ -212,6 +197,14 @@ os.wait()`;
 });
 
 /** Whether a capture file that is still being written holds a record of pid yet (its whole blocks only). */
+/** The 4 MB send, then a small one: everything is in the file once the small one is. */
+async function sendBig(out: string, alive: () => boolean): Promise<Gen> {
+  const g = sockgen('big', String(BIG));
+  const after = sockgen('stream-pair');
+  await waitFor('tshark', () => String(holds(out, after.pid)), /true/, alive);
+  return g;
+}
+
 function holds(file: string, pid: number): boolean {
   try {
     const buf = fs.readFileSync(file);
