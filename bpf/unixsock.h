@@ -260,4 +260,14 @@ enum unixsock_link_tlv {
 #define UNIXSOCK_EPB_HEAD 28
 #define UNIXSOCK_EPB_OVERHEAD (UNIXSOCK_EPB_HEAD + 12 + 4)
 
+/*
+ * The stream view's addresses (wireshark/unixsock.lua) and the names the
+ * capture gives them (pcapng name resolution blocks, native/pcapng_out.h):
+ * IPv6 addresses whose first 64 bits are this ULA prefix,
+ * fd75:6e69:7873:6f63::/64 (fd, then "unixsoc" in ASCII), and whose last 64
+ * bits are a side's cgroup id (0: not known). docs/link-header.md.
+ */
+#define UNIXSOCK_VIEW_PREFIX_HI 0xfd756e69
+#define UNIXSOCK_VIEW_PREFIX_LO 0x78736f63
+
 #endif /* UNIXSOCK_H */

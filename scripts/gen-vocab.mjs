@@ -30,7 +30,7 @@ const LUA_BEGIN = '-- BEGIN generated vocabulary';
 const LUA_END = '-- END generated vocabulary';
 
 // What the dissector reads: the record header, its flags and options, names.
-const LUA_DEFINES = ['LINK_VERSION'];
+const LUA_DEFINES = ['LINK_VERSION', 'VIEW_PREFIX_HI', 'VIEW_PREFIX_LO'];
 const LUA_ENUMS = ['MSG_FLAGS', 'LINK_FLAGS', 'LINK_TLV'];
 const LUA_NAMES = ['SOCK_TYPE', 'STRATEGY'];
 const LUA_STRUCTS = ['LINK_HEADER'];

@@ -12,6 +12,8 @@ export const LINK_VERSION = 2;
 export const MAX_BLOCK = 262144;
 export const EPB_HEAD = 28;
 export const EPB_OVERHEAD = 44;
+export const VIEW_PREFIX_HI = 4252331625;
+export const VIEW_PREFIX_LO = 2020831075;
 
 /** enum unixsock_rec_kind */
 export const REC_KIND = {

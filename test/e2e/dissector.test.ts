@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { LUA, ROOT, exited, need, needBpf, records, sleep, startCapture, startXvfb, tmpdir, waitForSocket } from '../helpers/harness';
 import { forEachWireshark } from '../helpers/wireshark';
+import { viewAddress, viewAddressRe } from '../helpers/view';
 
 const lines = (s: string) => s.split('\n').filter(Boolean);
 
@@ -45,6 +46,10 @@ describe('unixsock.lua on captures of real programs', () => {
     assert.equal(code, 0);
 
     const f = cap.file;
+    // the cgroups the kernel saw curl and the server in: the view's addresses are made of them
+    const recs = records(f);
+    const curlCgroup = recs.find((r) => r.comm === 'curl')!.cgroupId;
+    const serverCgroup = recs.find((r) => r.pid === server.pid)!.cgroupId;
     await forEachWireshark(t, ({ tshark }) => {
       const reqs = lines(
         tshark([
@@ -104,11 +109,12 @@ describe('unixsock.lua on captures of real programs', () => {
         assert.match(follow, new RegExp(`GET /${u} HTTP/1.1`));
         assert.match(follow, new RegExp(`hello /${u}`));
       }
-      // conversations: one per curl connection
+      // conversations: one per curl connection, between curl's cgroup and the server's (the view's addresses)
       const conv = tshark(['-r', f, '-q', '-z', 'conv,tcp']);
-      assert.equal((conv.match(/127\.85\.0\.1:\d+\s+<->\s+127\.85\.0\.2:80\b/g) ?? []).length, 3);
+      const convRe = new RegExp(`${viewAddressRe(curlCgroup)}:\\d+\\s+<->\\s+${viewAddressRe(serverCgroup)}:80\\b`, 'g');
+      assert.equal((conv.match(convRe) ?? []).length, 3, conv);
       // what the GUI needs for Follow and Conversation Filter: a network layer (pinfo->net_src/net_dst,
-      // from the synthetic IPv4 header), and the filter Wireshark builds from it ("ip.addr eq … and
+      // from the synthetic IPv6 header), and the filter Wireshark builds from it ("ipv6.addr eq … and
       // tcp.port eq …", epan/dissectors/packet-tcp.c) selects exactly that connection's packets
       const keepAlive = lines(
         tshark([
@@ -121,9 +127,9 @@ describe('unixsock.lua on captures of real programs', () => {
           '-e',
           'frame.number',
           '-e',
-          'ip.src',
+          'ipv6.src',
           '-e',
-          'ip.dst',
+          'ipv6.dst',
           '-e',
           'tcp.srcport',
           '-e',
@@ -134,8 +140,9 @@ describe('unixsock.lua on captures of real programs', () => {
       );
       assert.ok(keepAlive.length >= 6, 'three requests and three responses');
       const [, src, dst, sport, dport, protocols] = keepAlive[0].split('\t');
-      assert.match(protocols, /^unixsock:ip:tcp:http/);
-      const convFilter = `(ip.addr eq ${src} and ip.addr eq ${dst}) and (tcp.port eq ${sport} and tcp.port eq ${dport})`;
+      assert.match(protocols, /^unixsock:ipv6:tcp:http/);
+      assert.deepEqual([src, dst], [viewAddress(curlCgroup), viewAddress(serverCgroup)]);
+      const convFilter = `(ipv6.addr eq ${src} and ipv6.addr eq ${dst}) and (tcp.port eq ${sport} and tcp.port eq ${dport})`;
       assert.deepEqual(
         lines(tshark(['-r', f, '-Y', convFilter, '-T', 'fields', '-e', 'frame.number'])),
         keepAlive.map((l) => l.split('\t')[0]),

@@ -220,7 +220,7 @@ describe('Wireshark GUI, as a user drives it', () => {
     x.key(main, 'ctrl+q');
     await x.until('Wireshark to quit', () => ws.exitCode !== null);
     const recent = fs.readFileSync(path.join(conf, 'recent_common'), 'utf8');
-    const conv = /^recent\.display_filter: (\(ip\.addr eq .*tcp\.port.*)$/m.exec(recent)?.[1];
+    const conv = /^recent\.display_filter: (\(ipv6\.addr eq .*tcp\.port.*)$/m.exec(recent)?.[1];
     assert.ok(conv, `a conversation filter was applied:\n${recent}`);
     // it selects exactly this connection: the request and its response
     const inConv = matching(kept, conv, tsharkHome);

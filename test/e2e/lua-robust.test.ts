@@ -10,6 +10,7 @@ import { writePcapngFile } from '../helpers/pcapng-write';
 import { need, tmpdir } from '../helpers/harness';
 import { forEachWireshark } from '../helpers/wireshark';
 import { control, message } from '../helpers/messages';
+import { viewAddress } from '../helpers/view';
 
 function writeCapture(file: string, recs: Buffer[], linktype = 147) {
   writePcapngFile(file, linktype, recs, 'unixsock test');
@@ -180,14 +181,15 @@ describe('unixsock.lua on hand-built records', () => {
     });
   });
 
-  it('datagrams and a 200 KiB stream record: the IPv4 layer Follow and Conversation Filter need, with no expert warnings', async (t) => {
+  it('datagrams and a 200 KiB stream record: the IPv6 layer Follow and Conversation Filter need, with no expert warnings', async (t) => {
     if (!need(t, 'tshark')) return;
     const dir = tmpdir(t);
     const file = path.join(dir, 'dgram.pcapng');
     // a client's datagrams to a bound server and the server's replies, then one stream record
-    // bigger than an IPv4 total length can say (it gets 0: Wireshark's TSO rule)
+    // bigger than an IPv6 payload length can say (a jumbogram: RFC 2675's hop-by-hop option)
     const path_ = Buffer.from('/run/log.sock');
     const recs: Buffer[] = [];
+    const asks: ReturnType<typeof message>[] = [];
     for (let i = 0; i < 2; i++) {
       const ask = message({
         sockType: 2,
@@ -212,8 +214,10 @@ describe('unixsock.lua on hand-built records', () => {
         payload: Buffer.from(`pong ${i}`),
         msgLen: 6,
       });
+      asks.push(ask);
       for (const m of [ask, answer]) recs.push(Buffer.concat([encodeLinkHeader(m, 0, false), m.payload]));
     }
+    const ask0 = asks[0];
     const big = message({ payload: Buffer.alloc(200 * 1024, 0x61), msgLen: 200 * 1024, ino: 700n, peerIno: 800n });
     recs.push(Buffer.concat([encodeLinkHeader(big, 0, false), big.payload]));
     writeCapture(file, recs);
@@ -228,9 +232,9 @@ describe('unixsock.lua on hand-built records', () => {
         '-e',
         'frame.protocols',
         '-e',
-        'ip.src',
+        'ipv6.src',
         '-e',
-        'ip.dst',
+        'ipv6.dst',
         '-e',
         'udp.srcport',
         '-e',
@@ -247,7 +251,7 @@ describe('unixsock.lua on hand-built records', () => {
         .map((l) => l.split('|'));
       assert.deepEqual(
         rows.map((r) => r[0].split(':').slice(0, 3).join(':')),
-        ['unixsock:ip:udp', 'unixsock:ip:udp', 'unixsock:ip:udp', 'unixsock:ip:udp', 'unixsock:ip:tcp'],
+        ['unixsock:ipv6:udp', 'unixsock:ipv6:udp', 'unixsock:ipv6:udp', 'unixsock:ipv6:udp', 'unixsock:ipv6:ipv6.hopopts'],
       );
       assert.deepEqual(
         rows.slice(0, 2).map((r) => [r[5], r[6]]),
@@ -258,7 +262,10 @@ describe('unixsock.lua on hand-built records', () => {
       );
       assert.equal(rows[4][7], String(200 * 1024), 'the whole 200 KiB payload in one segment');
       const [, src, dst, sport, dport] = rows[0];
-      const conv = `(ip.addr eq ${src} and ip.addr eq ${dst}) and (udp.port eq ${sport} and udp.port eq ${dport})`;
+      // the sides' cgroups (the first record's sender and peer), fixed for the connection: also on the answers
+      assert.deepEqual([src, dst], [viewAddress(ask0.cgroupId), viewAddress(ask0.peerCgroupId)]);
+      assert.deepEqual([rows[1][1], rows[1][2]], [dst, src]);
+      const conv = `(ipv6.addr eq ${src} and ipv6.addr eq ${dst}) and (udp.port eq ${sport} and udp.port eq ${dport})`;
       assert.deepEqual(tshark(['-r', file, '-Y', conv, '-T', 'fields', '-e', 'frame.number']).trim().split('\n'), ['1', '2', '3', '4']);
       const follow = tshark(['-r', file, '-q', '-z', 'follow,udp,ascii,0']);
       for (const w of ['ping 0', 'pong 0', 'ping 1', 'pong 1']) assert.match(follow, new RegExp(w));
