@@ -58,14 +58,15 @@ Napi::Value WriteRecords(const Napi::CallbackInfo& info) {
   }
   bool lossless;
   unixsock::PcapngOut out(info[0].As<Napi::Number>().Int32Value(), info[2].As<Napi::BigInt>().Int64Value(&lossless), 0);
-  // optional [{cgroupId, id, name}]: container names, as a capture's setIdentity gives them
+  // optional [{cgroupId, id, name[, path]}]: container names, as a capture's setIdentity gives them
   unixsock::IdentityTable ids;
   if (info.Length() > 3 && info[3].IsArray()) {
     Napi::Array a = info[3].As<Napi::Array>();
     for (uint32_t i = 0; i < a.Length(); i++) {
       Napi::Object e = a.Get(i).As<Napi::Object>();
+      Napi::Value p = e.Get("path");
       ids.Set(e.Get("cgroupId").As<Napi::BigInt>().Uint64Value(&lossless), e.Get("id").As<Napi::String>().Utf8Value(),
-              e.Get("name").As<Napi::String>().Utf8Value());
+              e.Get("name").As<Napi::String>().Utf8Value(), p.IsString() ? p.As<Napi::String>().Utf8Value() : "");
     }
     ids.Sync();
     out.set_identities(&ids);

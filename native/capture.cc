@@ -321,17 +321,19 @@ class Capture : public Napi::ObjectWrap<Capture> {
     return env.Undefined();
   }
 
-  // setIdentity(cgroupId, containerId, name): what the writer puts in the
-  // records of that cgroup (containerId '': a host cgroup, nothing to add).
+  // setIdentity(cgroupId, containerId, name[, path]): what the writer puts in
+  // the records of that cgroup (containerId '': a host cgroup, nothing to
+  // add), and the name of its stream-view address (path: its cgroup path).
   Napi::Value SetIdentity(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (info.Length() < 3 || !info[0].IsBigInt() || !info[1].IsString() || !info[2].IsString()) {
-      Napi::TypeError::New(env, "Usage: setIdentity(cgroupId, containerId, name)").ThrowAsJavaScriptException();
+      Napi::TypeError::New(env, "Usage: setIdentity(cgroupId, containerId, name[, path])").ThrowAsJavaScriptException();
       return env.Undefined();
     }
     bool lossless;
     ids_.Set(info[0].As<Napi::BigInt>().Uint64Value(&lossless), info[1].As<Napi::String>().Utf8Value(),
-             info[2].As<Napi::String>().Utf8Value());
+             info[2].As<Napi::String>().Utf8Value(),
+             info.Length() > 3 && info[3].IsString() ? info[3].As<Napi::String>().Utf8Value() : "");
     return env.Undefined();
   }
 

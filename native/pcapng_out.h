@@ -821,6 +821,7 @@ class PcapngOut {
   // that a reader of the file (or a live Wireshark) can name those records too.
   void Identities() {
     std::vector<uint64_t> late = ids_->Sync();
+    Names(ids_->TakeNames());
     if (late.empty()) return;
     timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
@@ -840,6 +841,37 @@ class PcapngOut {
       EpbTail(o + kEpbHead + hdr, hdr, 0, block);
       c_.packets++;
     }
+  }
+
+  // A name resolution block (pcapng block type 4) naming the stream view's
+  // address of each cgroup (docs/link-header.md): an nrb_record_ipv6 (type
+  // 2) per name, 16 address bytes then the name and its NUL, padded to 4;
+  // the end-of-records record; no options. Wireshark reads such blocks
+  // wherever they are in the file, also mid-capture through dumpcap.
+  void Names(const std::vector<std::pair<uint64_t, std::string>>& names) {
+    if (names.empty()) return;
+    uint32_t body = 4;  // nrb_record_end
+    for (const auto& nm : names) body += 4 + Pad4(16 + (uint32_t)nm.second.size() + 1);
+    uint32_t len = 8 + body + 4;
+    uint8_t* o = Side(len);
+    Le32(o, 4);
+    Le32(o + 4, len);
+    o += 8;
+    for (const auto& nm : names) {
+      uint32_t v = 16 + (uint32_t)nm.second.size() + 1;
+      o[0] = 2;  // nrb_record_ipv6, little-endian like every field of this writer's blocks
+      o[1] = 0;
+      o[2] = (uint8_t)v;
+      o[3] = (uint8_t)(v >> 8);
+      Be32(o + 4, UNIXSOCK_VIEW_PREFIX_HI);
+      Be32(o + 8, UNIXSOCK_VIEW_PREFIX_LO);
+      Be64(o + 12, nm.first);
+      memcpy(o + 20, nm.second.data(), nm.second.size());
+      memset(o + 20 + nm.second.size(), 0, Pad4(v) - v + 1);
+      o += 4 + Pad4(v);
+    }
+    memset(o, 0, 4);  // nrb_record_end
+    Le32(o + 4, len);
   }
 
   // A send whose payload is at hand (at most UNIXSOCK_INLINE_MAX bytes): one block.

@@ -124,7 +124,7 @@ export function runtimeSockets(env: NodeJS.ProcessEnv, privileged: boolean): str
 /** What the capture engine offers for names (src/native.ts). */
 export interface IdentitySink {
   unknownCgroups(): bigint[];
-  setIdentity(cgroupId: bigint, containerId: string, name: string): void;
+  setIdentity(cgroupId: bigint, containerId: string, name: string, path: string): void;
 }
 
 /** Tries for a cgroup whose directory is not found yet (a container starting): 20 × 50 ms. */
@@ -194,7 +194,7 @@ export class IdentityFeeder {
   }
 
   private answer(cg: bigint, id: Identity): void {
-    this.sink.setIdentity(cg, id.containerId ?? '', id.containerName ?? '');
+    this.sink.setIdentity(cg, id.containerId ?? '', id.containerName ?? '', id.path);
   }
 
   async tick(): Promise<void> {

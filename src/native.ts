@@ -78,8 +78,8 @@ export interface NativeCapture {
   stop(): void;
   stats(): NativeStats & Partial<WriterStats>;
   close(): void;
-  /** what the pcapng writer puts in records of this cgroup (containerId '': a host cgroup) */
-  setIdentity(cgroupId: bigint, containerId: string, name: string): void;
+  /** what the pcapng writer puts in records of this cgroup (containerId '': a host cgroup), and how it names the cgroup's stream-view address (path: the cgroup's path) */
+  setIdentity(cgroupId: bigint, containerId: string, name: string, path?: string): void;
   /** cgroup ids the writer met that setIdentity has not answered (each once) */
   unknownCgroups(): bigint[];
 }
@@ -96,7 +96,7 @@ export interface NativeModule {
     fd: number,
     batch: Buffer,
     clockOffset: bigint,
-    identities?: { cgroupId: bigint; id: string; name: string }[],
+    identities?: { cgroupId: bigint; id: string; name: string; path?: string }[],
   ): WriterStats & { writeError: number };
 }
 
