@@ -22,6 +22,29 @@ export interface Capture {
   idbOptions: Map<number, Buffer[]>;
   packets: Packet[];
   isb?: Map<number, Buffer[]>;
+  /** name resolution blocks: address (hex digits, 8 for IPv4, 32 for IPv6) → names, in file order */
+  names: Map<string, string[]>;
+  /** where each name resolution block was: the number of packets before it */
+  nameBlocksAt: number[];
+}
+
+/** The records of a name resolution block body (type 1 IPv4, 2 IPv6; each name NUL-terminated). */
+function nameRecords(body: Buffer, into: Map<string, string[]>): void {
+  let o = 0;
+  while (o + 4 <= body.length) {
+    const type = body.readUInt16LE(o);
+    const len = body.readUInt16LE(o + 2);
+    if (type === 0) return;
+    const v = body.subarray(o + 4, o + 4 + len);
+    const alen = type === 1 ? 4 : type === 2 ? 16 : 0;
+    if (alen) {
+      const addr = v.subarray(0, alen).toString('hex');
+      const names = v.subarray(alen).toString('latin1').split('\0').slice(0, -1);
+      into.set(addr, [...(into.get(addr) ?? []), ...names]);
+    }
+    o += 4 + ((len + 3) & ~3);
+  }
+  throw new Error('name resolution block without its end record');
 }
 
 export function options(buf: Buffer, off: number): Map<number, Buffer[]> {
@@ -64,6 +87,8 @@ export function readPcapng(file: string | Buffer): Capture {
     snaplen: 0,
     idbOptions: new Map(),
     packets: [],
+    names: new Map(),
+    nameBlocksAt: [],
   };
   for (const b of blocks.slice(1)) {
     if (b.type === 1) {
@@ -82,6 +107,9 @@ export function readPcapng(file: string | Buffer): Capture {
         data: b.body.subarray(20, 20 + capLen),
         flags: opts.get(2)?.[0]?.readUInt32LE(0),
       });
+    } else if (b.type === 4) {
+      nameRecords(b.body, c.names);
+      c.nameBlocksAt.push(c.packets.length);
     } else if (b.type === 5) {
       c.isb = options(b.body, 12);
     }

@@ -22,3 +22,7 @@ export function viewAddress(cgroupId: bigint): string {
 
 /** A regular expression matching the address literally. */
 export const viewAddressRe = (cgroupId: bigint) => viewAddress(cgroupId).replace(/\./g, '\\.');
+
+/** The address's 16 bytes as hex digits (how test/helpers/pcapng-read.ts keys name resolution records). */
+export const viewAddressHex = (cgroupId: bigint) =>
+  VIEW_PREFIX_HI.toString(16).padStart(8, '0') + VIEW_PREFIX_LO.toString(16).padStart(8, '0') + cgroupId.toString(16).padStart(16, '0');

@@ -16,6 +16,7 @@ import { encodeLinkHeader } from '../helpers/link-encode';
 import { control, message } from '../helpers/messages';
 import { readPcapng } from '../helpers/pcapng-read';
 import { batch, dataRecord, recordsOf } from '../helpers/raw-records';
+import { viewAddressHex } from '../helpers/view';
 
 const OFFSET = 1_700_000_000_000_000_000n;
 
@@ -47,7 +48,7 @@ function expected(m: KernelMessage): Expected[] {
   return out;
 }
 
-function write(records: Buffer[], identities?: { cgroupId: bigint; id: string; name: string }[]) {
+function write(records: Buffer[], identities?: { cgroupId: bigint; id: string; name: string; path?: string }[]) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'unixsock-writer-'));
   const file = path.join(dir, 'w.pcapng');
   const fd = fs.openSync(file, 'w');
@@ -173,6 +174,45 @@ describe('native pcapng writer', () => {
       ...expected(unknown),
       ...expected({ ...long, container: { id, name: 'n'.repeat(128) }, peerContainer: undefined }),
     ]);
+  });
+
+  it("names the stream view's address of every cgroup it met in name resolution blocks, bounded and escaped", () => {
+    const id = 'e'.repeat(64);
+    const path200 = '/user.slice/' + 'a'.repeat(180) + '/app.scope';
+    const answers = [
+      { cgroupId: 0x10n, id, name: 'web-1' }, // a container: its name
+      { cgroupId: 0x11n, id, name: '' }, // its id only: the first 12 digits, as docker ps shows it
+      { cgroupId: 0x12n, id: '', name: '', path: '/system.slice/ssh.service' }, // a host cgroup: its path
+      { cgroupId: 0x13n, id, name: 'evil\x1b[31m\0x\u00e9 z' }, // terminal escapes, NUL, non-ASCII, a space: \xNN
+      { cgroupId: 0x14n, id: '', name: '', path: path200 }, // too long: the path's end is kept
+      { cgroupId: 0x15n, id, name: 'n'.repeat(100) }, // too long: the name's start is kept
+      { cgroupId: 0x16n, id, name: 'never-seen' }, // answered, but no record of it: no name
+      { cgroupId: 0x17n, id: '', name: '', path: '' }, // not found in the cgroup tree: no name
+    ];
+    const msgs = [
+      message({ tid: 30, ts: 30n, cgroupId: 0x10n, peerCgroupId: 0x11n }),
+      message({ tid: 31, ts: 31n, cgroupId: 0x12n, peerCgroupId: 0x13n }),
+      message({ tid: 32, ts: 32n, cgroupId: 0x14n, peerCgroupId: 0x15n }),
+      message({ tid: 33, ts: 33n, cgroupId: 0x17n, peerCgroupId: 0n }),
+    ];
+    const { capture } = write(
+      msgs.flatMap((m) => recordsOf(m)),
+      answers,
+    );
+    const names = Object.fromEntries([...capture.names].map(([a, n]) => [a, n.join('|')]));
+    const want = {
+      [viewAddressHex(0n)]: 'unknown',
+      [viewAddressHex(0x10n)]: 'web-1',
+      [viewAddressHex(0x11n)]: 'eeeeeeeeeeee',
+      [viewAddressHex(0x12n)]: 'host:/system.slice/ssh.service',
+      [viewAddressHex(0x13n)]: 'evil\\x1b[31m\\x00x\\xc3\\xa9\\x20z',
+      [viewAddressHex(0x14n)]: '...' + `host:${path200}`.slice(-60),
+      [viewAddressHex(0x15n)]: 'n'.repeat(60) + '...',
+    };
+    assert.deepEqual(names, want);
+    for (const n of Object.values(names)) assert.ok(n.length <= 63 && /^[\x21-\x7e]+$/.test(n), n);
+    // the packets are what they were without names
+    assert.equal(capture.packets.length, msgs.length);
   });
 
   it('a new send of a thread ends its unfinished one as lost', () => {
