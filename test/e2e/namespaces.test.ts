@@ -10,7 +10,9 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { unifiedMount, unifiedPathOf } from '../../src/cgroup';
-import { CI, SOCKGEN, need, needBpf, records, sleep, startCapture, tmpdir, tshark } from '../helpers/harness';
+import { CI, ROOT, SOCKGEN, need, needBpf, records, sleep, startCapture, tmpdir, tshark, waitForSocket } from '../helpers/harness';
+import { viewAddress } from '../helpers/view';
+import { forEachWireshark } from '../helpers/wireshark';
 
 /** A v1 hierarchy to join as well (hybrid machines), or undefined on a pure v2 one. */
 function v1Hierarchy(): string | undefined {
@@ -134,5 +136,97 @@ describe('namespaces and cgroups without a container runtime', () => {
       '_ws.col.Info',
     ]);
     assert.match(shown, new RegExp(`^sockgen ${sent.pid} \\[${name}\\] → node \\d+ `));
+  });
+
+  it('Statistics > Conversations and Endpoints by cgroup: one conversation per pair of cgroups, named from the file alone (4.0, 4.4, 4.6)', async (t) => {
+    if (!needBpf(t) || !need(t, 'unshare', 'tshark')) return;
+    const root = unifiedMount();
+    if (!root) {
+      if (CI) throw new Error('no cgroup v2 hierarchy is mounted');
+      return t.skip('no cgroup v2 hierarchy is mounted');
+    }
+    // two "containers" (LXC's cgroup layout: the capture names them after the cgroup), and this test's own cgroup
+    const srvName = `unixsock-conv-${process.pid}-srv`;
+    const cliName = `unixsock-conv-${process.pid}-cli`;
+    const [srvDir] = makeCgroups(t, `lxc.payload.${srvName}`, [root]);
+    const [cliDir] = makeCgroups(t, `lxc.payload.${cliName}`, [root]);
+    const hostPath = unifiedPathOf(fs.readFileSync('/proc/self/cgroup', 'utf8'));
+    assert.ok(hostPath, 'this test runs in a cgroup v2 cgroup');
+    const dir = tmpdir(t);
+    const sock = path.join(dir, 'conv.sock');
+    // the server: a Node listener inside the first cgroup, a reply per message
+    const serve = `require('net').createServer((c) => c.on('data', (d) => c.write('pong ' + d))).listen(process.argv[1])`;
+    const server = spawn('sh', ['-c', `echo $$ > '${srvDir}/cgroup.procs' && exec '${process.execPath}' -e "$0" "$1"`, serve, sock], { stdio: 'ignore' });
+    t.after(() => server.kill());
+    await waitForSocket(sock);
+
+    const cap = await startCapture(t, ['path', sock]);
+    // two connections from the second cgroup, one from this test's cgroup
+    await runInside([cliDir], sock, 'MARK-conv-1');
+    await runInside([cliDir], sock, 'MARK-conv-2');
+    await new Promise((r) => spawn(SOCKGEN, ['connect', sock, 'MARK-conv-host'], { stdio: 'ignore' }).on('close', r));
+    await sleep(300);
+    const { code } = await cap.stop();
+    assert.equal(code, 0);
+
+    // what the kernel saw: the cgroup ids, and the records between each pair of them
+    const srvCg = fs.statSync(srvDir, { bigint: true }).ino;
+    const cliCg = fs.statSync(cliDir, { bigint: true }).ino;
+    const recs = records(cap.file);
+    const host = recs.find((r) => r.payload.toString() === 'MARK-conv-host')!;
+    assert.ok(host, 'the host client was captured');
+    const hostCg = host.cgroupId;
+    assert.notEqual(hostCg, srvCg);
+    const name = new Map([
+      [srvCg, srvName],
+      [cliCg, cliName],
+      [hostCg, `host:${hostPath}`],
+    ]);
+    const pairKey = (a: string, b: string) => [a, b].sort().join(' <-> ');
+    const want = new Map<string, number>();
+    const perEndpoint = new Map<string, number>();
+    for (const r of recs) {
+      const k = pairKey(name.get(r.cgroupId) ?? `?${r.cgroupId}`, name.get(r.peerCgroupId) ?? `?${r.peerCgroupId}`);
+      want.set(k, (want.get(k) ?? 0) + 1);
+      for (const cg of new Set([r.cgroupId, r.peerCgroupId])) perEndpoint.set(name.get(cg)!, (perEndpoint.get(name.get(cg)!) ?? 0) + 1);
+    }
+    assert.deepEqual([...want.keys()].sort(), [pairKey(cliName, srvName), pairKey(`host:${hostPath}`, srvName)].sort());
+    assert.equal(want.get(pairKey(cliName, srvName)), 4, 'two messages and two replies');
+
+    // the prefs the profile "unixsock" sets: network names on, the system's resolver (DNS) off
+    const prefs = fs
+      .readFileSync(path.join(ROOT, 'wireshark/profile/preferences'), 'utf8')
+      .split('\n')
+      .filter((l) => l.startsWith('nameres.'))
+      .flatMap((l) => ['-o', l.replace(/:\s*/, ':')]);
+    assert.deepEqual(prefs, ['-o', 'nameres.network_name:TRUE', '-o', 'nameres.use_external_name_resolver:FALSE']);
+
+    /** The name pairs of a -z conv table with each pair's total frames, and an endpoints table's names with their packets. */
+    const table = (out: string, title: string) => {
+      const body = out.split(/={20,}/).find((s) => s.includes(title)) ?? '';
+      return body
+        .split('\n')
+        .map((l) => l.replace(/\s(bytes|kB|MB)\b/g, '').trim())
+        .filter((l) => /\d$/.test(l) && !l.startsWith('|') && !l.startsWith('Filter'))
+        .map((l) => l.split(/\s+/));
+    };
+    await forEachWireshark(t, ({ tshark: ts }) => {
+      const stats = (...opts: string[]) => ts(['-r', cap.file, ...opts, '-q', '-z', 'conv,ipv6', '-z', 'endpoints,ipv6']);
+      // without names: each side is its cgroup's address
+      const convNum = new Map(table(stats('-n'), 'IPv6 Conversations').map((c) => [pairKey(c[0], c[2]), Number(c[7])]));
+      assert.deepEqual(
+        convNum,
+        new Map([
+          [pairKey(viewAddress(cliCg), viewAddress(srvCg)), want.get(pairKey(cliName, srvName))],
+          [pairKey(viewAddress(hostCg), viewAddress(srvCg)), want.get(pairKey(`host:${hostPath}`, srvName))],
+        ]),
+      );
+      // with the profile's name resolution: the names the capture wrote into the file
+      const named = stats(...prefs);
+      const conv = new Map(table(named, 'IPv6 Conversations').map((c) => [pairKey(c[0], c[2]), Number(c[7])]));
+      assert.deepEqual(conv, want, named);
+      const ends = new Map(table(named, 'IPv6 Endpoints').map((c) => [c[0], Number(c[1])]));
+      assert.deepEqual(ends, perEndpoint, named);
+    });
   });
 });
