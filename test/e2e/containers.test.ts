@@ -9,9 +9,11 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { after, describe, it, type TestContext } from 'node:test';
 import { startDockerd, type Dockerd } from '../helpers/docker';
-import { unifiedMount } from '../../src/cgroup';
+import { unifiedMount, unifiedPathOf } from '../../src/cgroup';
 import { LUA, ROOT, SOCKGEN, need, needBpf, records, sleep, startCapture, tmpdir, tshark } from '../helpers/harness';
 import { XSession } from '../helpers/xgui';
+import { readPcapng } from '../helpers/pcapng-read';
+import { viewAddressHex } from '../helpers/view';
 
 const lines = (s: string) => s.split('\n').filter(Boolean);
 const SHOTS = process.env.UNIXSOCK_SCREENSHOTS;
@@ -199,6 +201,20 @@ describe('Docker, end to end', () => {
     const ident = f(`unixsock.cgroup == ${cgroupId} && unixsock.type == 0`, '_ws.col.Info');
     assert.ok(ident.length >= 1 && ident.length <= 2, ident.join('\n'));
     assert.equal(ident[ident.length - 1], `Container ${name}: cgroup ${cgroupId} (${id})`);
+    // Statistics > Conversations > IPv6 with the profile's name resolution: the container by its name, the listener
+    // (this test) by its host cgroup, from the file's name resolution blocks; the container's address was named
+    // by its short id first (its first records went out before the runtime answered), then by its name: the last wins
+    const hostCg = replies[0].cgroupId;
+    const hostPath = unifiedPathOf(fs.readFileSync('/proc/self/cgroup', 'utf8'));
+    const names = readPcapng(cap.file).names;
+    assert.deepEqual(names.get(viewAddressHex(cgroupId))?.at(-1), name);
+    assert.deepEqual(names.get(viewAddressHex(hostCg))?.at(-1), `host:${hostPath}`);
+    const conv = tshark(['-r', cap.file, '-o', 'nameres.network_name:TRUE', '-o', 'nameres.use_external_name_resolver:FALSE', '-q', '-z', 'conv,ipv6']);
+    const between = recs.filter((r) => r.sockType !== 0).length;
+    const esc = (x: string) => x.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    const [a, b] = [esc(name), esc(`host:${hostPath}`)];
+    // the columns: both names, frames and bytes each way, then the total frames
+    assert.match(conv, new RegExp(`^(${a}\\s+<->\\s+${b}|${b}\\s+<->\\s+${a})\\s+(\\d+(\\s+bytes)?\\s+){4}${between}\\s`, 'm'), conv);
     await screenshot(t, cap.file, 'wireshark-containers.png');
   });
 
