@@ -14,6 +14,7 @@ import { HFLAG, MAX_BLOCK } from '../../src/link-header';
 import { parseBlocks, readPcapng } from '../helpers/pcapng-read';
 import { EXE, ROOT, exited, need, needBpf, records, sleep, sockgen, tmpdir, tshark, type Gen } from '../helpers/harness';
 import { parseFolders } from '../helpers/wireshark';
+import { viewAddressHex } from '../helpers/view';
 
 const BIG = 4_000_000;
 
@@ -122,6 +123,11 @@ describe("live capture through Wireshark's reader", () => {
     // dumpcap closes the fifo and sends SIGTERM; whichever unixsock sees first ends it
     assert.match(logText(), /stopping: (SIGTERM|reader gone)/, 'tshark stopped unixsock');
     checkBig(out, g);
+    // the capture's name resolution blocks, written mid-capture, went through dumpcap into its file
+    const { names } = readPcapng(out);
+    assert.equal(names.get(viewAddressHex(0n))?.at(-1), 'unknown');
+    const cg = records(out).find((r) => r.pid === g.pid)!.cgroupId;
+    assert.ok(names.get(viewAddressHex(cg))?.length, `sockgen's cgroup ${cg} is named in the file`);
   });
 
   it('a fifo whose reader stops reading for a while: the burst waits in memory, nothing is dropped', async (t) => {
