@@ -217,7 +217,8 @@ describe('unixsock.lua on captures of real programs', () => {
         });
       assert.deepEqual(decoded.sort(), setupReplyLengths.sort(), rows.join('\n'));
       const conv = tshark(['-r', f, '-q', '-z', 'conv,tcp']);
-      assert.equal((conv.match(/<->\s+127\.85\.0\.2:60\d\d\b/g) ?? []).length, 2, 'two X11 connections');
+      const xCgroup = records(f).find((r) => r.pid === xvfb.pid)!.cgroupId;
+      assert.equal((conv.match(new RegExp(`<->\\s+${viewAddressRe(xCgroup)}:60\\d\\d\\b`, 'g')) ?? []).length, 2, "two X11 connections, to Xvfb's cgroup");
     });
   });
 
