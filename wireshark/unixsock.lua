@@ -704,7 +704,10 @@ local function synthetic_tvb(c, from_server, seq, ack, payload, stream)
   if stream then
     hdr = port_bytes(c, from_server) .. be32(seq) .. be32(ack) .. TCP_TAIL
   else
-    hdr = port_bytes(c, from_server) .. be16(math.min(8 + #payload, 65535)) .. "\0\0"
+    -- UDP length 0 above 65535 (RFC 2675: a jumbogram's UDP takes the IPv6
+    -- length); checksum 0xffff, not 0, which IPv6 forbids (an "Illegal
+    -- checksum value" error on every datagram); Wireshark does not verify it
+    hdr = port_bytes(c, from_server) .. (#payload <= 65527 and be16(8 + #payload) or "\0\0") .. "\255\255"
   end
   hdr = ip_header(c, from_server, stream, #hdr + #payload) .. hdr
   return ByteArray.new(hdr .. payload, true):tvb(stream and "Stream view (synthetic TCP)" or "Datagram view (synthetic UDP)")
