@@ -65,7 +65,7 @@ class IdentityTable {
       e.self = Tlvs(UNIXSOCK_TLV_CONTAINER_ID, UNIXSOCK_TLV_CONTAINER_NAME, id, name);
       e.peer = Tlvs(UNIXSOCK_TLV_PEER_CONTAINER_ID, UNIXSOCK_TLV_PEER_CONTAINER_NAME, id, name);
     }
-    e.view = ViewName(id, name, path);
+    e.view = ViewName(id, name, path, cgid);
     std::lock_guard<std::mutex> lock(mu_);
     if (shared_.size() >= kIdentityMax && !shared_.count(cgid)) return;
     shared_[cgid] = std::move(e);
@@ -137,12 +137,14 @@ class IdentityTable {
 
   // The name of a cgroup's stream-view address: a container's name, else its
   // id (64 hex digits shortened to 12, as docker ps does), else "host:" and
-  // the cgroup path; '' when nothing is known. Every byte outside printable
-  // ASCII (controls, escape sequences for a terminal that shows tshark's
-  // output, NUL, non-ASCII) becomes \xNN; at most kViewNameMax bytes: a
+  // the cgroup path; "cgroup:" and the id when nothing is known (named all
+  // the same, so that no address of the file is left for a resolver to look
+  // up). Every byte outside printable ASCII (controls, escape sequences for a
+  // terminal that shows tshark's output, NUL, non-ASCII) becomes \xNN; at
+  // most kViewNameMax bytes: a
   // container's name keeps its start, a path its end (the most specific
   // part), the cut marked with "...".
-  static std::string ViewName(const std::string& id, const std::string& name, const std::string& path) {
+  static std::string ViewName(const std::string& id, const std::string& name, const std::string& path, uint64_t cgid) {
     std::string raw;
     bool tail = false;
     if (!name.empty()) raw = name;
@@ -151,6 +153,8 @@ class IdentityTable {
     else if (!path.empty()) {
       raw = "host:" + path;
       tail = true;
+    } else {
+      return "cgroup:" + std::to_string(cgid);
     }
     std::vector<std::string> parts;  // one per input byte, escaped
     parts.reserve(raw.size());

@@ -187,7 +187,7 @@ describe('native pcapng writer', () => {
       { cgroupId: 0x14n, id: '', name: '', path: path200 }, // too long: the path's end is kept
       { cgroupId: 0x15n, id, name: 'n'.repeat(100) }, // too long: the name's start is kept
       { cgroupId: 0x16n, id, name: 'never-seen' }, // answered, but no record of it: no name
-      { cgroupId: 0x17n, id: '', name: '', path: '' }, // not found in the cgroup tree: no name
+      { cgroupId: 0x17n, id: '', name: '', path: '' }, // not found in the cgroup tree: named by its id
     ];
     const msgs = [
       message({ tid: 30, ts: 30n, cgroupId: 0x10n, peerCgroupId: 0x11n }),
@@ -208,6 +208,7 @@ describe('native pcapng writer', () => {
       [viewAddressHex(0x13n)]: 'evil\\x1b[31m\\x00x\\xc3\\xa9\\x20z',
       [viewAddressHex(0x14n)]: '...' + `host:${path200}`.slice(-60),
       [viewAddressHex(0x15n)]: 'n'.repeat(60) + '...',
+      [viewAddressHex(0x17n)]: 'cgroup:23',
     };
     assert.deepEqual(names, want);
     for (const n of Object.values(names)) assert.ok(n.length <= 63 && /^[\x21-\x7e]+$/.test(n), n);
