@@ -141,9 +141,8 @@ class IdentityTable {
   // the same, so that no address of the file is left for a resolver to look
   // up). Every byte outside printable ASCII (controls, escape sequences for a
   // terminal that shows tshark's output, NUL, non-ASCII) becomes \xNN; at
-  // most kViewNameMax bytes: a
-  // container's name keeps its start, a path its end (the most specific
-  // part), the cut marked with "...".
+  // most kViewNameMax bytes: a container's name keeps its start, a path its
+  // end (the most specific part), the cut marked with "...".
   static std::string ViewName(const std::string& id, const std::string& name, const std::string& path, uint64_t cgid) {
     std::string raw;
     bool tail = false;
