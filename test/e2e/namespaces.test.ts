@@ -10,7 +10,7 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { unifiedMount, unifiedPathOf } from '../../src/cgroup';
-import { CI, ROOT, SOCKGEN, need, needBpf, records, sleep, startCapture, tmpdir, tshark, waitForSocket } from '../helpers/harness';
+import { CI, ROOT, SOCKGEN, exited, need, needBpf, records, sleep, startCapture, tmpdir, tshark, waitForSocket } from '../helpers/harness';
 import { readPcapng } from '../helpers/pcapng-read';
 import { viewAddress, viewAddressHex } from '../helpers/view';
 import { forEachWireshark } from '../helpers/wireshark';
@@ -169,6 +169,9 @@ describe('namespaces and cgroups without a container runtime', () => {
     await sleep(300);
     const { code } = await cap.stop();
     assert.equal(code, 0);
+    // the server leaves its cgroup now, so that the cleanup can remove it (the after hooks run in order)
+    server.kill();
+    await exited(server);
 
     // what the kernel saw: the cgroup ids, and the records between each pair of them
     const srvCg = fs.statSync(srvDir, { bigint: true }).ino;
