@@ -612,13 +612,23 @@ local VIEW_PREFIX = be32(VIEW_PREFIX_HI) .. be32(VIEW_PREFIX_LO)
 local function cgroup_text(cg)
   return tostring(UInt64.fromhex(string.format(string.rep("%02x", 8), cg:byte(1, 8))))
 end
--- the address text of a cgroup id's 8 raw bytes, as Wireshark prints it (for the view item)
+-- the address text of a cgroup id's 8 raw bytes, as Wireshark prints it (RFC
+-- 5952: the first longest run of two or more zero groups as ::), for the view item
 local function view_addr_text(cg)
+  local raw = VIEW_PREFIX .. cg
   local g = {}
-  for i = 1, 8, 2 do g[#g + 1] = string.format("%x", cg:byte(i) * 256 + cg:byte(i + 1)) end
-  local low = table.concat(g, ":"):gsub("^0:0:0:", ""):gsub("^0:0:", ""):gsub("^0:", "")
-  return string.format("%x:%x:%x:%x", math.floor(VIEW_PREFIX_HI / 65536), VIEW_PREFIX_HI % 65536,
-    math.floor(VIEW_PREFIX_LO / 65536), VIEW_PREFIX_LO % 65536) .. (low == "0" and "::" or "::" .. low)
+  for i = 1, 16, 2 do g[#g + 1] = raw:byte(i) * 256 + raw:byte(i + 1) end
+  local best, best_len, i = 0, 1, 1
+  while i <= 8 do
+    local j = i
+    while j <= 8 and g[j] == 0 do j = j + 1 end
+    if j - i > best_len then best, best_len = i, j - i end
+    i = (j == i) and i + 1 or j
+  end
+  local hex = {}
+  for k = 1, 8 do hex[k] = string.format("%x", g[k]) end
+  if best == 0 then return table.concat(hex, ":") end
+  return table.concat(hex, ":", 1, best - 1) .. "::" .. table.concat(hex, ":", best + best_len, 8)
 end
 
 -- First pass: decide the connection, direction and sequence numbers of a frame

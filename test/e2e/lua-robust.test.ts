@@ -279,6 +279,12 @@ describe('unixsock.lua on hand-built records', () => {
       // the sides' cgroups (the first record's sender and peer), fixed for the connection: also on the answers
       assert.deepEqual([src, dst], [viewAddress(ask0.cgroupId), viewAddress(ask0.peerCgroupId)]);
       assert.deepEqual([rows[1][1], rows[1][2]], [dst, src]);
+      // the tree's view item names both, as Wireshark prints them, with their cgroup ids
+      const view = tshark(['-r', file, '-Y', 'frame.number == 1', '-T', 'fields', '-e', 'unixsock.view']).trim();
+      assert.equal(
+        view,
+        `IPv6/UDP ${sport} → ${dport}, not network traffic: addresses ${src} (client, cgroup ${ask0.cgroupId}) / ${dst} (server, cgroup ${ask0.peerCgroupId})`,
+      );
       const conv = `(ipv6.addr eq ${src} and ipv6.addr eq ${dst}) and (udp.port eq ${sport} and udp.port eq ${dport})`;
       assert.deepEqual(tshark(['-r', file, '-Y', conv, '-T', 'fields', '-e', 'frame.number']).trim().split('\n'), ['1', '2', '3', '4']);
       const follow = tshark(['-r', file, '-q', '-z', 'follow,udp,ascii,0']);
