@@ -484,9 +484,9 @@ struct send_args {
 
 /* The file in slot fd of the current task's table, or NULL. The task and
  * its tables are BTF pointers here: plain loads, no helper calls. */
-static __always_inline struct file *fd_file(struct task_struct *t, __u64 fd)
+static __always_inline struct file *fd_file(struct files_struct *files, __u64 fd)
 {
-	struct fdtable *fdt = t->files->fdt;
+	struct fdtable *fdt = files->fdt;
 	struct file **fds = fdt->fd;
 	struct file *f = NULL;
 
@@ -498,9 +498,9 @@ static __always_inline struct file *fd_file(struct task_struct *t, __u64 fd)
 }
 
 /* Is fd (an argument of the current syscall) the file of the sending socket? */
-static __always_inline bool fd_is_file(struct task_struct *t, __u64 fd, struct file *file)
+static __always_inline bool fd_is_file(struct files_struct *files, __u64 fd, struct file *file)
 {
-	struct file *f = fd_file(t, fd);
+	struct file *f = fd_file(files, fd);
 
 	return f && f == file;
 }
@@ -556,8 +556,10 @@ static __always_inline void read_msghdr(struct send_args *a, __u64 uaddr)
 	a->readable = true;
 }
 
-/* mmsg_next: advance the sendmmsg index (sock_send_length and friends fire once per message). */
-static __always_inline void syscall_args(struct file *file, struct send_args *a, bool mmsg_next, __u32 mmsg_i)
+/* mmsg_next: advance the sendmmsg index (sock_send_length and friends fire
+ * once per message). files: the current task's (struct who). */
+static __always_inline void syscall_args(struct files_struct *files, struct file *file, struct send_args *a,
+					 bool mmsg_next, __u32 mmsg_i)
 {
 	struct task_struct *t = bpf_get_current_task_btf();
 	struct pt_regs *regs;
@@ -613,13 +615,14 @@ static __always_inline void syscall_args(struct file *file, struct send_args *a,
 	default:
 		return;
 	}
-	if (a->readable && file && !fd_is_file(t, fd, file))
+	if (a->readable && file && !fd_is_file(files, fd, file))
 		a->readable = false;
 }
 
 /* Whether a send is one to look at: not the capture's own, not a stream's
  * empty write, a socket type and (the administrator's policy) a user asked for. */
-static __always_inline bool send_wanted(struct task_struct *task, struct sock *sk, struct sk_basics *b, int ret)
+static __always_inline bool send_wanted(struct task_struct *task, const struct cred *cred, struct sock *sk,
+					struct sk_basics *b, int ret)
 {
 	if (task->tgid == filter.self_tgid || ret < 0 || !sk)
 		return false;
@@ -628,7 +631,7 @@ static __always_inline bool send_wanted(struct task_struct *task, struct sock *s
 	/* (type & 31): a shift the verifier can bound */
 	if (filter.types_mask && !(filter.types_mask & (1u << (b->type & 31))))
 		return false;
-	if (filter.own_uid_on && !own_uid_ok(task->cred, sk, b->peer))
+	if (filter.own_uid_on && !own_uid_ok(cred, sk, b->peer))
 		return false;
 	return true;
 }
@@ -655,11 +658,10 @@ static __always_inline struct sockinfo *cached_info(struct sock *sk, struct sk_b
 }
 
 /* Who sends, on what, when: the MSG record's fixed fields. */
-static __always_inline void fill_sender(struct unixsock_msg *m, struct task_struct *task, struct sk_basics *b, int ret,
-					__u8 strategy, struct send_args *args, __u64 peer_ino)
+static __always_inline void fill_sender(struct unixsock_msg *m, struct task_struct *task, const struct cred *cred,
+					struct sk_basics *b, int ret, __u8 strategy, struct send_args *args,
+					__u64 peer_ino)
 {
-	const struct cred *cred = task->cred;
-
 	m->kind = UNIXSOCK_REC_MSG;
 	m->sock_type = b->type;
 	m->strategy = strategy;
@@ -931,14 +933,34 @@ static __always_inline void emit_ctrl(struct send_args *args, __u32 ctrl_len, __
 	bpf_ringbuf_submit(d, wake);
 }
 
+/* The current task's pointers a send needs, read at the top of each program.
+ * Each time the verifier walks a load of a pointer from a trusted one (the
+ * task from bpf_get_current_task_btf), it looks up four type names in the
+ * kernel's BTF, each a linear scan of its ~150k types (6.18): at 0.3 ms a
+ * scan, 45 ms of the attach went there. Read after the branches before them,
+ * task->cred was walked 28 times and task->files 6; here, once each. */
+struct who {
+	const struct cred *cred;
+	struct files_struct *files;
+};
+
+static __always_inline void who_now(struct who *w)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+
+	w->cred = t->cred;
+	w->files = t->files;
+}
+
 /* One send: the MSG record, then its DATA and CTRL records. in_sk: the
  * socket pointers are BTF pointers the program may pass to socket storage
  * helpers (tp_btf, fexit); otherwise the caches are hash maps. */
-static __always_inline int handle_send(struct sock *sk, struct sk_basics *b, int ret, __u8 strategy,
+static __always_inline int handle_send(struct who *w, struct sock *sk, struct sk_basics *b, int ret, __u8 strategy,
 				       struct send_args *args, const bool in_sk)
 {
 	/* who sends: plain loads from the current task (cheaper than one helper call each) */
 	struct task_struct *task = bpf_get_current_task_btf();
+	const struct cred *cred = w->cred;
 	struct sock_state *st = NULL;
 	struct unixsock_msg *m;
 	struct sockinfo *si;
@@ -946,7 +968,7 @@ static __always_inline int handle_send(struct sock *sk, struct sk_basics *b, int
 	__u64 peer_ino, wake, peer_anc;
 	__u32 cap, ctrl_len;
 
-	if (!send_wanted(task, sk, b, ret))
+	if (!send_wanted(task, cred, sk, b, ret))
 		return 0;
 	si = cached_info(sk, b, in_sk, &st);
 	peer_ino = si ? si->peer_ino : (b->peer ? sock_ino(b->peer) : 0);
@@ -957,7 +979,7 @@ static __always_inline int handle_send(struct sock *sk, struct sk_basics *b, int
 		stat_add(UNIXSOCK_STAT_LOST_BYTES, ret);
 		return 0;
 	}
-	fill_sender(m, task, b, ret, strategy, args, peer_ino);
+	fill_sender(m, task, cred, b, ret, strategy, args, peer_ino);
 	current_ident(task, in_sk ? (st ? &st->ow : NULL) : bpf_map_lookup_elem(&owners, &b->ino), task->tgid, &sid);
 	fill_ident(m, &sid);
 	if (si)
@@ -1007,11 +1029,13 @@ static __always_inline int on_send(struct sock *sk, int ret, __u8 strategy, cons
 {
 	struct send_args a = {};
 	struct sk_basics b;
+	struct who w;
 
+	who_now(&w);
 	if (ret < 0 || !(btf ? basics_btf(sk, &b) : basics_probe(sk, &b)))
 		return 0;
-	syscall_args(b.file, &a, true, 0);
-	return handle_send(sk, &b, ret, strategy, &a, btf);
+	syscall_args(w.files, b.file, &a, true, 0);
+	return handle_send(&w, sk, &b, ret, strategy, &a, btf);
 }
 
 /* A receive seen by a BTF program: the reader now owns the socket. Runs on
@@ -1135,9 +1159,9 @@ int BPF_KRETPROBE(krp_stream_sendpage, long ret)
 
 /* ---- strategy: syscall exit tracepoints, fd resolved to its socket ---- */
 
-static __always_inline struct sock *fd_sock(__u64 fd)
+static __always_inline struct sock *fd_sock(struct files_struct *files, __u64 fd)
 {
-	struct file *f = fd_file(bpf_get_current_task_btf(), fd);
+	struct file *f = fd_file(files, fd);
 	struct socket *so;
 
 	if (!f || (BPF_CORE_READ(f, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
@@ -1154,14 +1178,16 @@ static __always_inline int sys_exit_send(long ret, int fd_arg)
 	struct send_args a = {};
 	struct sk_basics b;
 	struct sock *sk;
+	struct who w;
 
+	who_now(&w);
 	if (ret < 0 || !regs)
 		return 0;
-	sk = fd_sock(fd_arg == 2 ? PT_REGS_PARM3_SYSCALL(regs) : PT_REGS_PARM1_SYSCALL(regs));
+	sk = fd_sock(w.files, fd_arg == 2 ? PT_REGS_PARM3_SYSCALL(regs) : PT_REGS_PARM1_SYSCALL(regs));
 	if (!basics_probe(sk, &b))
 		return 0;
-	syscall_args(NULL, &a, false, 0);
-	return handle_send(sk, &b, ret, UNIXSOCK_S_SYSCALLS, &a, false);
+	syscall_args(w.files, NULL, &a, false, 0);
+	return handle_send(&w, sk, &b, ret, UNIXSOCK_S_SYSCALLS, &a, false);
 }
 
 struct exit_ctx {
@@ -1219,7 +1245,9 @@ static long sx_mmsg_step(__u32 i, void *ctx)
 	struct mmsg_loop *l = ctx;
 	struct send_args a = {};
 	__u32 len = 0;
+	struct who w;
 
+	who_now(&w);
 	if (i >= l->count)
 		return 1;
 	/* the kernel stored each message's byte count in msg_len */
@@ -1227,8 +1255,8 @@ static long sx_mmsg_step(__u32 i, void *ctx)
 		    &len, sizeof(len),
 		    (void *)(l->vec + (__u64)i * U_MMSGHDR_SIZE + __builtin_offsetof(struct u_mmsghdr, msg_len))))
 		return 1;
-	syscall_args(NULL, &a, false, i);
-	handle_send(l->sk, &l->b, len, UNIXSOCK_S_SYSCALLS, &a, false);
+	syscall_args(w.files, NULL, &a, false, i);
+	handle_send(&w, l->sk, &l->b, len, UNIXSOCK_S_SYSCALLS, &a, false);
 	return 0;
 }
 
@@ -1242,7 +1270,7 @@ int sx_sendmmsg(struct exit_ctx *ctx)
 
 	if (ctx->ret <= 0 || !regs)
 		return 0;
-	sk = fd_sock(PT_REGS_PARM1_SYSCALL(regs));
+	sk = fd_sock(bpf_get_current_task_btf()->files, PT_REGS_PARM1_SYSCALL(regs));
 	if (!basics_probe(sk, &l.b))
 		return 0;
 	l.sk = sk;

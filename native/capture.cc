@@ -37,7 +37,8 @@ class Capture : public Napi::ObjectWrap<Capture> {
                                      InstanceMethod("setIdentity", &Capture::SetIdentity),
                                      InstanceMethod("unknownCgroups", &Capture::UnknownCgroups),
                                      InstanceAccessor("strategy", &Capture::Strategy, nullptr),
-                                     InstanceAccessor("attempts", &Capture::Attempts, nullptr)});
+                                     InstanceAccessor("attempts", &Capture::Attempts, nullptr),
+                                     InstanceAccessor("timings", &Capture::Timings, nullptr)});
     exports.Set("Capture", fn);
     return exports;
   }
@@ -71,10 +72,13 @@ class Capture : public Napi::ObjectWrap<Capture> {
     std::vector<unixsock::Attempt> tried;
     // CAP_BPF, CAP_PERFMON in effect from here to the ring's mapping (see privilege.h)
     auto raised = std::make_unique<unixsock::priv::Raised>();
-    probes_.reset(unixsock::LoadProbes(filter, ring_bytes, forced, &tried));
+    probes_.reset(unixsock::LoadProbes(filter, ring_bytes, forced, &tried, &timings_));
     if (probes_) {
+      auto t = std::chrono::steady_clock::now();
       ring_size_ = probes_->ring_size();
       ring_error_ = ring_.Open(probes_->ring_fd(), ring_size_);
+      auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t);
+      timings_ += ", ring " + std::to_string(ms.count());
     }
     raised.reset();
     // nothing after this point needs a capability: links are closed, the ring
@@ -153,6 +157,7 @@ class Capture : public Napi::ObjectWrap<Capture> {
 
   Napi::Value Strategy(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), strategy_); }
   Napi::Value Attempts(const Napi::CallbackInfo& info) { return attempts_.Value(); }
+  Napi::Value Timings(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), timings_); }
 
   // Hands JavaScript what the writer produced in memory (the readable dump's batches).
   void Hand(std::vector<uint8_t> out) {
@@ -396,6 +401,7 @@ class Capture : public Napi::ObjectWrap<Capture> {
   size_t ring_size_ = 0;
   int ring_error_ = -ENODEV;
   std::string strategy_;
+  std::string timings_;  // the loader's phases in ms, for the log
   Napi::Reference<Napi::Array> attempts_;
   Napi::FunctionReference end_cb_;
   Napi::ThreadSafeFunction tsfn_;

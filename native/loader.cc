@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
@@ -86,6 +87,42 @@ bool TracefsReady(std::string* why) {
   return false;
 }
 
+// Milliseconds of each phase of the load, for the log's "capturing" line:
+// "btf 21, open 3, load 58, attach 1" (a phase seen twice adds up).
+class Phases {
+ public:
+  Phases() : last_(Now()) {}
+  void Mark(const char* phase) {
+    double now = Now();
+    for (auto& p : done_)
+      if (p.first == phase) {
+        p.second += now - last_;
+        last_ = now;
+        return;
+      }
+    done_.emplace_back(phase, now - last_);
+    last_ = now;
+  }
+  std::string Text() const {
+    std::string t;
+    char buf[64];
+    for (const auto& p : done_) {
+      snprintf(buf, sizeof buf, "%s%s %.0f", t.empty() ? "" : ", ", p.first.c_str(), p.second);
+      t += buf;
+    }
+    return t;
+  }
+
+ private:
+  static double Now() {
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+  }
+  std::vector<std::pair<std::string, double>> done_;
+  double last_;
+};
+
 // A program of the skeleton, named by its member: obj->progs.*p.
 using Progs = decltype(unixsock_bpf::progs);
 using Prog = bpf_program* Progs::*;
@@ -118,8 +155,10 @@ const Strategy kStrategies[] = {
 // One choice of strategy: the kernel's BTF and tracefs are looked at once.
 class Loader {
  public:
-  Loader(const unixsock_filter& filter, uint32_t ring_bytes) : filter_(filter), ring_bytes_(ring_bytes) {
+  Loader(const unixsock_filter& filter, uint32_t ring_bytes, Phases* phases)
+      : filter_(filter), ring_bytes_(ring_bytes), phases_(phases) {
     tracefs_ = TracefsReady(&tracefs_why_);
+    phases_->Mark("tracefs");
   }
   ~Loader() { btf__free(vmlinux_btf_); }
 
@@ -146,7 +185,9 @@ class Loader {
         return nullptr;
       }
     }
-    if (st.id == UNIXSOCK_S_FENTRY && TrampolinesRefused(s->progs.*st.required[0])) {
+    bool refused = st.id == UNIXSOCK_S_FENTRY && TrampolinesRefused(s->progs.*st.required[0]);
+    phases_->Mark("probe");
+    if (refused) {
       unixsock_bpf__destroy(s);
       *why = "the kernel refuses BPF trampolines (loading fexit programs: Operation not permitted)";
       return nullptr;
@@ -173,6 +214,7 @@ class Loader {
       else *why = "load failed (" + std::string(strerror(-err)) + ")" + (l.empty() ? "" : ": " + l);
       return nullptr;
     }
+    phases_->Mark("load");
     std::vector<bpf_link*> links;
     for (Prog p : st.required) {
       bpf_link* l = bpf_program__attach(s->progs.*p);
@@ -194,6 +236,7 @@ class Loader {
       }
       links.push_back(l);
     }
+    phases_->Mark("attach");
     if (st.id == UNIXSOCK_S_SOCK_SEND_LENGTH && !tracefs_)
       notes += std::string(notes.empty() ? "" : "; ") + "sendmmsg payloads unreadable: " + tracefs_why_;
     *why = notes;
@@ -207,6 +250,7 @@ class Loader {
     if (!s) return nullptr;
     memcpy((void*)&s->rodata->filter, &filter_, sizeof(filter_));
     bpf_map__set_max_entries(s->maps.rb, ring_bytes_);
+    phases_->Mark("open");
     return s;
   }
 
@@ -237,7 +281,10 @@ class Loader {
   }
 
   bool VmlinuxBtf() {
-    if (!vmlinux_btf_) vmlinux_btf_ = btf__load_vmlinux_btf();
+    if (!vmlinux_btf_) {
+      vmlinux_btf_ = btf__load_vmlinux_btf();
+      phases_->Mark("btf");
+    }
     return vmlinux_btf_ != nullptr;
   }
 
@@ -286,6 +333,7 @@ class Loader {
 
   const unixsock_filter& filter_;
   uint32_t ring_bytes_;
+  Phases* phases_;
   bool tracefs_ = false;
   std::string tracefs_why_;
   btf* vmlinux_btf_ = nullptr;
@@ -303,15 +351,17 @@ size_t Probes::ring_size() const { return bpf_map__max_entries(skel_->maps.rb); 
 const volatile unixsock_stat_line* Probes::stat_lines() const { return skel_->bss->stat_lines; }
 
 Probes* LoadProbes(const unixsock_filter& filter, uint32_t ring_bytes, const std::string& forced,
-                   std::vector<Attempt>* attempts) {
+                   std::vector<Attempt>* attempts, std::string* timings) {
   libbpf_set_print(LibbpfPrint);
-  Loader loader(filter, ring_bytes);
+  Phases phases;
+  Loader loader(filter, ring_bytes, &phases);
   for (const Strategy& st : kStrategies) {
     const char* name = unixsock_strategy_name(st.id);
     if (!forced.empty() && forced != "auto" && forced != name) continue;
     std::string text;
     Probes* p = loader.Try(st, &text);
     attempts->push_back({name, p != nullptr, text});
+    *timings = phases.Text();
     if (p) return p;
   }
   return nullptr;

@@ -178,7 +178,10 @@ async function capture(a: Args, sink: () => Sink, filterText: string, extcap: bo
     await cap.stop();
     throw e;
   }
-  log.info(`capturing: probes attached and ring mapped in ${Number((process.hrtime.bigint() - t0) / 1_000_000n)} ms, then the headers written`);
+  log.info(
+    `capturing: probes attached and ring mapped in ${Number((process.hrtime.bigint() - t0) / 1_000_000n)} ms (${cap.timings}; ` +
+      `${performance.now().toFixed(0)} ms since the process started), then the headers written`,
+  );
   let failure: Error | undefined;
   let finish: (why: string) => void = () => {};
   const done = new Promise<string>((resolve) => {

@@ -74,6 +74,8 @@ export interface StructLayout {
 export interface NativeCapture {
   readonly strategy: string;
   readonly attempts: NativeAttempt[];
+  /** milliseconds of each phase of the load, e.g. "tracefs 0, open 3, btf 21, probe 0, load 58, attach 1, ring 7" */
+  readonly timings: string;
   start(onBatch: (batch: Buffer) => void, onEnd: (r: NativeEnd) => void, flushMs?: number, output?: NativeOutput): void;
   stop(): void;
   stats(): NativeStats & Partial<WriterStats>;
