@@ -385,15 +385,29 @@ function startupBench() {
   // the capture" and "the capture runs" to be close
   const log = path.join(tmp, 'attach.log');
   const att: number[] = [];
+  const sinceStart: number[] = [];
+  // the log's phases ("engine 0, tracefs 0, open 3, btf 2, ..."): ms of each run, by name
+  const phases = new Map<string, number[]>();
   for (let i = 0; i < n; i++) {
     fs.rmSync(log, { force: true });
     const r = spawnSync(EXE, ['-q', '-w', '/dev/null', '--duration', '0.3', '--log-file', log, 'comm', 'nobody-sends'], { encoding: 'utf8' });
-    const m = /probes attached and ring mapped in (\d+) ms/.exec(fs.existsSync(log) ? fs.readFileSync(log, 'utf8') : '');
+    const m = /probes attached and ring mapped in (\d+) ms \((.*); (\d+) ms since the process started\)/.exec(
+      fs.existsSync(log) ? fs.readFileSync(log, 'utf8') : '',
+    );
     if (r.status !== 0 || !m) throw new Error(`attach run failed: ${r.stderr}`);
     att.push(+m[1]);
+    sinceStart.push(+m[3]);
+    for (const part of m[2].split(', ')) {
+      const [, name, ms] = /^(.*) (\d+)$/.exec(part) ?? [];
+      if (name) phases.set(name, [...(phases.get(name) ?? []), +ms]);
+    }
   }
   console.log(
-    `\nAttach (probes loaded and attached, ring mapped; default ring, strategy auto): median ${median(att)} ms, 10th-90th percentile ${quantile(att, 0.1)}-${quantile(att, 0.9)} ms (${n} runs)`,
+    `\nAttach (probes loaded and attached, ring mapped; default ring, strategy auto): median ${median(att)} ms, 10th-90th percentile ${quantile(att, 0.1)}-${quantile(att, 0.9)} ms (${n} runs; load average ${os.loadavg()[0].toFixed(2)} at the end)`,
+  );
+  console.log(`Its phases, median ms: ${[...phases].map(([name, ms]) => `${name} ${median(ms)}`).join(', ')}`);
+  console.log(
+    `From the process's start to capturing: median ${median(sinceStart)} ms, 10th-90th percentile ${quantile(sinceStart, 0.1)}-${quantile(sinceStart, 0.9)} ms`,
   );
 }
 

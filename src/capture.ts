@@ -107,7 +107,7 @@ export function ringBytesFromMiB(mib: number): number {
 export class UnixCapture {
   readonly strategy: string;
   readonly attempts: NativeAttempt[];
-  /** milliseconds of each phase of the open, for the log: the addon's load, then the loader's phases */
+  /** milliseconds of each phase of the open, for the log (the loader's: NativeCapture.timings) */
   readonly timings: string;
   /** CLOCK_REALTIME - CLOCK_MONOTONIC at start: kernel timestamps + this = wall clock */
   readonly clockOffsetNs: bigint;
@@ -118,18 +118,16 @@ export class UnixCapture {
   private ended?: Promise<void>;
   private startNs = 0n;
 
-  private constructor(native: NativeCapture, offset: bigint, engineMs: number) {
+  private constructor(native: NativeCapture, offset: bigint) {
     this.native = native;
     this.strategy = native.strategy;
     this.attempts = native.attempts;
-    this.timings = `engine ${engineMs.toFixed(0)}, ${native.timings}`;
+    this.timings = native.timings;
     this.clockOffsetNs = offset;
   }
 
   static open(o: CaptureOptions): UnixCapture {
-    const t0 = performance.now();
     const mod = loadEngine();
-    const engineMs = performance.now() - t0;
     refuseDebugger(); // the probes load next, with capabilities
     try {
       const native = new mod.Capture({
@@ -143,7 +141,7 @@ export class UnixCapture {
         ownUidOn: o.ownUid === undefined ? 0 : 1,
         ownUid: o.ownUid ?? 0,
       });
-      return new UnixCapture(native, mod.clockOffsetNs(), engineMs);
+      return new UnixCapture(native, mod.clockOffsetNs());
     } catch (e) {
       const attempts = (e as { attempts?: NativeAttempt[] }).attempts;
       throw explainOpenError(e, attempts, o.strategy);

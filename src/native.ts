@@ -74,7 +74,7 @@ export interface StructLayout {
 export interface NativeCapture {
   readonly strategy: string;
   readonly attempts: NativeAttempt[];
-  /** milliseconds of each phase of the load, e.g. "tracefs 0, open 3, btf 21, probe 0, load 58, attach 1, ring 7" */
+  /** milliseconds of each phase of the load, e.g. "tracefs 0, open 3, btf 2, probe 1, ring wait 0, load 58, attach 1, ring 7" */
   readonly timings: string;
   start(onBatch: (batch: Buffer) => void, onEnd: (r: NativeEnd) => void, flushMs?: number, output?: NativeOutput): void;
   stop(): void;
