@@ -455,8 +455,6 @@ local function option_tree(tvb, t, ty, o, l, s, abstract)
   end
 end
 
--- h: the header's values (ino and peer_ino as their 8 raw bytes: keys that
--- compare like the numbers); nil when the record is malformed
 -- comm fields (16 NUL-padded bytes) as strings; a capture has few distinct ones
 local comm_cache, comm_cache_size = {}, 0
 local function comm_string(raw16)
@@ -493,6 +491,56 @@ local function learn_container(cg, id, name, t, f_id, f_name)
   return known.id, known.name
 end
 
+-- The options (paths, containers) into e, their tree items into t when there
+-- is one, expert info into et. True when e holds all they say, so that e can
+-- serve the next records with the same bytes: path and container options only,
+-- none malformed (ancillary data is per message, and has its expert info).
+local function read_options(tvb, r, e, t, et, fixed, hlen)
+  local o, plain = fixed, true
+  while o + 4 <= hlen do
+    local ty, l = u16(r, o), u16(r, o + 2)
+    if o + 4 + l > hlen then
+      et:add_proto_expert_info(E.malformed, "option runs past the header")
+      return false
+    end
+    local s, abstract
+    if ty == T.LOCAL_PATH or ty == T.PEER_PATH or ty == T.DEST_PATH then
+      s, abstract = path_string(r:sub(o + 5, o + 4 + l))
+      if ty == T.LOCAL_PATH then e.local_path = s elseif ty == T.PEER_PATH then e.peer_path = s else e.dest_path = s end
+    elseif CONTAINER_FIELDS[ty] then
+      s = option_text(r:sub(o + 5, o + 4 + l))
+      if ty == T.CONTAINER_ID then e.container_id = s
+      elseif ty == T.CONTAINER_NAME then e.container_name = s
+      elseif ty == T.PEER_CONTAINER_ID then e.peer_container_id = s
+      else e.peer_container_name = s end
+    else
+      plain = false
+    end
+    if t then
+      option_tree(tvb, t, ty, o, l, s, abstract)
+    elseif ty == T.SCM_RIGHTS then
+      et:add_proto_expert_info(E.ancillary, "passes " .. math.floor(l / 4) .. " file descriptor(s)")
+    end
+    o = o + 4 + l + ((4 - l % 4) % 4)
+  end
+  return plain
+end
+
+-- What a header says that stays the same over a connection's records (the
+-- commands, cgroups, paths and containers), by header version and then by its
+-- bytes from path_dev to the end of the options (the fields that change per
+-- record all come before path_dev). A capture has few distinct ones; one
+-- table lookup then replaces four string copies, two cache lookups and the
+-- options loop (callgrind, HTTP bench records without a tree).
+local ident_cache, ident_cache_size = {}, 0
+for v in pairs(FIXED_LEN_BY_VERSION) do ident_cache[v] = {} end
+
+-- The header's values: one table, refilled for every record (a new one per
+-- record, 20 fields, was most of what the garbage collector had to sweep).
+-- ino and peer_ino are their 8 raw bytes: keys that compare like the numbers.
+local H = {}
+
+-- h (the H table): the header's values; nil when the record is malformed
 local function dissect_header(tvb, tree, has_tree)
   local n = tvb:len()
   local t = has_tree and tree:add(unixsock, tvb(0, math.min(n, FIXED_LEN))) or nil
@@ -516,49 +564,38 @@ local function dissect_header(tvb, tree, has_tree)
     et:add_proto_expert_info(E.malformed, "header length " .. hlen .. " does not fit the record (" .. n .. " bytes)")
     return nil
   end
-  -- one constructor: the table is made at its final size
-  local h = {
-    tree = t, n = n, raw = r, hlen = hlen,
-    stype = byte(r, OFF.sock_type + 1), flags = u16(r, OFF.flags), pid = u32(r, OFF.pid), peer_pid = u32(r, OFF.peer_pid),
-    ino = r:sub(OFF.inode + 1, OFF.inode + LEN.inode), peer_ino = r:sub(OFF.peer_inode + 1, OFF.peer_inode + LEN.peer_inode),
-    len = u32(r, OFF.msg_len), offset = u32(r, OFF.offset),
-    comm = comm_string(r:sub(OFF.comm + 1, OFF.comm + LEN.comm)),
-    peer_comm = comm_string(r:sub(OFF.peer_comm + 1, OFF.peer_comm + LEN.peer_comm)),
-    local_path = "", peer_path = "", dest_path = "", path = "",
-    cgroup = fixed > OFF.cgroup_id and r:sub(OFF.cgroup_id + 1, OFF.cgroup_id + 8) or ZERO64,
-    peer_cgroup = fixed > OFF.cgroup_id and r:sub(OFF.peer_cgroup_id + 1, OFF.peer_cgroup_id + 8) or ZERO64,
-  }
+  local h = H
+  h.tree, h.n, h.raw, h.hlen = t, n, r, hlen
+  h.stype, h.flags, h.pid, h.peer_pid = byte(r, OFF.sock_type + 1), u16(r, OFF.flags), u32(r, OFF.pid), u32(r, OFF.peer_pid)
+  h.ino, h.peer_ino = r:sub(OFF.inode + 1, OFF.inode + LEN.inode), r:sub(OFF.peer_inode + 1, OFF.peer_inode + LEN.peer_inode)
+  h.len, h.offset = u32(r, OFF.msg_len), u32(r, OFF.offset)
   if t then
     t:set_len(hlen)
     header_tree(tvb, t, version)
   end
 
-  -- options
-  local o = fixed
-  while o + 4 <= hlen do
-    local ty, l = u16(r, o), u16(r, o + 2)
-    if o + 4 + l > hlen then
-      et:add_proto_expert_info(E.malformed, "option runs past the header")
-      break
+  local cache, key = ident_cache[version], r:sub(OFF.path_dev + 1, hlen)
+  -- (with a tree, the options are read again for their items)
+  local e = not t and cache[key]
+  if not e then
+    e = {
+      comm = comm_string(r:sub(OFF.comm + 1, OFF.comm + LEN.comm)),
+      peer_comm = comm_string(r:sub(OFF.peer_comm + 1, OFF.peer_comm + LEN.peer_comm)),
+      local_path = "", peer_path = "", dest_path = "",
+      cgroup = fixed > OFF.cgroup_id and r:sub(OFF.cgroup_id + 1, OFF.cgroup_id + 8) or ZERO64,
+      peer_cgroup = fixed > OFF.cgroup_id and r:sub(OFF.peer_cgroup_id + 1, OFF.peer_cgroup_id + 8) or ZERO64,
+    }
+    if read_options(tvb, r, e, t, et, fixed, hlen) then
+      if ident_cache_size > 4096 then
+        for v in pairs(ident_cache) do ident_cache[v] = {} end
+        cache, ident_cache_size = ident_cache[version], 0
+      end
+      cache[key] = e
+      ident_cache_size = ident_cache_size + 1
     end
-    local s, abstract
-    if ty == T.LOCAL_PATH or ty == T.PEER_PATH or ty == T.DEST_PATH then
-      s, abstract = path_string(r:sub(o + 5, o + 4 + l))
-      if ty == T.LOCAL_PATH then h.local_path = s elseif ty == T.PEER_PATH then h.peer_path = s else h.dest_path = s end
-    elseif CONTAINER_FIELDS[ty] then
-      s = option_text(r:sub(o + 5, o + 4 + l))
-      if ty == T.CONTAINER_ID then h.container_id = s
-      elseif ty == T.CONTAINER_NAME then h.container_name = s
-      elseif ty == T.PEER_CONTAINER_ID then h.peer_container_id = s
-      else h.peer_container_name = s end
-    end
-    if t then
-      option_tree(tvb, t, ty, o, l, s, abstract)
-    elseif ty == T.SCM_RIGHTS then
-      et:add_proto_expert_info(E.ancillary, "passes " .. math.floor(l / 4) .. " file descriptor(s)")
-    end
-    o = o + 4 + l + ((4 - l % 4) % 4)
   end
+  h.comm, h.peer_comm, h.cgroup, h.peer_cgroup = e.comm, e.peer_comm, e.cgroup, e.peer_cgroup
+  h.local_path, h.peer_path, h.dest_path = e.local_path, e.peer_path, e.dest_path
   -- the conversation's name: the server's bound path
   if h.stype == 2 then
     h.path = (h.dest_path ~= "" and h.dest_path) or (h.peer_path ~= "" and h.peer_path) or h.local_path
@@ -570,8 +607,8 @@ local function dissect_header(tvb, tree, has_tree)
     t:add(F.caplen, n - hlen):set_generated()
   end
   -- containers: learned from this record, or from another record of the same cgroup
-  h.container_id, h.container_name = learn_container(h.cgroup, h.container_id, h.container_name, t, F.container_id, F.container_name)
-  h.peer_container_id, h.peer_container_name = learn_container(h.peer_cgroup, h.peer_container_id, h.peer_container_name, t,
+  h.container_id, h.container_name = learn_container(h.cgroup, e.container_id, e.container_name, t, F.container_id, F.container_name)
+  h.peer_container_id, h.peer_container_name = learn_container(h.peer_cgroup, e.peer_container_id, e.peer_container_name, t,
     F.peer_container_id, F.peer_container_name)
   local flags = h.flags
   if flag_set(flags, MSG_FLAGS.TRUNCATED) then et:add_proto_expert_info(E.truncated) end
@@ -769,6 +806,17 @@ local function has_tree(tree)
 end
 
 -- The dissector -------------------------------------------------------------------
+-- "summary  ", what the Info column starts with: made once per summary, not per record
+local info_prefixes, info_prefixes_size = {}, 0
+local function info_prefix(summary)
+  local p = info_prefixes[summary]
+  if p then return p end
+  p = summary .. "  "
+  if info_prefixes_size > 4096 then info_prefixes, info_prefixes_size = {}, 0 end
+  info_prefixes[summary] = p
+  info_prefixes_size = info_prefixes_size + 1
+  return p
+end
 function unixsock.dissector(tvb, pinfo, tree)
   local cols = pinfo.cols -- (every pinfo.cols.X access allocates: fetched once)
   local h = dissect_header(tvb, tree, has_tree(tree))
@@ -819,7 +867,6 @@ function unixsock.dissector(tvb, pinfo, tree)
   local proto_col = tostring(cols.protocol)
   if proto_col == "TCP" or proto_col == "UDP" or proto_col == "" or proto_col == "Data" then cols.protocol = "UNIXSOCK" end
   local info = cols.info
-  info:clear_fence()
   if proto_col == "TCP" or proto_col == "UDP" then
     -- no protocol above the synthetic view: say what the record is instead of the view's own summary
     local text = string.format("%s len %d", SOCK_TYPES[h.stype] or "?", h.len)
@@ -827,9 +874,11 @@ function unixsock.dissector(tvb, pinfo, tree)
     if n > h.hlen and proto_col == "TCP" and tostring(info):find("reassembled PDU") then
       text = text .. " [segment of a reassembled message]"
     end
+    info:clear_fence() -- (a fence set below would keep the view's summary)
     info:set(summary .. "  " .. text)
   else
-    info:prepend(summary .. "  ")
+    -- (a prepend goes before a fence and moves it: no clear_fence() call needed)
+    info:prepend(info_prefix(summary))
   end
   return n
 end
