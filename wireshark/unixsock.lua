@@ -607,14 +607,26 @@ local function dissect_header(tvb, tree, has_tree)
     t:add(F.caplen, n - hlen):set_generated()
   end
   -- containers: learned from this record, or from another record of the same cgroup
-  h.container_id, h.container_name = learn_container(h.cgroup, e.container_id, e.container_name, t, F.container_id, F.container_name)
-  h.peer_container_id, h.peer_container_name = learn_container(h.peer_cgroup, e.peer_container_id, e.peer_container_name, t,
-    F.peer_container_id, F.peer_container_name)
+  -- (cgroup 0 without options, a host capture's every record, has none to learn)
+  if h.cgroup ~= ZERO64 or e.container_id then
+    h.container_id, h.container_name = learn_container(h.cgroup, e.container_id, e.container_name, t, F.container_id,
+      F.container_name)
+  else
+    h.container_id, h.container_name = nil, nil
+  end
+  if h.peer_cgroup ~= ZERO64 or e.peer_container_id then
+    h.peer_container_id, h.peer_container_name = learn_container(h.peer_cgroup, e.peer_container_id, e.peer_container_name, t,
+      F.peer_container_id, F.peer_container_name)
+  else
+    h.peer_container_id, h.peer_container_name = nil, nil
+  end
   local flags = h.flags
-  if flag_set(flags, MSG_FLAGS.TRUNCATED) then et:add_proto_expert_info(E.truncated) end
-  if flag_set(flags, MSG_FLAGS.NO_PAYLOAD) then et:add_proto_expert_info(E.no_payload) end
-  if flag_set(flags, LINK_FLAGS.LOST) then et:add_proto_expert_info(E.lost) end
-  if flag_set(flags, LINK_FLAGS.DROPS_BEFORE) then et:add_proto_expert_info(E.drops) end
+  if flags ~= 0 then
+    if flag_set(flags, MSG_FLAGS.TRUNCATED) then et:add_proto_expert_info(E.truncated) end
+    if flag_set(flags, MSG_FLAGS.NO_PAYLOAD) then et:add_proto_expert_info(E.no_payload) end
+    if flag_set(flags, LINK_FLAGS.LOST) then et:add_proto_expert_info(E.lost) end
+    if flag_set(flags, LINK_FLAGS.DROPS_BEFORE) then et:add_proto_expert_info(E.drops) end
+  end
   return h
 end
 
