@@ -72,11 +72,12 @@ class Capture : public Napi::ObjectWrap<Capture> {
     std::vector<unixsock::Attempt> tried;
     // CAP_BPF, CAP_PERFMON in effect from here to the ring's mapping (see privilege.h)
     auto raised = std::make_unique<unixsock::priv::Raised>();
-    probes_.reset(unixsock::LoadProbes(filter, ring_bytes, forced, &tried, &timings_));
+    probes_.reset(unixsock::LoadProbes(filter, ring_bytes, forced, &tried, &timings_, &ring_));
     if (probes_) {
       auto t = std::chrono::steady_clock::now();
       ring_size_ = probes_->ring_size();
-      ring_error_ = ring_.Open(probes_->ring_fd(), ring_size_);
+      // (mapped already by the loader, beside the loading, unless that failed)
+      ring_error_ = ring_.is_open() ? 0 : ring_.Open(probes_->ring_fd(), ring_size_);
       auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t);
       timings_ += ", ring " + std::to_string(ms.count());
     }

@@ -160,21 +160,28 @@ const Strategy kStrategies[] = {
 // One choice of strategy: the kernel's BTF and tracefs are looked at once.
 class Loader {
  public:
-  Loader(const unixsock_filter& filter, uint32_t ring_bytes, Phases* phases)
-      : filter_(filter), ring_bytes_(ring_bytes), phases_(phases) {
+  Loader(const unixsock_filter& filter, uint32_t ring_bytes, Phases* phases, Ring* ring)
+      : filter_(filter), ring_bytes_(ring_bytes), phases_(phases), ring_(ring) {
     // The ring first, on a thread of its own (it inherits this thread's
     // raised capabilities and ends before the loader returns): the kernel
     // zeroes its pages as it creates it, 12-15 ms for the default 64 MiB
     // here, which now runs on the other CPU while this one reads the
-    // kernel's BTF and opens the object. Each load reuses it.
-    ring_thread_ =
-        std::thread([this] { ring_fd_ = bpf_map_create(BPF_MAP_TYPE_RINGBUF, "rb", 0, 0, ring_bytes_, nullptr); });
+    // kernel's BTF and opens the object. Each load reuses it. The thread also
+    // maps it for the reader (7-10 ms: the kernel fills the page tables of
+    // its 2 x 64 MiB as it maps it).
+    ring_thread_ = std::thread([this] {
+      ring_fd_ = bpf_map_create(BPF_MAP_TYPE_RINGBUF, "rb", 0, 0, ring_bytes_, nullptr);
+      if (ring_fd_ >= 0 && ring_->Open(ring_fd_, ring_bytes_) != 0) ring_->Close();
+    });
     tracefs_ = TracefsReady(&tracefs_why_);
     phases_->Mark("tracefs");
   }
   ~Loader() {
     if (ring_thread_.joinable()) ring_thread_.join();
-    if (ring_fd_ >= 0) close(ring_fd_);
+    if (ring_fd_ >= 0) {  // not handed to the probes: the mapping goes too
+      ring_->Close();
+      close(ring_fd_);
+    }
     if (spare_) unixsock_bpf__destroy(spare_);
     btf__free(vmlinux_btf_);
   }
@@ -258,7 +265,11 @@ class Loader {
     if (st.id == UNIXSOCK_S_SOCK_SEND_LENGTH && !tracefs_)
       notes += std::string(notes.empty() ? "" : "; ") + "sendmmsg payloads unreadable: " + tracefs_why_;
     *why = notes;
-    return new Probes(s, std::move(links));
+    // the ring the reader mapped is this object's only if the load reused it
+    int ring = -1;
+    if (ring_reused_) std::swap(ring, ring_fd_);
+    else ring_->Close();
+    return new Probes(s, std::move(links), ring);
   }
 
  private:
@@ -291,7 +302,7 @@ class Loader {
       // the ring made beside (the constructor); if that failed, libbpf makes
       // it here and reports why
       int ring = RingFd();
-      if (ring >= 0) bpf_map__reuse_fd(s->maps.rb, ring);
+      ring_reused_ = ring >= 0 && bpf_map__reuse_fd(s->maps.rb, ring) == 0;
       *err = unixsock_bpf__load(s);
       if (*err == 0) return true;
       unixsock_bpf__destroy(s);
@@ -385,8 +396,10 @@ class Loader {
   std::string tracefs_why_;
   btf* vmlinux_btf_ = nullptr;
   unixsock_bpf* spare_ = nullptr;  // opened, refused before loading: the next attempt's
+  Ring* ring_;
   std::thread ring_thread_;
   int ring_fd_ = -1;
+  bool ring_reused_ = false;
 };
 
 }  // namespace
@@ -394,6 +407,7 @@ class Loader {
 Probes::~Probes() {
   for (auto* l : links_) bpf_link__destroy(l);
   unixsock_bpf__destroy(skel_);
+  if (own_ring_fd_ >= 0) close(own_ring_fd_);
 }
 
 int Probes::ring_fd() const { return bpf_map__fd(skel_->maps.rb); }
@@ -401,10 +415,10 @@ size_t Probes::ring_size() const { return bpf_map__max_entries(skel_->maps.rb); 
 const volatile unixsock_stat_line* Probes::stat_lines() const { return skel_->bss->stat_lines; }
 
 Probes* LoadProbes(const unixsock_filter& filter, uint32_t ring_bytes, const std::string& forced,
-                   std::vector<Attempt>* attempts, std::string* timings) {
+                   std::vector<Attempt>* attempts, std::string* timings, Ring* ring) {
   libbpf_set_print(LibbpfPrint);
   Phases phases;
-  Loader loader(filter, ring_bytes, &phases);
+  Loader loader(filter, ring_bytes, &phases, ring);
   for (const Strategy& st : kStrategies) {
     const char* name = unixsock_strategy_name(st.id);
     if (!forced.empty() && forced != "auto" && forced != name) continue;

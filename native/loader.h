@@ -18,6 +18,8 @@ extern "C" {
 #include "unixsock.h"
 }
 
+#include "ring.h"
+
 struct unixsock_bpf;
 struct bpf_link;
 
@@ -33,7 +35,10 @@ struct Attempt {
 // The loaded and attached probes; destroying it detaches every program and frees every map.
 class Probes {
  public:
-  Probes(unixsock_bpf* skel, std::vector<bpf_link*> links) : skel_(skel), links_(std::move(links)) {}
+  // ring_fd: the loader's own descriptor of the ring map (the one a Ring it
+  // mapped holds), closed with the probes; -1 if none
+  Probes(unixsock_bpf* skel, std::vector<bpf_link*> links, int ring_fd)
+      : skel_(skel), links_(std::move(links)), own_ring_fd_(ring_fd) {}
   Probes(const Probes&) = delete;
   Probes& operator=(const Probes&) = delete;
   ~Probes();
@@ -45,14 +50,17 @@ class Probes {
  private:
   unixsock_bpf* skel_;
   std::vector<bpf_link*> links_;
+  int own_ring_fd_;
 };
 
 // Tries the strategies in the order of enum unixsock_strategy (only `forced`
 // when it names one), each attempt appended to *attempts. Runs with the
 // capabilities raised (the caller's job). nullptr when none works.
 // *timings: the milliseconds of each phase ("btf 21, open 3, load 58, ...").
+// *ring is mapped beside the loading (Ring::Open) when it can be; if it is
+// still closed on return, opening it on Probes::ring_fd() is the caller's job.
 Probes* LoadProbes(const unixsock_filter& filter, uint32_t ring_bytes, const std::string& forced,
-                   std::vector<Attempt>* attempts, std::string* timings);
+                   std::vector<Attempt>* attempts, std::string* timings, Ring* ring);
 
 // libbpf's messages: the full output (verifier logs included) also goes to
 // this file when set (the log file JavaScript opened).

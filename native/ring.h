@@ -53,6 +53,8 @@ class Ring {
     return 0;
   }
 
+  bool is_open() const { return prod_map_ != nullptr; }
+
   void Close() {
     if (cons_map_) munmap(cons_map_, page_);
     if (prod_map_) munmap(prod_map_, page_ + 2 * size_);
