@@ -585,7 +585,8 @@ local function dissect_header(tvb, tree, has_tree)
       cgroup = fixed > OFF.cgroup_id and r:sub(OFF.cgroup_id + 1, OFF.cgroup_id + 8) or ZERO64,
       peer_cgroup = fixed > OFF.cgroup_id and r:sub(OFF.peer_cgroup_id + 1, OFF.peer_cgroup_id + 8) or ZERO64,
     }
-    if read_options(tvb, r, e, t, et, fixed, hlen) then
+    -- (with a tree the key may be there already: counted once)
+    if read_options(tvb, r, e, t, et, fixed, hlen) and not cache[key] then
       if ident_cache_size > 4096 then
         for v in pairs(ident_cache) do ident_cache[v] = {} end
         cache, ident_cache_size = ident_cache[version], 0
