@@ -185,6 +185,7 @@ class Capture : public Napi::ObjectWrap<Capture> {
   // JavaScript, and gives the ring its space back once they are written.
   void Run(int flush_ms) {
     last_flush_ = std::chrono::steady_clock::now();
+    pthread_setname_np(pthread_self(), "unixsock-write");  // for top -H, perf, /proc/PID/task/*/comm
     if (!to_js_) unixsock::RaiseWriterPriority();
     // Messages the ring dropped whole leave no record: the first record the
     // kernel wrote after the drop counter rose says so (DROPS_BEFORE).

@@ -75,6 +75,7 @@ class WriteBehind {
 
  private:
   void Run() {
+    pthread_setname_np(pthread_self(), "unixsock-behind");
     std::unique_lock<std::mutex> lock(mu_);
     while (!stop_) {
       cv_.wait(lock, [this] { return stop_ || written_ - started_ >= kChunk; });
