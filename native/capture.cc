@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <future>
 #include <cstring>
 #include <memory>
 #include <mutex>
@@ -25,6 +26,7 @@ extern "C" {
 #include "privilege.h"
 #include "ring.h"
 #include "unixsock_vocab.h"
+#include "writer_sched.h"
 
 namespace {
 
@@ -36,6 +38,8 @@ class Capture : public Napi::ObjectWrap<Capture> {
                                      InstanceMethod("stats", &Capture::Stats), InstanceMethod("close", &Capture::Close),
                                      InstanceMethod("setIdentity", &Capture::SetIdentity),
                                      InstanceMethod("unknownCgroups", &Capture::UnknownCgroups),
+                                     InstanceMethod("writerScheduling", &Capture::WriterScheduling),
+                                     InstanceMethod("demoteWriter", &Capture::DemoteWriter),
                                      InstanceAccessor("strategy", &Capture::Strategy, nullptr),
                                      InstanceAccessor("attempts", &Capture::Attempts, nullptr),
                                      InstanceAccessor("timings", &Capture::Timings, nullptr)});
@@ -183,10 +187,16 @@ class Capture : public Napi::ObjectWrap<Capture> {
   // The worker: reads the ring in place and writes pcapng blocks that point
   // into it, to the output fd or (the readable dump) into memory handed to
   // JavaScript, and gives the ring its space back once they are written.
-  void Run(int flush_ms) {
+  // sched: told how the thread is scheduled, before anything is read.
+  void Run(int flush_ms, std::promise<unixsock::WriterSched>* sched) {
     last_flush_ = std::chrono::steady_clock::now();
     pthread_setname_np(pthread_self(), "unixsock-write");  // for top -H, perf, /proc/PID/task/*/comm
-    if (!to_js_) unixsock::RaiseWriterPriority();
+    // the readable dump's writer hands JavaScript its batches: no hurry there
+    unixsock::WriterSched ws;
+    ws.tid = (pid_t)syscall(SYS_gettid);
+    if (!to_js_) ws = unixsock::RaiseWriterPriority();
+    sched->set_value(ws);
+    unixsock::Pacer pacer;
     // Messages the ring dropped whole leave no record: the first record the
     // kernel wrote after the drop counter rose says so (DROPS_BEFORE).
     uint64_t dropped = 0;
@@ -227,10 +237,14 @@ class Capture : public Napi::ObjectWrap<Capture> {
       out_->Drain();  // output held in memory: what the pipe takes now
       Publish();
       if (out_->write_error()) break;
-      if (got >= kWriteBytes / 2) continue;  // a backlog: on without waiting
+      if (got >= kWriteBytes / 2) {  // a backlog: on without waiting (but see writer_sched.h)
+        pacer.Pace();
+        continue;
+      }
       // output held in memory for a pipe: look again soon (a full pipe's
       // POLLOUT comes with its first free page, and the reader then took turns with us page by page)
       int e = ring_.Wait(out_->spilled() ? 1 : 5);
+      pacer.Slept();
       if (e < 0) {
         poll_error_ = e;
         break;
@@ -238,6 +252,7 @@ class Capture : public Napi::ObjectWrap<Capture> {
     }
     while (read(kWriteBytes) > 0) {
       if (out_->pending_bytes() >= kWriteBytes) WriteOut();
+      pacer.Pace();
     }
     out_->FlushPending();
     WriteOut();
@@ -320,11 +335,14 @@ class Capture : public Napi::ObjectWrap<Capture> {
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, &old);
-    thread_ = std::thread([this, flush_ms] {
-      Run(flush_ms);
+    std::promise<unixsock::WriterSched> sched;
+    std::future<unixsock::WriterSched> told = sched.get_future();
+    thread_ = std::thread([this, flush_ms, &sched] {
+      Run(flush_ms, &sched);
       tsfn_.Release();
     });
     pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    sched_ = told.get();  // before sched goes out of scope
     return env.Undefined();
   }
 
@@ -351,6 +369,34 @@ class Capture : public Napi::ObjectWrap<Capture> {
     Napi::Array r = Napi::Array::New(env, ids.size());
     for (size_t i = 0; i < ids.size(); i++) r.Set(i, Napi::BigInt::New(env, ids[i]));
     return r;
+  }
+
+  // How the writer thread is scheduled: {policy: 'SCHED_FIFO' | 'SCHED_OTHER',
+  // priority, nice, text} (writer_sched.h), or undefined before start().
+  Napi::Value WriterScheduling(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!started_) return env.Undefined();
+    Napi::Object r = Napi::Object::New(env);
+    bool fifo = sched_.policy == SCHED_FIFO;
+    r.Set("policy", fifo ? "SCHED_FIFO" : "SCHED_OTHER");
+    r.Set("priority", fifo ? sched_.value : 0);
+    r.Set("nice", fifo ? 0 : sched_.value);
+    r.Set("tid", sched_.tid);
+    r.Set("text", sched_.Describe());
+    return r;
+  }
+
+  // The writer back to normal scheduling (on SIGXCPU: it used RLIMIT_RTTIME
+  // of CPU without sleeping). Returns what it says in the log.
+  Napi::Value DemoteWriter(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!started_ || sched_.policy != SCHED_FIFO) return Napi::String::New(env, "");
+    int e = unixsock::DemoteWriter(sched_.tid);
+    if (e < 0) return Napi::String::New(env, std::string("cannot put it back to normal scheduling: ") + strerror(-e));
+    sched_.policy = SCHED_OTHER;
+    sched_.value = 0;
+    sched_.fifo_errno = 0;
+    return Napi::String::New(env, "put back to normal scheduling");
   }
 
   // Asks the worker to drain and stop; onEnd is called after the last batch.
@@ -404,6 +450,7 @@ class Capture : public Napi::ObjectWrap<Capture> {
   int ring_error_ = -ENODEV;
   std::string strategy_;
   std::string timings_;  // the loader's phases in ms, for the log
+  unixsock::WriterSched sched_;  // JavaScript's thread only (told by the worker at start)
   Napi::Reference<Napi::Array> attempts_;
   Napi::FunctionReference end_cb_;
   Napi::ThreadSafeFunction tsfn_;

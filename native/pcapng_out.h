@@ -38,7 +38,6 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -250,16 +249,6 @@ inline size_t SpillLimit() {
   size_t lim = avail_kb * 1024 / 8;
   return std::min<size_t>(std::max<size_t>(lim, 64u << 20), size_t(2) << 30);
 }
-
-// The writer thread asks for more CPU weight than the traced programs. What
-// lost data in bulk transfers was the writer waiting for a CPU (runnable,
-// preempted in write(): 0.6-1.5 s per 1 GB burst, 2-4x its own CPU time of
-// 0.3-0.4 s) while the 64 MiB ring covered 30-130 ms of the burst; not dirty
-// page throttling (no balance_dirty_pages event) nor the disk. 1 GB bursts
-// on 2 vCPUs at load 4-5 (other sessions): at nice 0, 4 KiB writes lost
-// 1k-30k messages in 5 of 5 runs and 64 KiB in 4 of 5; at -10, 1 of 5 and
-// 0 of 5. Only root (or CAP_SYS_NICE) may; for others this does nothing.
-inline bool RaiseWriterPriority() { return setpriority(PRIO_PROCESS, 0, -10) == 0; }
 
 struct Counters {
   uint64_t messages = 0;    // sends written (complete or flagged lost)

@@ -5,7 +5,7 @@ import { getSystemErrorMap } from 'node:util';
 import { CaptureError, UsageError } from './errors';
 import type { KernelFilter } from './filter';
 import { RING_SIZES_MIB } from './limits';
-import { loadNative, type NativeModule, type NativeAttempt, type NativeCapture, type NativeEnd, type NativeStats } from './native';
+import { loadNative, type NativeModule, type NativeAttempt, type NativeCapture, type NativeEnd, type NativeStats, type WriterScheduling } from './native';
 import { writeError } from './pcapng';
 import { refuseDebugger } from './guard';
 import { ContainerNames } from './docker';
@@ -117,6 +117,7 @@ export class UnixCapture {
   private toFd = false;
   private ended?: Promise<void>;
   private startNs = 0n;
+  private unwatch?: () => void;
 
   private constructor(native: NativeCapture, offset: bigint) {
     this.native = native;
@@ -195,6 +196,25 @@ export class UnixCapture {
     });
   }
 
+  /** How the addon's writer thread is scheduled (undefined before a start). */
+  writerScheduling(): WriterScheduling | undefined {
+    return this.native.writerScheduling();
+  }
+
+  /**
+   * Calls onNote with what happened when the kernel says (SIGXCPU) that the
+   * real-time writer used RLIMIT_RTTIME of CPU without sleeping: it is put
+   * back to normal scheduling (native/writer_sched.h). Until stop().
+   */
+  watchWriter(onNote: (note: string) => void): void {
+    const onXcpu = () => {
+      const what = this.native.demoteWriter();
+      if (what) onNote(`writer thread ran without sleeping for the real-time limit: ${what}`);
+    };
+    process.on('SIGXCPU', onXcpu);
+    this.unwatch = () => process.off('SIGXCPU', onXcpu);
+  }
+
   /** Sends handed over so far (written to the file, or to JavaScript). */
   messages(): number {
     return this.toFd ? (this.native.stats().messages ?? 0) : (this.reader?.messages ?? 0);
@@ -211,6 +231,7 @@ export class UnixCapture {
     if (this.ended) await this.ended;
     const stats = this.native.stats();
     this.native.close();
+    this.unwatch?.();
     // the addon's writer joined the records, whether it wrote a file or the dump's batches
     const assembler = {
       messages: stats.messages ?? 0,

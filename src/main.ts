@@ -193,6 +193,9 @@ async function capture(a: Args, sink: () => Sink, filterText: string, extcap: bo
     finish('error');
   };
   out.start(cap, count, () => finish('count'), fail);
+  const sched = cap.writerScheduling();
+  if (sched) log.info(`writer thread ${sched.tid}: ${sched.text}`);
+  cap.watchWriter((note) => log.info(note));
   // said once the reader runs too (mapping a large ring takes a moment)
   if (!extcap && !a.quiet) {
     stderrLine(`unixsock: capturing Unix socket messages with ${cap.strategy}${filterText ? ` (filter: ${filterText})` : ''}`);

@@ -71,6 +71,19 @@ export interface StructLayout {
   len: Record<string, number>;
 }
 
+/** How the addon's writer thread is scheduled (native/writer_sched.h). */
+export interface WriterScheduling {
+  policy: 'SCHED_FIFO' | 'SCHED_OTHER';
+  /** the real-time priority (SCHED_FIFO), else 0 */
+  priority: number;
+  /** the nice value (SCHED_OTHER) */
+  nice: number;
+  /** the thread's id (/proc/PID/task/TID) */
+  tid: number;
+  /** for the log, with why a higher priority was refused */
+  text: string;
+}
+
 export interface NativeCapture {
   readonly strategy: string;
   readonly attempts: NativeAttempt[];
@@ -84,6 +97,10 @@ export interface NativeCapture {
   setIdentity(cgroupId: bigint, containerId: string, name: string, path?: string): void;
   /** cgroup ids the writer met that setIdentity has not answered (each once) */
   unknownCgroups(): bigint[];
+  /** how the writer thread is scheduled (undefined before start) */
+  writerScheduling(): WriterScheduling | undefined;
+  /** the writer back to normal scheduling (on SIGXCPU); what to log, '' if nothing changed */
+  demoteWriter(): string;
 }
 
 export interface NativeModule {
