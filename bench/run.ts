@@ -54,12 +54,20 @@ function busyTicks(): number {
 }
 const TICKS_PER_SECOND = 100; // USER_HZ on Linux
 
-function unixbench(type: string, size: number, count: number, extra: string[] = [], wrap: string[] = []): BenchOut {
+/**
+ * Runs unixbench. ownSession: in a session of its own (setsid), as a traced
+ * program is, apart from Wireshark and the capture: with autogroup (on in
+ * most kernels, here too) each session is a scheduling group weighted as one,
+ * so a load in the capture's own session competes with it otherwise than a
+ * real one does.
+ */
+function unixbench(type: string, size: number, count: number, extra: string[] = [], wrap: string[] = [], ownSession = false): BenchOut {
   const argv = [...wrap, BENCH, type, String(size), String(count), ...extra];
   const t0 = busyTicks();
-  const out = execFileSync(argv[0], argv.slice(1), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  const r = spawnSync(argv[0], argv.slice(1), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], detached: ownSession });
+  if (r.status !== 0) throw new Error(`${argv.join(' ')} failed (${r.status ?? r.signal})`);
   const cpuSeconds = (busyTicks() - t0) / TICKS_PER_SECOND;
-  return { ...(JSON.parse(out.trim().split('\n').pop()!) as Omit<BenchOut, 'cpuSeconds'>), cpuSeconds };
+  return { ...(JSON.parse(r.stdout.trim().split('\n').pop()!) as Omit<BenchOut, 'cpuSeconds'>), cpuSeconds };
 }
 
 interface CaptureResult {
@@ -97,9 +105,9 @@ async function whileCapturing<T>(
 }
 
 /** Runs the load under `unixsock -w FILE comm unixbench` (ring: MiB, default if omitted); parses the exit summary. */
-async function underCapture(type: string, size: number, count: number, ring?: number, file?: string, exe = EXE): Promise<CaptureResult> {
+async function underCapture(type: string, size: number, count: number, ring?: number, file?: string, exe = EXE, ownSession = false): Promise<CaptureResult> {
   const ringArgs = ring ? ['--ring-size', String(ring)] : [];
-  const { result: bench, stderr } = await whileCapturing([...ringArgs, 'comm', 'unixbench'], () => unixbench(type, size, count), file, exe);
+  const { result: bench, stderr } = await whileCapturing([...ringArgs, 'comm', 'unixbench'], () => unixbench(type, size, count, [], [], ownSession), file, exe);
   const m = /unixsock: (\d+) messages \((\d+) of (\d+) bytes\) captured with \S+, (\d+) dropped/.exec(stderr);
   if (!m) throw new Error(`no summary from unixsock: ${stderr}`);
   return { bench, messages: +m[1], capturedBytes: +m[2], sentBytes: +m[3], dropped: +m[4] };
@@ -107,52 +115,70 @@ async function underCapture(type: string, size: number, count: number, ring?: nu
 
 const BULK_RUNS = quick ? 2 : 5;
 
+/** One bulk run: the load under exe, into a file or into a fifo that `tshark -i` reads. */
+async function bulkRun(size: number, count: number, output: 'file' | 'fifo', exe: string): Promise<CaptureResult> {
+  if (output === 'file') return underCapture('stream', size, count, undefined, undefined, exe, true);
+  const fifo = path.join(tmp, 'bulk.fifo');
+  const got = path.join(tmp, 'bulk-tshark.pcapng');
+  fs.rmSync(fifo, { force: true });
+  execFileSync('mkfifo', [fifo]);
+  const ts = spawn('tshark', ['-i', fifo, '-w', got], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let tsErr = '';
+  ts.stderr.on('data', (d) => (tsErr += d));
+  const tsDone = new Promise((r) => ts.on('exit', r));
+  const r = await underCapture('stream', size, count, undefined, fifo, exe, true);
+  await tsDone; // the capture ended its side of the fifo: dumpcap reads to the end, then tshark exits
+  const n = /(\d+) packets? captured/.exec(tsErr);
+  if (!n || +n[1] !== r.messages) throw new Error(`tshark read ${n ? n[1] : 'no'} packets of ${r.messages} written: ${tsErr}`);
+  fs.rmSync(got, { force: true });
+  fs.rmSync(fifo, { force: true });
+  return r;
+}
+
 /**
  * What `docker load`, `docker cp` or a PostgreSQL COPY look like: 1 GB
  * streams of 4 KiB and 64 KiB writes, captured with the default settings
  * (64 MiB ring) into a file, and into a fifo that `tshark -i FIFO` reads
- * (dumpcap reads it, as for Wireshark's extcap fifo). Every run counts: the
- * worst run is printed beside the median.
+ * (dumpcap reads it, as for Wireshark's extcap fifo). The sender runs in a
+ * session of its own, as a traced program does. Every run counts: the worst
+ * run is printed beside the median. With UNIXSOCK_BENCH_OTHER=EXE, that
+ * build's runs alternate with this one's (other, this, other, ...), so that
+ * both meet the same moments of a shared machine.
  */
 async function bulkBench() {
-  console.log(`\n## Bulk transfers (1 GB stream, default ring; ${BULK_RUNS} runs each)\n`);
+  const other = process.env.UNIXSOCK_BENCH_OTHER;
+  if (other && !fs.existsSync(other)) throw new Error(`UNIXSOCK_BENCH_OTHER: no ${other}`);
+  const builds: [string, string][] = other
+    ? [
+        ['other', other],
+        ['this', EXE],
+      ]
+    : [['this', EXE]];
+  console.log(`\n## Bulk transfers (1 GB stream, default ring; ${BULK_RUNS} runs each${other ? `, interleaved with ${other} (other)` : ''})\n`);
   console.log('Dropped: messages of the run (MSG records the ring had no room for, and sends missing fragments).');
-  console.log('Load: the 1-minute load average at the start of the row (this machine is shared).\n');
-  console.log('| write size | output | load | lossless runs | dropped: median | dropped: worst run | seconds: median | seconds: worst run | CPU s: median |');
-  console.log('|---|---|---|---|---|---|---|---|---|');
+  console.log('Load: the 1-minute load averages at the start and the end of the row (this machine is shared).\n');
+  console.log(
+    '| write size | output | build | load | lossless runs | dropped: median | dropped: worst run | seconds: median | seconds: worst run | CPU s: median |',
+  );
+  console.log('|---|---|---|---|---|---|---|---|---|---|');
   for (const size of [4096, 65536]) {
     const count = Math.round((quick ? 2.5e8 : 1e9) / size);
     for (const output of ['file', 'fifo'] as const) {
       const load = os.loadavg()[0];
-      const runs: CaptureResult[] = [];
+      const runs: CaptureResult[][] = builds.map(() => []);
       for (let i = 0; i < BULK_RUNS; i++) {
-        if (output === 'file') {
-          runs.push(await underCapture('stream', size, count));
-          continue;
-        }
-        const fifo = path.join(tmp, 'bulk.fifo');
-        const got = path.join(tmp, 'bulk-tshark.pcapng');
-        fs.rmSync(fifo, { force: true });
-        execFileSync('mkfifo', [fifo]);
-        const ts = spawn('tshark', ['-i', fifo, '-w', got], { stdio: ['ignore', 'ignore', 'pipe'] });
-        let tsErr = '';
-        ts.stderr.on('data', (d) => (tsErr += d));
-        const tsDone = new Promise((r) => ts.on('exit', r));
-        const r = await underCapture('stream', size, count, undefined, fifo);
-        await tsDone; // the capture ended its side of the fifo: dumpcap reads to the end, then tshark exits
-        const n = /(\d+) packets? captured/.exec(tsErr);
-        if (!n || +n[1] !== r.messages) throw new Error(`tshark read ${n ? n[1] : 'no'} packets of ${r.messages} written: ${tsErr}`);
-        fs.rmSync(got, { force: true });
-        fs.rmSync(fifo, { force: true });
-        runs.push(r);
+        for (const [j, [, exe]] of builds.entries()) runs[j].push(await bulkRun(size, count, output, exe));
       }
-      const drops = runs.map((r) => r.dropped);
-      const secs = runs.map((r) => r.bench.seconds);
-      console.log(
-        `| ${size / 1024} KiB | ${output === 'file' ? 'file' : 'fifo, tshark -i'} | ${load.toFixed(1)} | ${drops.filter((d) => d === 0).length} of ${runs.length} | ` +
-          `${median(drops)} | ${Math.max(...drops)} of ${count} | ${median(secs).toFixed(2)} | ${Math.max(...secs).toFixed(2)} | ` +
-          `${median(runs.map((r) => r.bench.cpuSeconds)).toFixed(2)} |`,
-      );
+      const loads = `${load.toFixed(1)}-${os.loadavg()[0].toFixed(1)}`;
+      for (const [j, [name]] of builds.entries()) {
+        const drops = runs[j].map((r) => r.dropped);
+        const secs = runs[j].map((r) => r.bench.seconds);
+        console.log(
+          `| ${size / 1024} KiB | ${output === 'file' ? 'file' : 'fifo, tshark -i'} | ${name} | ${loads} | ${drops.filter((d) => d === 0).length} of ${runs[j].length} | ` +
+            `${median(drops)} | ${Math.max(...drops)} of ${count} | ${median(secs).toFixed(2)} | ${Math.max(...secs).toFixed(2)} | ` +
+            `${median(runs[j].map((r) => r.bench.cpuSeconds)).toFixed(2)} |`,
+        );
+      }
     }
   }
 }
