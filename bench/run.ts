@@ -229,31 +229,43 @@ async function captureBench() {
 
 /**
  * Another build against this one (--only versus, UNIXSOCK_BENCH_OTHER=EXE):
- * 64-byte messages, where per-record costs show most, runs interleaved
- * (baseline, other, this) so that the machine's load changes hit all three.
+ * 64 B messages, where per-record costs show most, and 64 KiB, where the
+ * copies do; the default ring, runs interleaved (baseline, other, this) so
+ * that the machine's load changes hit all three. CPU: the machine's CPU time
+ * while the load ran, against the baseline's.
  */
 async function versusBench() {
   const other = process.env.UNIXSOCK_BENCH_OTHER;
   if (!other || !fs.existsSync(other)) throw new Error('--only versus needs UNIXSOCK_BENCH_OTHER=path of the other build');
   const runs = quick ? 3 : 9;
-  console.log(`\n## This build against ${other} (64 B, ${runs} interleaved runs each)\n`);
-  console.log('| socket | messages | baseline s | other s | this s | other slowdown | this slowdown | this / other (median of pairs) | range |');
-  console.log('|---|---|---|---|---|---|---|---|---|');
-  for (const type of ['stream', 'dgram']) {
-    const count = quick ? 50000 : 200000;
-    const base: number[] = [];
-    const a: number[] = [];
-    const b: number[] = [];
+  console.log(`\n## This build against ${other} (${runs} interleaved runs each, default ring)\n`);
+  console.log(
+    '| socket | size | messages | load | baseline s | other s | this s | other slowdown | this slowdown | other CPU | this CPU | this / other (median of pairs) | range | dropped: other / this |',
+  );
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+  for (const [type, size] of [
+    ['stream', 64],
+    ['dgram', 64],
+    ['stream', 65536],
+  ] as const) {
+    const count = size === 64 ? (quick ? 50000 : 200000) : quick ? 5000 : 20000;
+    const load = os.loadavg()[0];
+    const base: BenchOut[] = [];
+    const a: CaptureResult[] = [];
+    const b: CaptureResult[] = [];
     for (let i = 0; i < runs; i++) {
-      base.push(unixbench(type, 64, count).seconds);
-      a.push((await underCapture(type, 64, count, 256, other)).bench.seconds);
-      b.push((await underCapture(type, 64, count, 256)).bench.seconds);
+      base.push(unixbench(type, size, count));
+      a.push(await underCapture(type, size, count, undefined, undefined, other));
+      b.push(await underCapture(type, size, count));
     }
-    const pairs = b.map((x, i) => x / a[i]);
+    const secs = (xs: CaptureResult[]) => xs.map((x) => x.bench.seconds);
+    const cpu = (xs: CaptureResult[]) => median(xs.map((x, i) => x.bench.cpuSeconds / Math.max(base[i].cpuSeconds, 0.01)));
+    const pairs = b.map((x, i) => x.bench.seconds / a[i].bench.seconds);
+    const mb = median(base.map((x) => x.seconds));
     console.log(
-      `| ${type} | ${count} | ${median(base).toFixed(3)} | ${median(a).toFixed(3)} | ${median(b).toFixed(3)} | ` +
-        `${(median(a) / median(base)).toFixed(2)}x | ${(median(b) / median(base)).toFixed(2)}x | ${median(pairs).toFixed(3)} | ` +
-        `${Math.min(...pairs).toFixed(2)}-${Math.max(...pairs).toFixed(2)} |`,
+      `| ${type} | ${size} B | ${count} | ${load.toFixed(1)}-${os.loadavg()[0].toFixed(1)} | ${mb.toFixed(3)} | ${median(secs(a)).toFixed(3)} | ${median(secs(b)).toFixed(3)} | ` +
+        `${(median(secs(a)) / mb).toFixed(2)}x | ${(median(secs(b)) / mb).toFixed(2)}x | ${cpu(a).toFixed(2)}x | ${cpu(b).toFixed(2)}x | ${median(pairs).toFixed(3)} | ` +
+        `${Math.min(...pairs).toFixed(2)}-${Math.max(...pairs).toFixed(2)} | ${a.reduce((n, x) => n + x.dropped, 0)} / ${b.reduce((n, x) => n + x.dropped, 0)} |`,
     );
   }
 }
