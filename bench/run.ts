@@ -18,7 +18,7 @@
 //           same HTTP traffic as plain Ethernet/IPv4/TCP.
 // versus:   (only when asked: --only versus, UNIXSOCK_BENCH_OTHER=EXE) another
 //           build against this one at 64 B, runs interleaved.
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type SpawnSyncOptionsWithStringEncoding } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -64,7 +64,9 @@ const TICKS_PER_SECOND = 100; // USER_HZ on Linux
 function unixbench(type: string, size: number, count: number, extra: string[] = [], wrap: string[] = [], ownSession = false): BenchOut {
   const argv = [...wrap, BENCH, type, String(size), String(count), ...extra];
   const t0 = busyTicks();
-  const r = spawnSync(argv[0], argv.slice(1), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], detached: ownSession });
+  // spawnSync honours detached (a new session: checked in /proc/self/autogroup), though its types leave it out
+  const opts: SpawnSyncOptionsWithStringEncoding & { detached: boolean } = { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], detached: ownSession };
+  const r = spawnSync(argv[0], argv.slice(1), opts);
   if (r.status !== 0) throw new Error(`${argv.join(' ')} failed (${r.status ?? r.signal})`);
   const cpuSeconds = (busyTicks() - t0) / TICKS_PER_SECOND;
   return { ...(JSON.parse(r.stdout.trim().split('\n').pop()!) as Omit<BenchOut, 'cpuSeconds'>), cpuSeconds };
