@@ -17,7 +17,9 @@
 // priority (audio servers and threaded interrupts stay above it); where that
 // is refused, nice -10; where that is refused too, it stays as it was. Both
 // need root, CAP_SYS_NICE, or (SCHED_FIFO) an RLIMIT_RTPRIO of 1 or more, as
-// limits.conf gives an audio group.
+// limits.conf gives an audio group. A kernel with real-time group scheduling
+// also refuses SCHED_FIFO in a cpu cgroup given no real-time runtime (a
+// cgroup v1 service's default), root or not: EPERM, then nice -10.
 //
 // A real-time thread that never sleeps takes its CPU from everything but
 // other real-time threads (the kernel leaves others 5%: sched_rt_runtime_us).
