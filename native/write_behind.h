@@ -22,6 +22,12 @@
 // this thread at normal priority and up to 66 ms with it real-time too (so
 // not its preemption: the holders wait for the disk), while the ring fills at
 // ~1.5 GB/s (64 MiB in ~43 ms). That is what still drops in such bursts.
+// Tried and left out: keeping 256 MiB of the file allocated ahead
+// (fallocate, FALLOC_FL_KEEP_SIZE, in one call or in 8 MiB steps). Alone
+// with a writer it helped (1.3 GB in 2 MiB writes: the longest write 20-41 ms
+// against 56-71), but in the capture fallocate holds the inode lock that
+// every write() takes while it too reads block bitmaps: the writer then
+// waited there instead (up to 35 ms), and 2 of 6 bursts still dropped.
 // The owner destroys it (joining the thread) before the file is closed.
 #ifndef UNIXSOCK_WRITE_BEHIND_H
 #define UNIXSOCK_WRITE_BEHIND_H
