@@ -60,10 +60,12 @@ struct WriterSched {
   int fifo_errno = 0;        // why SCHED_FIFO was refused (0: it was not)
   int nice_errno = 0;        // why nice -10 was refused
   pid_t tid = 0;
+  bool asked = false;  // false: left as it was (the readable dump's writer hands its batches to JavaScript)
 
   // For the log: "SCHED_FIFO priority 1", "nice -10 (SCHED_FIFO: EPERM)", ...
   std::string Describe() const {
     if (policy == SCHED_FIFO) return "SCHED_FIFO priority " + std::to_string(value);
+    if (!asked) return "normal priority (not asked for more: its output goes to JavaScript)";
     std::string s = value ? "nice " + std::to_string(value) : "normal priority";
     s += std::string(" (SCHED_FIFO: ") + strerrorname_np(fifo_errno);
     if (nice_errno) s += std::string(", nice ") + std::to_string(kWriterNice) + ": " + strerrorname_np(nice_errno);
@@ -75,6 +77,7 @@ struct WriterSched {
 inline WriterSched RaiseWriterPriority() {
   WriterSched w;
   w.tid = (pid_t)syscall(SYS_gettid);
+  w.asked = true;
   // the guard first: never real-time without it (lowered only, never raised)
   rlimit lim;
   if (getrlimit(RLIMIT_RTTIME, &lim) == 0) {
