@@ -449,7 +449,7 @@ class Capture : public Napi::ObjectWrap<Capture> {
   size_t ring_size_ = 0;
   int ring_error_ = -ENODEV;
   std::string strategy_;
-  std::string timings_;  // the loader's phases in ms, for the log
+  std::string timings_;          // the loader's phases in ms, for the log
   unixsock::WriterSched sched_;  // JavaScript's thread only (told by the worker at start)
   Napi::Reference<Napi::Array> attempts_;
   Napi::FunctionReference end_cb_;
