@@ -619,8 +619,37 @@ static __always_inline void syscall_args(struct files_struct *files, struct file
 		a->readable = false;
 }
 
+/* The inode of the network namespace a socket belongs to (sock_net(): the
+ * namespace of the process that created it, for the socket's whole life). */
+static __always_inline __u32 sock_netns(struct sock *sk)
+{
+	return sk ? BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum) : 0;
+}
+
+/* The netns filter: the sending socket or its peer in filter.netns. The
+ * socket's namespace, not the sending task's: an AF_UNIX socket lives in the
+ * namespace it was created in whatever its user's namespace is now (a setns()
+ * after socket(), a descriptor passed with SCM_RIGHTS), abstract names are
+ * looked up in it, and it is the namespace whose /proc/net/unix (ss -x) lists
+ * the socket. Filesystem sockets connect across namespaces (a container's
+ * client on a bind-mounted /run/docker.sock); the kernel makes a stream
+ * connection's accepted end in the connecting socket's namespace (seen in
+ * /proc/net/unix: the listener's namespace does not list it), so both ends of
+ * such a connection match the client's namespace, and the listener's
+ * namespace only what it sends itself. Datagram sockets connected across
+ * namespaces keep one each: either matches. An unconnected datagram has no
+ * peer here: its sender's socket only. */
+static __always_inline bool netns_wanted(struct sock *sk, struct sock *peer)
+{
+	bool hit = sock_netns(sk) == filter.netns || (peer && sock_netns(peer) == filter.netns);
+
+	return filter_ok(hit, filter.netns_neg);
+}
+
 /* Whether a send is one to look at: not the capture's own, not a stream's
- * empty write, a socket type and (the administrator's policy) a user asked for. */
+ * empty write, a socket type, a network namespace and (the administrator's
+ * policy) a user asked for. The socket-only tests come here, before the
+ * record is reserved. */
 static __always_inline bool send_wanted(struct task_struct *task, const struct cred *cred, struct sock *sk,
 					struct sk_basics *b, int ret)
 {
@@ -630,6 +659,8 @@ static __always_inline bool send_wanted(struct task_struct *task, const struct c
 		return false;
 	/* (type & 31): a shift the verifier can bound */
 	if (filter.types_mask && !(filter.types_mask & (1u << (b->type & 31))))
+		return false;
+	if (filter.netns_on && !netns_wanted(sk, b->peer))
 		return false;
 	if (filter.own_uid_on && !own_uid_ok(cred, sk, b->peer))
 		return false;
@@ -854,6 +885,12 @@ static __always_inline bool metadata_wanted(struct unixsock_msg *m, __u64 anc, _
 	if (filter.cgroup_on) {
 		bool hit = anc == filter.cgroup_id || peer_anc == filter.cgroup_id;
 		if (!filter_ok(hit, filter.cgroup_neg))
+			return false;
+	}
+	if (filter.pidns_on) {
+		/* the process's own pid namespace (/proc/PID/ns/pid), not the ones above it */
+		bool hit = m->pidns == filter.pidns || m->peer_pidns == filter.pidns;
+		if (!filter_ok(hit, filter.pidns_neg))
 			return false;
 	}
 	return true;

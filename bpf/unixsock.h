@@ -129,6 +129,8 @@ struct unixsock_filter {
 	__u32 snaplen;    /* 0: whole message */
 	__u32 types_mask; /* bit (1 << sock_type); 0: all */
 	__u32 pid;        /* pid filter: sender or peer */
+	__u32 pidns;      /* pidns filter: inode of the sender's or the peer's own pid namespace */
+	__u32 netns;      /* netns filter: inode of the net namespace of the sending socket or its peer */
 	/* The administrator's policy (install-extcap.sh --system --own-uid-only): a
 	 * member sees only sends where the sender or the peer runs as own_uid. Set
 	 * from a root-owned file, never from an option. */
@@ -146,6 +148,10 @@ struct unixsock_filter {
 	__u8 comm_neg;
 	__u8 cgroup_on;
 	__u8 cgroup_neg;
+	__u8 pidns_on;
+	__u8 pidns_neg;
+	__u8 netns_on;
+	__u8 netns_neg;
 	__u8 path[UNIXSOCK_PATH_MAX]; /* raw sun_path bytes (abstract: a NUL first) */
 	char comm[UNIXSOCK_COMM_LEN]; /* NUL-terminated */
 };

@@ -6,7 +6,18 @@ import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { STRATEGIES } from './capture';
 import { UsageError } from './errors';
-import { COMM_PATTERN, CONTAINER_PATTERN, LINKTYPE_MAX, LINKTYPE_MIN, PATH_PATTERN, PID_MAX, RING_DEFAULT_MIB, RING_SIZES_MIB, SNAPLEN_MAX } from './limits';
+import {
+  COMM_PATTERN,
+  CONTAINER_PATTERN,
+  LINKTYPE_MAX,
+  LINKTYPE_MIN,
+  PATH_PATTERN,
+  PID_MAX,
+  RING_DEFAULT_MIB,
+  RING_SIZES_MIB,
+  SNAPLEN_MAX,
+  nsPattern,
+} from './limits';
 import { VERSION } from './version';
 
 export const IFACE = 'unixsock';
@@ -113,6 +124,25 @@ export const CONFIG_ARGS: Arg[] = [
       { value: 'dgram', display: 'Datagram (SOCK_DGRAM)' },
       { value: 'seqpacket', display: 'Sequenced packets (SOCK_SEQPACKET)' },
     ],
+  },
+  // a tab of their own: the Filter tab's rows and the dialog's size stay as they were
+  {
+    call: 'pidns',
+    display: 'PID namespace',
+    type: 'string',
+    tooltip:
+      'Only messages sent or received by processes in this pid namespace: its inode number, pid:[N] as readlink /proc/PID/ns/pid prints it, or the file /proc/PID/ns/pid',
+    group: 'Namespaces',
+    extra: `{placeholder=pid:[4026531836]}{validation=${nsPattern('pid')}}`,
+  },
+  {
+    call: 'netns',
+    display: 'Network namespace',
+    type: 'string',
+    tooltip:
+      'Only messages on sockets of this network namespace (either end): its inode number, net:[N] as readlink /proc/PID/ns/net prints it, or a file such as /proc/PID/ns/net or /run/netns/NAME',
+    group: 'Namespaces',
+    extra: `{placeholder=/run/netns/NAME}{validation=${nsPattern('net')}}`,
   },
   {
     call: 'snaplen',

@@ -9,10 +9,15 @@
 //              | "type" T[,T]     stream, dgram, seqpacket
 //              | "container" C    sender or peer in container C (name, or id prefix)
 //              | "cgroup" PATH    sender or peer in cgroup PATH (v2 path) or below it
+//              | "pidns" NS       sender or peer process in pid namespace NS
+//              | "netns" NS       sending socket or its peer in network namespace NS
 //              | "stream" | "dgram" | "seqpacket"
 // Values may be quoted with "..." (backslash escapes \" and \\).
 // Each of path, file, pid and comm may appear once; container and cgroup
-// once between them (they are one cgroup test in the kernel).
+// once between them (they are one cgroup test in the kernel). A namespace NS
+// is its inode number (4026531836), as readlink prints it (pid:[4026531836]),
+// or a namespace file (/proc/PID/ns/pid, /run/netns/NAME), opened with the
+// user's own rights (src/main.ts: no capability is in effect by then).
 import * as fs from 'node:fs';
 import { UsageError } from './errors';
 import { PATH_MODE, SOCK_TYPE_NAMES, emptyUnixsockFilter, type UnixsockFilter } from './generated/vocab';
@@ -21,7 +26,7 @@ import { cgroupIdOf, cgroupLevel } from './cgroup';
 import type { IdentityResolver } from './identity';
 import { COMM_MAX_BYTES, CONTAINER_PATTERN, PATH_MAX_BYTES, PID_MAX } from './limits';
 
-export type Kind = 'path' | 'file' | 'pid' | 'comm' | 'type' | 'container' | 'cgroup';
+export type Kind = 'path' | 'file' | 'pid' | 'comm' | 'type' | 'container' | 'cgroup' | 'pidns' | 'netns';
 
 export interface Term {
   kind: Kind;
@@ -105,6 +110,8 @@ export function parseFilter(src: string): Term[] {
       case 'type':
       case 'container':
       case 'cgroup':
+      case 'pidns':
+      case 'netns':
         terms.push({ kind: kw, neg, value: expectValue(kw) });
         break;
       case 'stream':
@@ -114,7 +121,7 @@ export function parseFilter(src: string): Term[] {
         break;
       default:
         throw new UsageError(
-          `capture filter: unknown term "${unq(kw)}" (use path, file, pid, comm, type, stream, dgram, seqpacket, container, cgroup, and, not)`,
+          `capture filter: unknown term "${unq(kw)}" (use path, file, pid, comm, type, stream, dgram, seqpacket, container, cgroup, pidns, netns, and, not)`,
         );
     }
   }
@@ -146,6 +153,62 @@ function pathBytes(v: string): { mode: number; bytes: Buffer } {
   if (bytes.length > PATH_MAX_BYTES) throw new UsageError(`path filter: "${v}" is longer than a socket path can be (${PATH_MAX_BYTES} bytes)`);
   if (!v.startsWith('@') && bytes.includes(0)) throw new UsageError('path filter: a path cannot contain a NUL byte');
   return { mode, bytes };
+}
+
+/** The kernel's name for a namespace type, as readlink of /proc/PID/ns/* prints it. */
+const NS_TYPE = { pidns: 'pid', netns: 'net' } as const;
+/** Namespace inode numbers are unsigned int in the kernel (ns_common.inum). */
+const NS_INUM_MAX = 0xffffffff;
+
+function nsNumber(kind: 'pidns' | 'netns', digits: string, value: string): number {
+  const n = Number(digits);
+  if (!/^[1-9]/.test(digits) || n > NS_INUM_MAX) throw new UsageError(`${kind} filter: "${value}" is not a namespace inode number (1 to ${NS_INUM_MAX})`);
+  return n;
+}
+
+/**
+ * The inode number of the namespace a pidns or netns term names: a number, the
+ * form readlink prints (pid:[4026531836]), or a namespace file. A file is
+ * opened (non-blocking, only if stat calls it a regular file, as nsfs files
+ * are: no fifo, device or directory is opened) and its kind read back from
+ * /proc/self/fd, which names an nsfs file "pid:[N]". The open is the
+ * kernel's own access check: another process's /proc/PID/ns/* opens only for
+ * whoever may ptrace-read it, and this runs with the user's rights (the
+ * addon cleared the effective capabilities before any filter is read), so
+ * the filter learns nothing its user could not. syntaxOnly: a file is not
+ * opened (Wireshark checks the filter as the user types).
+ */
+export function nsInode(kind: 'pidns' | 'netns', value: string, syntaxOnly = false): number {
+  const type = NS_TYPE[kind];
+  if (/^[0-9]{1,10}$/.test(value)) return nsNumber(kind, value, value);
+  const m = /^([a-z_]{1,20}):\[([0-9]{1,10})\]$/.exec(value);
+  if (m) {
+    if (m[1] !== type) throw new UsageError(`${kind} filter: "${value}" is a ${m[1]} namespace, not a ${type} one`);
+    return nsNumber(kind, m[2], value);
+  }
+  if (!value.startsWith('/') || value.includes('\0') || Buffer.byteLength(value) > 4096) {
+    throw new UsageError(
+      `${kind} filter: "${value}" is not a namespace (give its inode number, ${type}:[N] as readlink prints it, or a file like /proc/PID/ns/${type})`,
+    );
+  }
+  if (syntaxOnly) return 1;
+  let fd: number | undefined;
+  try {
+    if (!fs.statSync(value).isFile()) throw new UsageError(`${kind} filter: "${value}" is not a namespace file (like /proc/PID/ns/${type})`);
+    fd = fs.openSync(value, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK | fs.constants.O_NOCTTY);
+    const name = fs.readlinkSync(`/proc/self/fd/${fd}`);
+    const k = /^([a-z_]{1,20}):\[([0-9]{1,10})\]$/.exec(name);
+    if (!k) throw new UsageError(`${kind} filter: "${value}" is not a namespace file (like /proc/PID/ns/${type})`);
+    if (k[1] !== type) throw new UsageError(`${kind} filter: "${value}" is a ${k[1]} namespace, not a ${type} one`);
+    return nsNumber(kind, k[2], value);
+  } catch (e) {
+    if (e instanceof UsageError) throw e;
+    const code = (e as NodeJS.ErrnoException).code ?? 'error';
+    const why = code === 'EACCES' || code === 'EPERM' ? " (another user's /proc/PID/ns opens only for root)" : '';
+    throw new UsageError(`${kind} filter: cannot open "${value}": ${code}${why}`);
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
+  }
 }
 
 /** syntaxOnly: container and cgroup terms need not be resolved (Wireshark's filter check as the user types). */
@@ -215,6 +278,20 @@ export function toKernelFilter(terms: Term[], opts: { syntaxOnly?: boolean } = {
         f.cgroupNeg = neg;
         f.cgroupLevel = t.target.level;
         f.cgroupId = Number(t.target.id);
+        break;
+      }
+      case 'pidns':
+      case 'netns': {
+        const ino = nsInode(t.kind, t.value, opts.syntaxOnly);
+        if (t.kind === 'pidns') {
+          f.pidnsOn = 1;
+          f.pidnsNeg = neg;
+          f.pidns = ino;
+        } else {
+          f.netnsOn = 1;
+          f.netnsNeg = neg;
+          f.netns = ino;
+        }
         break;
       }
       case 'type': {

@@ -28,3 +28,10 @@ export const PATH_PATTERN = `^(?!\\*$).{1,${PATH_MAX_BYTES}}\\*?$`;
 export const COMM_PATTERN = `^.{1,${COMM_MAX_BYTES}}$`;
 /** A container name (Docker's rule) or an id prefix, 128 bytes at most: what the container filter takes. */
 export const CONTAINER_PATTERN = '^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$';
+/**
+ * A namespace for the pidns/netns filters as the dialog checks it: an inode
+ * number, TYPE:[N] as readlink prints it, or an absolute path to a namespace
+ * file. It cannot tell a 10-digit number above 2^32 - 1, nor a file that is no
+ * namespace: the executable refuses those at start.
+ */
+export const nsPattern = (type: 'pid' | 'net') => `^([1-9][0-9]{0,9}|${type}:\\[[1-9][0-9]{0,9}\\]|/.{0,4095})$`;

@@ -31,7 +31,10 @@ function parser(argv: string[]) {
         'Capture filter: terms joined with "and", each optionally preceded by "not":\n' +
         '  path P (exact; P* prefix; @name abstract), file F (socket file, by inode),\n' +
         '  pid N, comm NAME (sender or peer), type stream,dgram,seqpacket,\n' +
-        '  container NAME|ID-prefix, cgroup PATH (sender or peer in it or below it)',
+        '  container NAME|ID-prefix, cgroup PATH (sender or peer in it or below it),\n' +
+        '  pidns NS (sender or peer process), netns NS (sending socket or its peer):\n' +
+        '  NS is an inode number, pid:[N] / net:[N] as readlink prints it, or a file\n' +
+        '  like /proc/PID/ns/pid or /run/netns/NAME',
     )
     .version(false)
     .help(false)
@@ -55,6 +58,8 @@ function parser(argv: string[]) {
       types: { type: 'string', describe: 'socket types: stream,dgram,seqpacket', group: 'Filter:' },
       container: { type: 'string', describe: 'sender or peer in this container (name or id prefix)', group: 'Filter:' },
       cgroup: { type: 'string', describe: 'sender or peer in this cgroup v2 path or below', group: 'Filter:' },
+      pidns: { type: 'string', describe: 'sender or peer in this pid namespace (inode, pid:[N] or /proc/PID/ns/pid)', group: 'Filter:' },
+      netns: { type: 'string', describe: 'socket or its peer in this network namespace (inode, net:[N] or a file)', group: 'Filter:' },
       snaplen: { type: 'number', default: 0, describe: 'bytes of each message to keep (0: all)', group: 'Capture:' },
       'ring-size': { type: 'number', default: RING_DEFAULT_MIB, describe: 'kernel ring buffer in MiB (power of two)', group: 'Capture:' },
       strategy: { type: 'string', default: 'auto', describe: `attach strategy: ${STRATEGIES.join(', ')}`, group: 'Capture:' },
@@ -81,6 +86,7 @@ function parser(argv: string[]) {
     .example('$0 path /run/docker.sock', 'only the Docker API')
     .example('$0 --hex pid 1234 and not type dgram', 'one process, stream and seqpacket, as hex')
     .example('$0 -w cap.pcapng -c 1000 file /tmp/.X11-unix/X0', 'X11 traffic to a file')
+    .example('$0 netns /run/netns/blue', 'sockets of one network namespace (ip netns)')
     .example('$0 -w - | wireshark -k -i -', 'live into Wireshark (or over ssh with sshdump)')
     .wrap(Math.min(100, process.stdout.columns || 100));
 }
@@ -104,6 +110,8 @@ function filterTerms(a: Args, text: string): Term[] {
   if (a.types) terms.push({ kind: 'type', neg: false, value: a.types });
   if (a.container) terms.push({ kind: 'container', neg: false, value: a.container });
   if (a.cgroup) terms.push({ kind: 'cgroup', neg: false, value: a.cgroup });
+  if (a.pidns) terms.push({ kind: 'pidns', neg: false, value: a.pidns });
+  if (a.netns) terms.push({ kind: 'netns', neg: false, value: a.netns });
   return terms.concat(parseFilter(text));
 }
 

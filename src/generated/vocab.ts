@@ -255,7 +255,7 @@ export const DATA = {
 
 /** struct unixsock_filter: its size, and each field's byte offset and size */
 export const FILTER = {
-  size: 192,
+  size: 208,
   off: {
     wakeup_bytes: 0,
     file_ino: 8,
@@ -266,22 +266,28 @@ export const FILTER = {
     snaplen: 36,
     types_mask: 40,
     pid: 44,
-    own_uid: 48,
-    own_uid_on: 52,
-    payload: 53,
-    path_mode: 54,
-    path_neg: 55,
-    path_len: 56,
-    file_on: 57,
-    file_neg: 58,
-    pid_on: 59,
-    pid_neg: 60,
-    comm_on: 61,
-    comm_neg: 62,
-    cgroup_on: 63,
-    cgroup_neg: 64,
-    path: 65,
-    comm: 173,
+    pidns: 48,
+    netns: 52,
+    own_uid: 56,
+    own_uid_on: 60,
+    payload: 61,
+    path_mode: 62,
+    path_neg: 63,
+    path_len: 64,
+    file_on: 65,
+    file_neg: 66,
+    pid_on: 67,
+    pid_neg: 68,
+    comm_on: 69,
+    comm_neg: 70,
+    cgroup_on: 71,
+    cgroup_neg: 72,
+    pidns_on: 73,
+    pidns_neg: 74,
+    netns_on: 75,
+    netns_neg: 76,
+    path: 77,
+    comm: 185,
   },
   len: {
     wakeup_bytes: 8,
@@ -293,6 +299,8 @@ export const FILTER = {
     snaplen: 4,
     types_mask: 4,
     pid: 4,
+    pidns: 4,
+    netns: 4,
     own_uid: 4,
     own_uid_on: 1,
     payload: 1,
@@ -307,6 +315,10 @@ export const FILTER = {
     comm_neg: 1,
     cgroup_on: 1,
     cgroup_neg: 1,
+    pidns_on: 1,
+    pidns_neg: 1,
+    netns_on: 1,
+    netns_neg: 1,
     path: 108,
     comm: 16,
   },
@@ -401,6 +413,8 @@ export interface UnixsockFilter {
   snaplen: number;
   typesMask: number;
   pid: number;
+  pidns: number;
+  netns: number;
   ownUid: number;
   ownUidOn: number;
   payload: number;
@@ -415,6 +429,10 @@ export interface UnixsockFilter {
   commNeg: number;
   cgroupOn: number;
   cgroupNeg: number;
+  pidnsOn: number;
+  pidnsNeg: number;
+  netnsOn: number;
+  netnsNeg: number;
   path: Buffer;
   comm: string;
 }
@@ -430,6 +448,8 @@ export function emptyUnixsockFilter(): UnixsockFilter {
     snaplen: 0,
     typesMask: 0,
     pid: 0,
+    pidns: 0,
+    netns: 0,
     ownUid: 0,
     ownUidOn: 0,
     payload: 0,
@@ -444,6 +464,10 @@ export function emptyUnixsockFilter(): UnixsockFilter {
     commNeg: 0,
     cgroupOn: 0,
     cgroupNeg: 0,
+    pidnsOn: 0,
+    pidnsNeg: 0,
+    netnsOn: 0,
+    netnsNeg: 0,
     path: Buffer.alloc(0),
     comm: '',
   };

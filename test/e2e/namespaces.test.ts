@@ -2,15 +2,16 @@
 // its own pid and mount namespaces (unshare) and in a cgroup the test makes,
 // named the way LXC names its containers' cgroups (/lxc.payload.NAME), on the
 // v2 hierarchy (whose ids the kernel reports) and, on a hybrid machine like
-// this one, in a v1 hierarchy too; it talks to a listener in the test.
+// this one, in a v1 hierarchy too; it talks to a listener in the test. Then
+// the pidns and netns filters on a process in its own pid and net namespaces.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { unifiedMount, unifiedPathOf } from '../../src/cgroup';
-import { CI, ROOT, SOCKGEN, exited, need, needBpf, records, sleep, startCapture, tmpdir, tshark, waitForSocket } from '../helpers/harness';
+import { CI, EXE, ROOT, SOCKGEN, exited, need, needBpf, records, sleep, startCapture, tmpdir, tshark, waitForSocket, type Rec } from '../helpers/harness';
 import { readPcapng } from '../helpers/pcapng-read';
 import { viewAddress, viewAddressHex } from '../helpers/view';
 import { forEachWireshark } from '../helpers/wireshark';
@@ -249,5 +250,104 @@ describe('namespaces and cgroups without a container runtime', () => {
       const ends = new Map(table(named, 'IPv6 Endpoints').map((c) => [c[0], Number(c[1])]));
       assert.deepEqual(ends, perEndpoint, named);
     });
+  });
+
+  it('pidns and netns filters: a process in its own pid and net namespaces filtered in and out, given as a file, as readlink prints it and as a number', async (t) => {
+    if (!needBpf(t) || !need(t, 'unshare')) return;
+    const dir = tmpdir(t);
+    const sock = path.join(dir, 'nsf.sock');
+    const server = net.createServer((c) => c.on('data', (d) => c.end(`MARK-reply-${d.toString()}`)));
+    await new Promise<void>((r) => server.listen(sock, r));
+    t.after(() => server.close());
+    // the same abstract name inside and outside: abstract names are per network namespace
+    const abstract = `unixsock-nsf-${process.pid}`;
+    const sends = (text: string) => `${SOCKGEN} dgram-abstract ${abstract} >/dev/null && exec ${SOCKGEN} connect '${sock}' '${text}' >/dev/null`;
+
+    // inside: pid 1 of a new pid namespace, in a new net namespace, waiting for the captures
+    const inside = spawn('unshare', ['--pid', '--net', '--fork', 'sh', '-c', `read go && ${sends('MARK-in')}`], { stdio: ['pipe', 'ignore', 'pipe'] });
+    let insideErr = '';
+    inside.stderr.on('data', (b) => (insideErr += b));
+    const insideDone = new Promise<number | null>((r) => inside.on('close', r));
+    t.after(() => inside.kill('SIGKILL'));
+    // unshare forks the namespaces' first process: its child
+    let shPid = 0;
+    for (let i = 0; i < 100 && !shPid; i++) {
+      shPid = Number(fs.readFileSync(`/proc/${inside.pid}/task/${inside.pid}/children`, 'utf8').trim().split(' ')[0] || 0);
+      if (!shPid) await sleep(20);
+    }
+    assert.ok(shPid, `unshare forked no child: ${insideErr}`);
+    const nsOf = (pid: number | 'self', type: string) => {
+      const link = fs.readlinkSync(`/proc/${pid}/ns/${type}`);
+      return { link, ino: Number(/^\w+:\[(\d+)\]$/.exec(link)![1]) };
+    };
+    const pidns = nsOf(shPid, 'pid');
+    const netns = nsOf(shPid, 'net');
+    assert.notEqual(pidns.ino, nsOf('self', 'pid').ino, 'a pid namespace of its own');
+    assert.notEqual(netns.ino, nsOf('self', 'net').ino, 'a net namespace of its own');
+
+    // four captures at once, each namespace given another way; comm narrows the negated ones to this test's senders
+    const [byPidns, byNetns, notPidns, notNetns] = await Promise.all([
+      startCapture(t, ['--pidns', `/proc/${shPid}/ns/pid`]),
+      startCapture(t, ['netns', netns.link]),
+      startCapture(t, ['not', 'pidns', String(pidns.ino), 'and', 'comm', 'sockgen']),
+      startCapture(t, ['not', 'netns', String(netns.ino), 'and', 'comm', 'sockgen']),
+    ]);
+    inside.stdin.end('go\n');
+    const outside = spawn('sh', ['-c', sends('MARK-out')], { stdio: 'ignore' });
+    assert.equal(await new Promise((r) => outside.on('close', r)), 0);
+    assert.equal(await insideDone, 0, insideErr);
+    await sleep(300);
+    const recs: Rec[][] = [];
+    for (const c of [byPidns, byNetns, notPidns, notNetns]) {
+      assert.equal((await c.stop()).code, 0);
+      recs.push(records(c.file));
+    }
+    // this test's messages in each capture, on its own socket and abstract name (the captures see the
+    // whole machine, other tests' sockgen included)
+    const paths = [sock, `\0${abstract}`];
+    const ours = (rs: Rec[]) =>
+      rs
+        .filter((r) => [r.localPath, r.peerPath, r.destPath].some((p) => p !== undefined && paths.includes(p.toString().replace(/\0+$/, ''))))
+        .map((r) => r.payload.toString())
+        .filter((p) => /^MARK-(dgram-abstract|in|out|reply-MARK-(in|out))$/.test(p))
+        .sort();
+    const found = (rs: Rec[], text: string) => rs.filter((r) => r.payload.toString() === text);
+
+    // pidns: what the process inside sent, and the replies to it (its socket's owner is the peer)
+    assert.deepEqual(ours(recs[0]), ['MARK-dgram-abstract', 'MARK-in', 'MARK-reply-MARK-in']);
+    for (const r of recs[0]) assert.ok(r.pidns === pidns.ino || r.peerPidns === pidns.ino, 'only the pid namespace');
+    const sent = found(recs[0], 'MARK-in')[0];
+    assert.deepEqual([sent.pidns, sent.peerPidns === pidns.ino], [pidns.ino, false]);
+    assert.equal(found(recs[0], 'MARK-reply-MARK-in')[0].peerPidns, pidns.ino);
+    // netns: the abstract datagram (both ends inside) and the connection to the host's listener: its
+    // accepted end is made in the connecting socket's namespace, so the reply matches as well
+    assert.deepEqual(ours(recs[1]), ['MARK-dgram-abstract', 'MARK-in', 'MARK-reply-MARK-in']);
+    assert.ok(found(recs[1], 'MARK-dgram-abstract').every((r) => r.pidns === pidns.ino));
+    assert.ok(
+      recs[1].every((r) => r.pidns === pidns.ino || r.peerPidns === pidns.ino),
+      'nothing else on the machine runs in that net namespace',
+    );
+    // negated: the outside sockgen's traffic only (its abstract datagram and its connection)
+    for (const rs of [recs[2], recs[3]]) assert.deepEqual(ours(rs), ['MARK-dgram-abstract', 'MARK-out', 'MARK-reply-MARK-out']);
+    for (const r of recs[2]) assert.ok(r.pidns !== pidns.ino && r.peerPidns !== pidns.ino);
+    for (const r of recs[3]) assert.ok(r.pidns !== pidns.ino && r.peerPidns !== pidns.ino);
+  });
+
+  it('pidns and netns: bad namespaces are one-line errors with exit 2', (t) => {
+    if (!needBpf(t)) return;
+    const cases: [string[], RegExp][] = [
+      [['pidns', '0'], /^unixsock: pidns filter: "0" is not a namespace inode number/],
+      [['netns', fs.readlinkSync('/proc/self/ns/pid')], /^unixsock: netns filter: "pid:\[\d+\]" is a pid namespace, not a net one/],
+      [['--pidns', '/proc/self/ns/net'], /^unixsock: pidns filter: "\/proc\/self\/ns\/net" is a net namespace, not a pid one/],
+      [['netns', '/etc/passwd'], /^unixsock: netns filter: "\/etc\/passwd" is not a namespace file/],
+      [['--netns', '/nonexistent'], /^unixsock: netns filter: cannot open "\/nonexistent": ENOENT/],
+      [['pidns', 'blue'], /^unixsock: pidns filter: "blue" is not a namespace/],
+    ];
+    for (const [args, re] of cases) {
+      const r = spawnSync(EXE, ['-w', '/dev/null', ...args], { encoding: 'utf8' });
+      assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, re);
+      assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    }
   });
 });

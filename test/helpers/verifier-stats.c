@@ -77,6 +77,10 @@ static void filters_on(struct bpf_object *obj)
 		.cgroup_on = 1,
 		.cgroup_level = 2,
 		.cgroup_id = 1,
+		.pidns_on = 1,
+		.pidns = 1,
+		.netns_on = 1,
+		.netns = 1,
 		.snaplen = 1000,
 		.types_mask = 0x26,
 	};

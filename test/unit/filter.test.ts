@@ -97,6 +97,43 @@ describe('kernel filter settings', () => {
     assert.throws(() => toKernelFilter(parseFilter(`file ${path.join(dir, 'plain')}`)), /is not a socket/);
   });
 
+  it("pidns and netns: an inode number, readlink's form, or a namespace file, each checked for its kind", async (t) => {
+    // the expectations come from this process's own namespaces, as /proc shows them
+    const own = (type: string) => fs.readlinkSync(`/proc/self/ns/${type}`);
+    const inum = (type: string) => Number(/\[(\d+)\]/.exec(own(type))![1]);
+    assert.equal(toKernelFilter(parseFilter(`pidns ${inum('pid')}`)).pidns, inum('pid'));
+    assert.equal(toKernelFilter(parseFilter(`pidns ${own('pid')}`)).pidns, inum('pid'));
+    assert.equal(toKernelFilter(parseFilter(`pidns /proc/${process.pid}/ns/pid`)).pidns, inum('pid'));
+    const net = toKernelFilter(parseFilter(`not netns /proc/self/ns/net`));
+    assert.deepEqual([net.netns, net.netnsOn, net.netnsNeg, net.pidnsOn], [inum('net'), 1, 1, 0]);
+    assert.equal(toKernelFilter(parseFilter(`netns "${own('net')}"`)).netns, inum('net'));
+    const bad: [string, RegExp][] = [
+      ['pidns 0', /"0" is not a namespace inode number/],
+      ['pidns 4294967296', /is not a namespace inode number \(1 to 4294967295\)/],
+      [`pidns ${own('net')}`, /is a net namespace, not a pid one/],
+      [`netns /proc/self/ns/pid`, /"\/proc\/self\/ns\/pid" is a pid namespace, not a net one/],
+      ['netns blue', /is not a namespace \(give its inode number, net:\[N\]/],
+      ['netns /proc/self', /is not a namespace file/],
+      ['pidns /etc/hostname', /is not a namespace file/],
+      ['pidns /nonexistent/ns', /cannot open "\/nonexistent\/ns": ENOENT/],
+      ['pidns 1 and pidns 2', /"pidns" is given twice/],
+    ];
+    for (const [src, re] of bad)
+      assert.throws(
+        () => toKernelFilter(parseFilter(src)),
+        (e: Error) => e instanceof UsageError && re.test(e.message) && !e.message.includes('\n'),
+        src,
+      );
+    // a fifo is never opened (it would block): stat says it is no namespace file
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'unixsock-unit-'));
+    t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const { execFileSync } = await import('node:child_process');
+    execFileSync('mkfifo', [path.join(dir, 'fifo')]);
+    assert.throws(() => toKernelFilter(parseFilter(`netns ${path.join(dir, 'fifo')}`)), /is not a namespace file/);
+    // Wireshark's check as the user types opens nothing
+    assert.equal(toKernelFilter(parseFilter('netns /nonexistent/ns'), { syntaxOnly: true }).netnsOn, 1);
+  });
+
   it('converts userspace dev_t to the kernel encoding', () => {
     // major 8, minor 1 (sda1): new_encode_dev = 0x801 -> MKDEV = 8 << 20 | 1
     assert.equal(kernelDev(0x801), (8 << 20) | 1);
