@@ -862,6 +862,11 @@ static __always_inline void fill_ident(struct unixsock_msg *m, struct ident *sid
 /* The filters that need the metadata. */
 static __always_inline bool metadata_wanted(struct unixsock_msg *m, __u64 anc, __u64 peer_anc)
 {
+	/* the replies to the capture itself, as its own sends (send_wanted): its
+	 * container-name lookups on the runtime's API socket (dockerd answering on
+	 * /run/docker.sock) were in every capture of that socket */
+	if (filter.self_tgid && m->peer_pid == filter.self_tgid)
+		return false;
 	if (filter.path_mode) {
 		bool hit = path_match(m->local_path, m->local_path_len) || path_match(m->peer_path, m->peer_path_len);
 		if (!filter_ok(hit, filter.path_neg))
