@@ -1,5 +1,6 @@
-// End-to-end: Docker for real. A dockerd started by the test, the docker CLI
-// talking HTTP to it, containers of a busybox image made offline whose
+// End-to-end: Docker for real. A dockerd started by the test (on
+// /run/docker.sock when that is free, else on a socket of its own: the test
+// says which), the docker CLI talking HTTP to it, containers of a busybox image made offline whose
 // processes talk to host listeners over bind-mounted sockets; captured by the
 // real engine and decoded by tshark with wireshark/unixsock.lua.
 import assert from 'node:assert/strict';
@@ -97,6 +98,7 @@ describe('Docker, end to end', () => {
     assert.match(id, /^[0-9a-f]{64}$/);
     // only this test's daemon: the machine may run other dockerds and captures
     const cap = await startCapture(t, ['path', d.sock]);
+    // (on /run/docker.sock the CLI is called as a user calls it: no -H, no DOCKER_HOST)
     const version = JSON.parse(d.docker(['version', '--format', '{{json .Server}}'])) as { Version: string };
     const ps = d.docker(['ps', '-a', '--no-trunc', '--format', '{{.ID}} {{.Names}}']);
     assert.match(ps, new RegExp(`^${id} ${name}$`, 'm'));
