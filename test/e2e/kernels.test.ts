@@ -10,7 +10,9 @@
 //    test/kernels/strategies.json into what the capture must accept, refuse
 //    and pick with auto;
 //  - matrix-cases.sh forces each strategy, and auto, while known traffic flows;
-//    every record field is checked here on the host;
+//    every record field is checked here on the host; its identity case puts
+//    processes in a cgroup and in pid and net namespaces of their own, and
+//    checks the identity fields and the cgroup, pidns and netns filters;
 //  - in each x86_64 guest, the host's end-to-end capture tests (GUEST_TESTS)
 //    run again with Node's test runner, on the guest's kernel (the arm64
 //    guests have no Node userland for them: the matrix is their proof).
@@ -182,7 +184,7 @@ function bootGuest(k: Kernel): Promise<Run> {
     const common = ['-accel', 'tcg', '-smp', '1', '-nographic', '-no-reboot', '-net', 'none', '-kernel', k.vmlinuz!];
     // where guest-run.sh (guest-init-arm64.sh) writes what it found
     const share = ['-virtfs', `local,path=${results},mount_tag=results,security_model=passthrough`];
-    const cases = `unixsock_cases=${CASES.join(',')} unixsock_gens=${GENS}`;
+    const cases = `unixsock_cases=${CASES.join(',')} unixsock_gens=${GENS} unixsock_ident=1`;
     const args =
       k.arch === 'arm64'
         ? [
@@ -266,7 +268,7 @@ function runHost(): Promise<Run> {
   return new Promise((resolve) => {
     const p = spawn('sh', [path.join(KDIR, 'matrix-cases.sh'), '--root', ROOT], {
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, unixsock_cases: CASES.join(','), unixsock_gens: GENS },
+      env: { ...process.env, unixsock_cases: CASES.join(','), unixsock_gens: GENS, unixsock_ident: '1' },
     });
     let out = '';
     p.stdout.on('data', (d) => (out += d));
@@ -340,6 +342,59 @@ function judge(c: CaseOut | undefined, strategy: Strategy | 'auto', p: Predictio
   }
 }
 
+/**
+ * matrix-cases.sh's identity case: four stream-pairs (parent write, child
+ * reply), the first in the cgroup and in pid and net namespaces of its own,
+ * each other one outside exactly one of them; the capture's filter
+ * (cgroup, not pidns, not netns) keeps the first only. Its records carry
+ * what sockgen read of itself in /proc: the pid namespace, the pid in it
+ * (1, and 2 for the child: NSpid one level below the root), the mount
+ * namespace and the cgroup id, for the sender and as the peer.
+ */
+function identCell(run: Run): Cell {
+  const c = run.cases.get('ident');
+  if (!c) return { ok: false, text: run.problem ?? 'not run' };
+  if (!c.ended) return { ok: false, text: 'did not finish' };
+  try {
+    assert.equal(c.rc, 0, `exit code ${c.rc}: ${c.stderr.trim()}`);
+    assert.ok(c.pcap, 'no capture file');
+    const gens = c.gens.map((l) => {
+      try {
+        return JSON.parse(l) as Gen;
+      } catch {
+        throw new Error(`sockgen failed: ${l}`);
+      }
+    });
+    assert.equal(gens.length, 4, 'four sockgen runs');
+    const [inside, outCg, hostNet, hostPid] = gens;
+    // where they ran, as /proc showed them: the test's own premises
+    assert.ok(inside.cgroup > 1, 'a cgroup of its own (a cgroup2 hierarchy is mounted)');
+    assert.deepEqual([outCg.cgroup === inside.cgroup, hostNet.cgroup, hostPid.cgroup], [false, inside.cgroup, inside.cgroup]);
+    assert.deepEqual([inside.pid, inside.child], [1, 2], 'pid 1 of its own pid namespace, its child 2');
+    assert.notEqual(hostPid.pidns, inside.pidns);
+    const recs = traffic(records(readPcapng(c.pcap)).filter((r) => r.sockType !== 0));
+    // nothing but the first pair passed the three filters
+    assert.deepEqual(recs.map((r) => r.payload.toString()).sort(), [inside.payload, inside.reply].sort(), 'the filters keep only the first pair');
+    const hello = recs.find((r) => r.payload.toString() === inside.payload)!;
+    const reply = recs.find((r) => r.payload.toString() === inside.reply)!;
+    assert.deepEqual(
+      [hello.pidns, hello.nspid, hello.mntns, hello.cgroupId],
+      [inside.pidns, inside.pid, inside.mntns, BigInt(inside.cgroup)],
+      'sender: pid namespace, NSpid, mount namespace, cgroup id',
+    );
+    assert.notEqual(hello.pid, inside.pid, 'the pid seen from the root namespace');
+    assert.deepEqual([reply.pidns, reply.nspid, reply.cgroupId], [inside.pidns, inside.child, BigInt(inside.cgroup)], 'the child');
+    assert.deepEqual(
+      [reply.peerPid, reply.peerPidns, reply.peerNspid, reply.peerMntns, reply.peerCgroupId],
+      [hello.pid, inside.pidns, inside.pid, inside.mntns, BigInt(inside.cgroup)],
+      'the peer',
+    );
+    return { ok: true, text: `NSpid 1 and 2 in pid ns ${inside.pidns}, cgroup ${inside.cgroup}; cgroup, pidns and netns filters` };
+  } catch (e) {
+    return { ok: false, text: firstLine(e), detail: e instanceof Error ? e.message : String(e) };
+  }
+}
+
 /** All the cells of one kernel, judged against its own kfeatures reading. */
 function cells(run: Run): Cell[] {
   if (run.problem && !run.cases.size) return CASES.map(() => ({ ok: false, text: run.problem! }));
@@ -358,11 +413,16 @@ function e2eCell(k: Kernel, run: Run): Cell {
 }
 
 function table(kernels: Kernel[], results: Map<string, Run>): string[] {
-  const head = ['kernel', ...CASES, `e2e tests in the guest (${GUEST_TESTS.map((f) => path.basename(f)).join(', ')})`];
+  const head = [
+    'kernel',
+    ...CASES,
+    'identity (namespaces, cgroup, their filters)',
+    `e2e tests in the guest (${GUEST_TESTS.map((f) => path.basename(f)).join(', ')})`,
+  ];
   const rows = [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`];
   for (const k of kernels) {
     const run = results.get(k.name)!;
-    const all = [...cells(run), e2eCell(k, run)].map((c) => `${c.none ? '–' : c.ok ? '✓' : '✗'} ${c.text.replace(/\|/g, '\\|')}`);
+    const all = [...cells(run), identCell(run), e2eCell(k, run)].map((c) => `${c.none ? '–' : c.ok ? '✓' : '✗'} ${c.text.replace(/\|/g, '\\|')}`);
     const who = k.name === 'host' ? `this machine, ${run.release}` : `${k.name} ${run.release}`;
     rows.push(`| ${who} (${run.seconds.toFixed(0)} s) | ${all.join(' | ')} |`);
   }
@@ -422,7 +482,7 @@ describe('kernel matrix (qemu: Debian 6.1 and 6.12 on x86_64 and arm64, and the 
   });
 
   for (const k of kernels) {
-    it(`${k.name}: every strategy its kernel allows captures every field, the others are refused with one sentence, auto picks the first allowed`, (t) => {
+    it(`${k.name}: every strategy its kernel allows captures every field, the others are refused with one sentence, auto picks the first allowed; the identity reads and their filters`, (t) => {
       if (!needBpf(t)) return;
       if (k !== host) {
         if (!need(t, QEMU[k.arch], 'cpio', ...(k.arch === 'arm64' ? ['qemu-aarch64', 'aarch64-linux-gnu-gcc'] : ['busybox']))) return;
@@ -433,6 +493,8 @@ describe('kernel matrix (qemu: Debian 6.1 and 6.12 on x86_64 and arm64, and the 
       cells(run).forEach((cell, i) => {
         if (!cell.ok) bad.push(`${CASES[i]}: ${cell.detail ?? cell.text}`);
       });
+      const ident = identCell(run);
+      if (!ident.ok) bad.push(`identity: ${ident.detail ?? ident.text}`);
       if (run.problem) bad.unshift(run.problem);
       if (bad.length) assert.fail(`${k.name} ${run.release}:\n${bad.join('\n')}`);
     });

@@ -23,6 +23,9 @@ done < "/modules/$rel/order"
 mount -t bpf bpf /sys/fs/bpf
 mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
 mount -t tracefs tracefs /sys/kernel/tracing
+# the cgroup v2 hierarchy, where systemd mounts it: the records' cgroup ids are checked against it,
+# and matrix-cases.sh's identity case makes a cgroup in it
+mount -t cgroup2 cgroup2 /sys/fs/cgroup
 mkdir -p /tmp /results /dev/shm
 mount -t tmpfs tmpfs /tmp
 mount -t tmpfs shm /dev/shm

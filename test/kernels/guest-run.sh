@@ -17,6 +17,9 @@ mkdir -p /dev/pts /dev/shm && mount -t devpts devpts /dev/pts && mount -t tmpfs 
 mount -t bpf bpf /sys/fs/bpf
 mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
 mount -t tracefs tracefs /sys/kernel/tracing
+# the cgroup v2 hierarchy, where systemd mounts it: the records' cgroup ids are checked against it,
+# and matrix-cases.sh's identity case makes a cgroup in it
+mount -t cgroup2 cgroup2 /sys/fs/cgroup
 # writable places on plain tmpfs: a socket made on the overlay reports the upper
 # layer's st_dev to stat() while the kernel sees the overlay's, so a socket-file
 # filter would match nothing; the host's /root would bring its own Wireshark
