@@ -75,6 +75,8 @@ interface CaseOut {
   rc?: number;
   stderr: string;
   pcap?: Buffer;
+  /** how long the case took in the guest */
+  secs?: number;
   ended: boolean;
 }
 
@@ -141,6 +143,7 @@ function parseConsole(text: string): Omit<Run, 'seconds'> {
     else if (tag === 'rc' && cur) cur.rc = Number(rest);
     else if (tag === 'stderr' && cur) cur.stderr = Buffer.from(rest, 'base64').toString();
     else if (tag === 'pcap' && cur) pcap = [];
+    else if (tag === 'secs' && cur) cur.secs = Number(rest);
     else if (tag === 'end' && cur) cur.ended = true;
     else if (tag === 'done') done = true;
   }
@@ -331,7 +334,7 @@ function judge(c: CaseOut | undefined, strategy: Strategy | 'auto', p: Predictio
     const recs = records(readPcapng(c.pcap));
     const g = generated(c);
     checkAll(g, recs, STRATEGY_NUMBER[want], RECORD_SYSCALLS);
-    if (strategy === 'auto') return { ok: true, text: `picks ${want}` };
+    if (strategy === 'auto') return { ok: true, text: `picks ${want} (${c.secs} s)` };
     // counted: this case's own sockgen runs (on the host, other tests' sockgen runs match the filter too)
     const pids = new Set((Object.values(g) as Gen[]).flatMap((x) => [x.pid, x.child]));
     const mine = traffic(recs).filter((r) => pids.has(r.pid));
@@ -389,7 +392,7 @@ function identCell(run: Run): Cell {
       [hello.pid, inside.pidns, inside.pid, inside.mntns, BigInt(inside.cgroup)],
       'the peer',
     );
-    return { ok: true, text: `NSpid 1 and 2 in pid ns ${inside.pidns}, cgroup ${inside.cgroup}; cgroup, pidns and netns filters` };
+    return { ok: true, text: `NSpid 1 and 2 in pid ns ${inside.pidns}, cgroup ${inside.cgroup}; cgroup, pidns and netns filters (${c.secs} s)` };
   } catch (e) {
     return { ok: false, text: firstLine(e), detail: e instanceof Error ? e.message : String(e) };
   }

@@ -11,6 +11,7 @@
 #   @@rc N                   the capture's exit code
 #   @@stderr BASE64          the capture's stderr
 #   @@pcap BASE64...         the pcapng file, base64, ended by @@pcap-end
+#   @@secs S                 how long the case took (start, traffic, stop)
 #   @@end NAME
 # and @@done when all cases ran. Whether a case must capture or be refused is
 # decided afterwards, from kfeatures' reading of the same kernel.
@@ -24,6 +25,8 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/unixsock-kernels-XXXXXX")
 echo "@@kernel $(uname -r)"
 
 b64() { base64 "$1" | tr -d '\n'; echo; }
+now() { cut -d' ' -f1 /proc/uptime; }
+secs() { awk -v t0="$1" '{ printf "%.1f\n", $1 - t0 }' /proc/uptime; }
 
 # waits (up to 120 s under emulation) until capture $1 (stderr in $2) has its probes attached or gave up
 attached() {
@@ -53,6 +56,7 @@ run_case() {
   out=$WORK/$strat.pcapng
   err=$WORK/$strat.err
   rm -f "$out" "$err"
+  t0=$(now)
   echo "@@case $name"
   "$EXE" -w "$out" --strategy "$strat" comm sockgen 2>"$err" &
   cap=$!
@@ -67,6 +71,7 @@ run_case() {
   fi
   wait $cap
   report $? "$err" "$out"
+  echo "@@secs $(secs "$t0")"
   echo "@@end $name"
 }
 
@@ -84,6 +89,7 @@ run_case() {
 # made in the cgroup2 hierarchy (the guests mount one at /sys/fs/cgroup, as
 # systemd does) and removed after.
 ident_case() {
+  t0=$(now)
   echo "@@case ident"
   out=$WORK/ident.pcapng
   err=$WORK/ident.err
@@ -110,6 +116,7 @@ ident_case() {
   wait $cap
   report $? "$err" "$out"
   for i in 1 2 3 4 5 6 7 8 9 10; do rmdir "$cg/inner" "$cg" 2>/dev/null && break; sleep 0.2; done
+  echo "@@secs $(secs "$t0")"
   echo "@@end ident"
 }
 
