@@ -118,6 +118,8 @@ describe('extcap protocol', () => {
       'comm',
       'container',
       'types',
+      'pidns',
+      'netns',
       'snaplen',
       'ring-size',
       'strategy',
@@ -129,7 +131,7 @@ describe('extcap protocol', () => {
       assert.match(
         l,
         new RegExp(
-          `^arg \\{number=${n}\\}\\{call=--[a-z-]+\\}\\{display=[^}]+\\}\\{type=(string|fileselect|unsigned|multicheck|selector|boolflag)\\}\\{tooltip=[^}]+\\}.*\\{group=(Filter|Capture|Debug)\\}$`,
+          `^arg \\{number=${n}\\}\\{call=--[a-z-]+\\}\\{display=[^}]+\\}\\{type=(string|fileselect|unsigned|multicheck|selector|boolflag)\\}\\{tooltip=[^}]+\\}.*\\{group=(Filter|Namespaces|Capture|Debug)\\}$`,
         ),
       );
     }
@@ -163,8 +165,15 @@ describe('extcap protocol', () => {
   it('validates capture filters the way Wireshark asks (output = error, none = valid)', () => {
     const ok = run(['--extcap-interface', 'unixsock', '--extcap-capture-filter', 'path /run/docker.sock and not comm dockerd']);
     assert.deepEqual([ok.code, ok.out, ok.err], [0, '', '']);
+    // a namespace file is opened only at the start: as the user types, its form is what is checked
+    const typing = run(['--extcap-interface', 'unixsock', '--extcap-capture-filter', 'netns /run/netns/not-yet']);
+    assert.deepEqual([typing.code, typing.out, typing.err], [0, '', '']);
     const cases: [string, RegExp][] = [
-      ['port 80', /^capture filter: unknown term "port" \(use path, file, pid, comm, type, stream, dgram, seqpacket, container, cgroup, and, not\)$/],
+      [
+        'port 80',
+        /^capture filter: unknown term "port" \(use path, file, pid, comm, type, stream, dgram, seqpacket, container, cgroup, pidns, netns, and, not\)$/,
+      ],
+      ['pidns net:[4026531840]', /^pidns filter: "net:\[4026531840\]" is a net namespace, not a pid one$/],
       ['pid x', /^pid filter: "x" is not a process id$/],
       ['path /a or path /b', /^capture filter: expected "and" before "or"/],
       ['type stream and not type stream', /^type filter: no socket type is left to capture$/],
