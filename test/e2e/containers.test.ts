@@ -96,9 +96,11 @@ describe('Docker, end to end', () => {
     const name = `unixsock-inspect-${process.pid}`;
     const id = d.docker(['create', '--network', 'none', '--name', name, d.image, '/bin/sh', '-c', 'true']);
     assert.match(id, /^[0-9a-f]{64}$/);
-    // only this test's daemon: the machine may run other dockerds and captures
-    const cap = await startCapture(t, ['path', d.sock]);
-    // (on /run/docker.sock the CLI is called as a user calls it: no -H, no DOCKER_HOST)
+    // only this test's daemon: the machine may run other dockerds and captures. The capture asks it for
+    // container names too (DOCKER_HOST: on /run/docker.sock it would anyway): neither those requests
+    // nor dockerd's replies to them belong in the capture. (On /run/docker.sock the CLI is called as a
+    // user calls it: no -H, no DOCKER_HOST.)
+    const cap = await startCapture(t, ['path', d.sock], undefined, { DOCKER_HOST: d.host });
     const version = JSON.parse(d.docker(['version', '--format', '{{json .Server}}'])) as { Version: string };
     const ps = d.docker(['ps', '-a', '--no-trunc', '--format', '{{.ID}} {{.Names}}']);
     assert.match(ps, new RegExp(`^${id} ${name}$`, 'm'));
@@ -128,6 +130,11 @@ describe('Docker, end to end', () => {
     );
     assert.ok(resp.length >= 3);
     for (const r of resp) assert.deepEqual(r.split('\t'), ['200', 'dockerd', 'docker']);
+    const capPid = cap.proc.pid;
+    assert.ok(
+      records(cap.file).every((r) => r.pid !== capPid && r.peerPid !== capPid),
+      'nothing the capture sent or was sent',
+    );
   });
 
   it("shows a container process talking to a host listener over a bind-mounted socket, with the container's id, name and in-container pid", async (t) => {

@@ -202,7 +202,7 @@ export async function startDockerd(t: TestContext, onCleanup: (fn: () => Promise
   const host = `unix://${sock}`;
   // on SYSTEM_SOCK the CLI finds the daemon by itself, as a user's does: no -H, no DOCKER_HOST or context,
   // an empty configuration folder
-  const cliEnv = { ...process.env, DOCKER_CONFIG: path.join(dir, 'cli') };
+  const cliEnv: NodeJS.ProcessEnv = { ...process.env, DOCKER_CONFIG: path.join(dir, 'cli') };
   delete cliEnv.DOCKER_HOST;
   delete cliEnv.DOCKER_CONTEXT;
   const cli = (args: string[]) => (system ? args : ['-H', host, ...args]);
