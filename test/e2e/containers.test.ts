@@ -109,8 +109,23 @@ describe('Docker, end to end', () => {
     const { code } = await cap.stop();
     assert.equal(code, 0);
 
+    // the CLI's requests: on /run/docker.sock every unixsock capture on the machine (other tests') asks
+    // this dockerd for names too
     const reqs = lines(
-      tshark(['-r', cap.file, '-Y', 'http.request', '-T', 'fields', '-e', 'http.request.method', '-e', 'http.request.uri', '-e', 'unixsock.comm']),
+      tshark([
+        '-r',
+        cap.file,
+        '-Y',
+        'http.request && unixsock.comm == "docker"',
+        '-T',
+        'fields',
+        '-e',
+        'http.request.method',
+        '-e',
+        'http.request.uri',
+        '-e',
+        'unixsock.comm',
+      ]),
     );
     const uris = reqs.map((l) => l.split('\t')[1].replace(/^\/v[0-9.]+/, ''));
     // the API version the CLI negotiated is in the request paths (/v1.41/...): whatever it is, these are the calls
@@ -126,7 +141,20 @@ describe('Docker, end to end', () => {
     );
     assert.ok(withId.length >= 2, 'the container id in the list and inspect replies');
     const resp = lines(
-      tshark(['-r', cap.file, '-Y', 'http.response', '-T', 'fields', '-e', 'http.response.code', '-e', 'unixsock.comm', '-e', 'unixsock.peer.comm']),
+      tshark([
+        '-r',
+        cap.file,
+        '-Y',
+        'http.response && unixsock.peer.comm == "docker"',
+        '-T',
+        'fields',
+        '-e',
+        'http.response.code',
+        '-e',
+        'unixsock.comm',
+        '-e',
+        'unixsock.peer.comm',
+      ]),
     );
     assert.ok(resp.length >= 3);
     for (const r of resp) assert.deepEqual(r.split('\t'), ['200', 'dockerd', 'docker']);

@@ -9,7 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { readPcapng } from '../helpers/pcapng-read';
-import { EXE, ROOT, SOCKGEN, exeForOtherUsers, exited, need, needBpf, records, sleep, sockgen, tmpdir, waitForSocket } from '../helpers/harness';
+import { EXE, ROOT, SLOWDOWN, SOCKGEN, exeForOtherUsers, exited, need, needBpf, records, sleep, sockgen, tmpdir, waitForSocket } from '../helpers/harness';
 import { predict, readKernel, thisKernel } from '../helpers/kernel';
 
 /** The strategy auto must pick on this kernel, from kfeatures' reading (test/helpers/kernel.ts). */
@@ -284,7 +284,12 @@ describe('Wireshark integration', () => {
     );
     let err = '';
     p.stderr.on('data', (d) => (err += d));
-    await sleep(1500);
+    // until the probes are attached (the log says so): a fixed 1.5 s was too short under load (received 0)
+    const logFile = path.join(dir, 'log');
+    for (const end = Date.now() + 15000 * SLOWDOWN; !(fs.existsSync(logFile) && fs.readFileSync(logFile, 'utf8').includes('capturing:'));) {
+      assert.ok(Date.now() < end && p.exitCode === null, `the capture did not attach: ${err}`);
+      await sleep(50);
+    }
     const g = sockgen('stream-pair');
     await sleep(300);
     const t0 = Date.now();
