@@ -25,6 +25,7 @@ import * as path from 'node:path';
 import { encodeLinkHeader } from '../test/helpers/link-encode';
 import { writePcapngFile } from '../test/helpers/pcapng-write';
 import type { UnixMessage } from '../src/records';
+import { RING_DEFAULT_MIB } from '../src/limits';
 
 const ROOT = path.resolve(__dirname, '..');
 const EXE = path.join(ROOT, 'extcap/unixsock');
@@ -140,7 +141,7 @@ async function bulkRun(size: number, count: number, output: 'file' | 'fifo', exe
 /**
  * What `docker load`, `docker cp` or a PostgreSQL COPY look like: 1 GB
  * streams of 4 KiB and 64 KiB writes, captured with the default settings
- * (64 MiB ring) into a file, and into a fifo that `tshark -i FIFO` reads
+ * (default ring) into a file, and into a fifo that `tshark -i FIFO` reads
  * (dumpcap reads it, as for Wireshark's extcap fifo). The sender runs in a
  * session of its own, as a traced program does. Every run counts: the worst
  * run is printed beside the median. With UNIXSOCK_BENCH_OTHER=EXE, that
@@ -200,14 +201,14 @@ async function captureBench() {
     `Load average at the start: ${os
       .loadavg()
       .map((l) => l.toFixed(1))
-      .join(' ')}; the default ring (64 MiB).\n`,
+      .join(' ')}; the default ring (${RING_DEFAULT_MIB} MiB).\n`,
   );
   console.log('| socket | size | messages | baseline s | captured s | slowdown | range | CPU | records (worst run) | bytes captured (worst run) | dropped |');
   console.log('|---|---|---|---|---|---|---|---|---|---|---|');
   for (const type of ['stream', 'dgram', 'seqpacket']) {
     for (const size of [64, 65536]) {
       const count = size === 64 ? (quick ? 50000 : 200000) : quick ? 5000 : 20000;
-      // the default ring (64 MiB): goal 2 of issue #16 asks for the ratios with the settings users get
+      // the default ring: goal 2 of issue #16 asks for the ratios with the settings users get
       const base: BenchOut[] = [];
       const cap: CaptureResult[] = [];
       for (let i = 0; i < CAPTURE_RUNS; i++) {
@@ -421,7 +422,7 @@ function startupBench() {
     console.log(`| ${label} | ${m.toFixed(1)} | ${quantile(ts[j], 0.1).toFixed(1)}-${quantile(ts[j], 0.9).toFixed(1)} | ${(m / ref).toFixed(2)}x |`);
   });
   // Attach: what the capture logs between starting to load its probes and the
-  // ring mapped (default 64 MiB ring, auto strategy), for "Wireshark started
+  // ring mapped (default ring, auto strategy), for "Wireshark started
   // the capture" and "the capture runs" to be close
   const log = path.join(tmp, 'attach.log');
   const att: number[] = [];

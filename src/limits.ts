@@ -13,7 +13,7 @@ export const PID_MAX = 0x3fffffff;
 export const SNAPLEN_MAX = 1 << 30;
 /** Kernel ring buffer sizes in MiB: BPF ring buffers are a power of two of pages. */
 export const RING_SIZES_MIB: readonly number[] = Array.from({ length: 11 }, (_, i) => 1 << i);
-export const RING_DEFAULT_MIB = 64;
+export const RING_DEFAULT_MIB = 128;
 /** LINKTYPE_USER0 to LINKTYPE_USER15. */
 export const LINKTYPE_MIN = 147;
 export const LINKTYPE_MAX = 162;
