@@ -101,7 +101,7 @@ export function getJson(socketPath: string, urlPath: string, timeoutMs = TIMEOUT
 
 /**
  * Container names, cached. `name(id)` answers from the cache at once;
- * `refresh()` asks the runtimes again (one request at a time; callers rate-limit).
+ * `refresh()` asks the runtimes again (all at once; callers rate-limit).
  */
 export class ContainerNames {
   private names = new Map<string, string>();
@@ -123,16 +123,22 @@ export class ContainerNames {
 
   /** Looks names up again; resolves when done (never rejects). */
   refresh(): Promise<void> {
+    // All runtimes at once: asked one after another, a socket that accepts and
+    // never answers held the next runtime's names back for its whole timeout
+    // (2 s), longer than a capture's end waits for names (1 s). The answers
+    // are applied in the sockets' order, so a later socket's name still wins.
     this.inflight ??= (async () => {
-      for (const s of this.sockets) {
-        if (!trustedSocket(s)) continue;
-        try {
-          const list = namesFromList(await getJson(s, '/containers/json?all=1', this.timeoutMs));
-          for (const [id, name] of list) this.names.set(id, name);
-        } catch (e) {
-          this.lastError = `${s}: ${(e as Error).message}`;
-        }
-      }
+      const lists = await Promise.all(
+        this.sockets.filter(trustedSocket).map(async (s) => {
+          try {
+            return namesFromList(await getJson(s, '/containers/json?all=1', this.timeoutMs));
+          } catch (e) {
+            this.lastError = `${s}: ${(e as Error).message}`;
+            return new Map<string, string>();
+          }
+        }),
+      );
+      for (const list of lists) for (const [id, name] of list) this.names.set(id, name);
     })().finally(() => (this.inflight = undefined));
     return this.inflight;
   }

@@ -77,6 +77,32 @@ describe('container names from the runtime API', () => {
     assert.deepEqual(names.find('nothing'), []);
   });
 
+  it('asks every runtime at once: one that never answers does not hold back the others', async (t) => {
+    // the first socket accepts and never answers; the second must be asked
+    // while the first request is still open, and its names kept
+    let firstOpen = false;
+    let secondAskedWhileFirstOpen: boolean | undefined;
+    const mute = await serve(t, (req) => {
+      firstOpen = true;
+      req.on('close', () => (firstOpen = false));
+    });
+    const live = await serve(t, (_req, res) => {
+      // the two requests may arrive in either order: give the first one time to arrive
+      const asked = Date.now();
+      const check = () => {
+        if (!firstOpen && Date.now() - asked < 400) return void setTimeout(check, 5);
+        secondAskedWhileFirstOpen = firstOpen;
+        res.end(JSON.stringify([{ Id: ID, Names: ['/web-1'] }]));
+      };
+      check();
+    });
+    const names = new ContainerNames([mute, live], 500);
+    await names.refresh();
+    assert.equal(secondAskedWhileFirstOpen, true);
+    assert.equal(names.name(ID), 'web-1');
+    assert.match(names.lastError ?? '', /no reply within 500 ms/);
+  });
+
   it('asks only a socket owned by root or by the caller, never a plain file', async (t) => {
     const sock = await serve(t, (_req, res) => res.end('[]'));
     assert.equal(trustedSocket(sock), true); // made by this process's user
