@@ -80,13 +80,15 @@ inline WriterSched RaiseWriterPriority() {
   w.asked = true;
   // the guard first: never real-time without it (lowered only, never raised)
   rlimit lim;
-  if (getrlimit(RLIMIT_RTTIME, &lim) == 0) {
+  bool guarded = getrlimit(RLIMIT_RTTIME, &lim) == 0;
+  if (guarded) {
     lim.rlim_max = std::min(lim.rlim_max, kRtTimeHard);
     lim.rlim_cur = std::min({lim.rlim_cur, kRtTimeSoft, lim.rlim_max});
+    guarded = setrlimit(RLIMIT_RTTIME, &lim) == 0;
   }
   sched_param p = {};
   p.sched_priority = kWriterRtPriority;
-  if (setrlimit(RLIMIT_RTTIME, &lim) != 0) {
+  if (!guarded) {
     w.fifo_errno = errno;
   } else if (sched_setscheduler(0, SCHED_FIFO | SCHED_RESET_ON_FORK, &p) == 0) {
     w.policy = SCHED_FIFO;
