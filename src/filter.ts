@@ -166,6 +166,15 @@ function nsNumber(kind: 'pidns' | 'netns', digits: string, value: string): numbe
   return n;
 }
 
+/** "pid:[4026531836]": how readlink names a namespace, typed by the user or read back from /proc/self/fd. */
+const NS_LINK = /^([a-z_]{1,20}):\[([0-9]{1,10})\]$/;
+
+/** The inode number of a NS_LINK match, if its kind is the term's. */
+function nsOfLink(kind: 'pidns' | 'netns', m: RegExpExecArray, value: string): number {
+  if (m[1] !== NS_TYPE[kind]) throw new UsageError(`${kind} filter: "${value}" is a ${m[1]} namespace, not a ${NS_TYPE[kind]} one`);
+  return nsNumber(kind, m[2], value);
+}
+
 /**
  * The inode number of the namespace a pidns or netns term names: a number, the
  * form readlink prints (pid:[4026531836]), or a namespace file. A file is
@@ -181,11 +190,8 @@ function nsNumber(kind: 'pidns' | 'netns', digits: string, value: string): numbe
 export function nsInode(kind: 'pidns' | 'netns', value: string, syntaxOnly = false): number {
   const type = NS_TYPE[kind];
   if (/^[0-9]{1,10}$/.test(value)) return nsNumber(kind, value, value);
-  const m = /^([a-z_]{1,20}):\[([0-9]{1,10})\]$/.exec(value);
-  if (m) {
-    if (m[1] !== type) throw new UsageError(`${kind} filter: "${value}" is a ${m[1]} namespace, not a ${type} one`);
-    return nsNumber(kind, m[2], value);
-  }
+  const m = NS_LINK.exec(value);
+  if (m) return nsOfLink(kind, m, value);
   if (!value.startsWith('/') || value.includes('\0') || Buffer.byteLength(value) > 4096) {
     throw new UsageError(
       `${kind} filter: "${value}" is not a namespace (give its inode number, ${type}:[N] as readlink prints it, or a file like /proc/PID/ns/${type})`,
@@ -197,10 +203,9 @@ export function nsInode(kind: 'pidns' | 'netns', value: string, syntaxOnly = fal
     if (!fs.statSync(value).isFile()) throw new UsageError(`${kind} filter: "${value}" is not a namespace file (like /proc/PID/ns/${type})`);
     fd = fs.openSync(value, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK | fs.constants.O_NOCTTY);
     const name = fs.readlinkSync(`/proc/self/fd/${fd}`);
-    const k = /^([a-z_]{1,20}):\[([0-9]{1,10})\]$/.exec(name);
+    const k = NS_LINK.exec(name);
     if (!k) throw new UsageError(`${kind} filter: "${value}" is not a namespace file (like /proc/PID/ns/${type})`);
-    if (k[1] !== type) throw new UsageError(`${kind} filter: "${value}" is a ${k[1]} namespace, not a ${type} one`);
-    return nsNumber(kind, k[2], value);
+    return nsOfLink(kind, k, value);
   } catch (e) {
     if (e instanceof UsageError) throw e;
     const code = (e as NodeJS.ErrnoException).code ?? 'error';
