@@ -22,10 +22,9 @@ import { execFileSync, spawn, spawnSync, type SpawnSyncOptionsWithStringEncoding
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { encodeLinkHeader } from '../test/helpers/link-encode';
 import { writePcapngFile } from '../test/helpers/pcapng-write';
-import type { UnixMessage } from '../src/records';
 import { RING_DEFAULT_MIB } from '../src/limits';
+import { decodeTraffic } from './decode-traffic';
 
 const ROOT = path.resolve(__dirname, '..');
 const EXE = path.join(ROOT, 'extcap/unixsock');
@@ -456,81 +455,9 @@ function startupBench() {
 function decodeBench() {
   console.log('\n## Decoding 100k records with tshark (unixsock.lua vs the same traffic as TCP)\n');
   const pairs = quick ? 10000 : 50000;
-  const req = (i: number) => Buffer.from(`GET /item/${i} HTTP/1.1\r\nHost: unixsock\r\n\r\n`);
-  const resp = (i: number) => {
-    const body = `item ${i}\n`;
-    return Buffer.from(`HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
-  };
   const uFile = path.join(tmp, 'unix.pcapng');
   const tFile = path.join(tmp, 'tcp.pcapng');
-  const base: Omit<UnixMessage, 'payload' | 'msgLen' | 'pid' | 'ino' | 'peerIno' | 'localPath' | 'peerPath'> = {
-    ts: 0n,
-    tid: 1,
-    uid: 0,
-    gid: 0,
-    peerPid: 0,
-    comm: 'client',
-    peerComm: 'server',
-    sockType: 1,
-    strategy: 3,
-    syscall: 1,
-    flags: 0,
-    pathIno: 0n,
-    pathDev: 0,
-    peerPathIsDest: false,
-    cgroupId: 0n,
-    peerCgroupId: 0n,
-    pidns: 0,
-    nspid: 0,
-    mntns: 0,
-    peerPidns: 0,
-    peerNspid: 0,
-    peerMntns: 0,
-  };
-  const uRecs: Buffer[] = [];
-  const tRecs: Buffer[] = [];
-  const conns = 100;
-  // running sequence numbers per connection and direction, as a real capture has them
-  const seqs = Array.from({ length: conns }, () => [1, 1]);
-  for (let i = 0; i < pairs; i++) {
-    const c = i % conns;
-    const seq = seqs[c];
-    for (const [dir, payload] of [
-      [0, req(i)],
-      [1, resp(i)],
-    ] as const) {
-      const m: UnixMessage = {
-        ...base,
-        pid: dir ? 2 : 1,
-        ino: BigInt(dir ? 20000 + c : 10000 + c),
-        peerIno: BigInt(dir ? 10000 + c : 20000 + c),
-        localPath: dir ? Buffer.from('/run/api.sock') : Buffer.alloc(0),
-        peerPath: dir ? Buffer.alloc(0) : Buffer.from('/run/api.sock'),
-        msgLen: payload.length,
-        payload,
-      };
-      uRecs.push(Buffer.concat([encodeLinkHeader(m, 0, false), payload]));
-      // Ethernet + IPv4 + TCP carrying the same bytes
-      const eth = Buffer.alloc(14 + 20 + 20);
-      eth.writeUInt16BE(0x0800, 12);
-      eth[14] = 0x45;
-      eth.writeUInt16BE(20 + 20 + payload.length, 16);
-      eth[22] = 64;
-      eth[23] = 6;
-      eth.writeUInt32BE(dir ? 0x7f000002 : 0x7f000001, 26);
-      eth.writeUInt32BE(dir ? 0x7f000001 : 0x7f000002, 30);
-      const cport = 40000 + c;
-      eth.writeUInt16BE(dir ? 80 : cport, 34);
-      eth.writeUInt16BE(dir ? cport : 80, 36);
-      eth.writeUInt32BE(seq[dir] >>> 0, 38);
-      eth.writeUInt32BE(seq[1 - dir] >>> 0, 42);
-      eth[46] = 0x50;
-      eth[47] = 0x18;
-      eth.writeUInt16BE(65535, 48);
-      seq[dir] += payload.length;
-      tRecs.push(Buffer.concat([eth, payload]));
-    }
-  }
+  const { unix: uRecs, tcp: tRecs } = decodeTraffic(pairs);
   writePcapngFile(uFile, 147, uRecs, 'unixsock bench');
   writePcapngFile(tFile, 1, tRecs, 'unixsock bench');
   const home = fs.mkdtempSync(path.join(tmp, 'home-'));

@@ -542,7 +542,9 @@ local H = {}
 
 -- h (the H table): the header's values; nil when the record is malformed
 local function dissect_header(tvb, tree, has_tree)
-  local n = tvb:len()
+  -- (the whole record in one call, its length the string's: no tvb:len(), which costs 1.7k instructions)
+  local r = tvb:raw()
+  local n = #r
   local t = has_tree and tree:add(unixsock, tvb(0, math.min(n, FIXED_LEN))) or nil
   -- expert info is recorded without a tree too (tshark -z expert)
   local et = t or tree
@@ -550,7 +552,6 @@ local function dissect_header(tvb, tree, has_tree)
     et:add_proto_expert_info(E.malformed, "record shorter than the header")
     return nil
   end
-  local r = tvb:raw(0, n)
   local version = byte(r, OFF.version + 1)
   if t then t:add(F.version, hf(tvb, "version")) end
   local fixed = FIXED_LEN_BY_VERSION[version]
@@ -650,12 +651,19 @@ end
 local ipv6_dissector = Dissector.get("ipv6")
 local data_dissector = Dissector.get("data")
 
+local floor, char = math.floor, string.char
 local function be16(n)
-  return string.char(math.floor(n / 256) % 256, n % 256)
+  return char(floor(n / 256) % 256, n % 256)
 end
 local function be32(n)
   n = n % 4294967296
-  return string.char(math.floor(n / 16777216) % 256, math.floor(n / 65536) % 256, math.floor(n / 256) % 256, n % 256)
+  return char(floor(n / 16777216) % 256, floor(n / 65536) % 256, floor(n / 256) % 256, n % 256)
+end
+-- a TCP header's sequence and acknowledgement numbers: 8 bytes in one string
+local function be32x2(a, b)
+  a, b = a % 4294967296, b % 4294967296
+  return char(floor(a / 16777216) % 256, floor(a / 65536) % 256, floor(a / 256) % 256, a % 256,
+    floor(b / 16777216) % 256, floor(b / 65536) % 256, floor(b / 256) % 256, b % 256)
 end
 
 local VIEW_PREFIX = be32(VIEW_PREFIX_HI) .. be32(VIEW_PREFIX_LO)
@@ -692,7 +700,7 @@ local function track(n, h, tvb)
     proto = proto or "data"
     local sport = PORTS[proto]
     if proto == "x11" then sport = 6000 + math.min(display or 0, 63) end
-    c = { index = next_index, client_port = next_client_port, server_port = sport, proto = proto, next_seq = {},
+    c = { index = next_index, client_port = next_client_port, server_port = sport, proto = proto, next_seq = {}, msg_start = {},
       labels = {}, port_bytes = {} }
     -- the view's addresses, per direction (source then destination), from
     -- this first record: its sender is the client unless it holds the
@@ -724,9 +732,9 @@ local function track(n, h, tvb)
   if h.offset == 0 then
     seq = c.next_seq[me] or 1
     c.next_seq[me] = seq + h.len
-    c["msg_start_" .. me] = seq
+    c.msg_start[me] = seq -- (a table per connection: a key made per record cost 2.1k instructions)
   else
-    seq = (c["msg_start_" .. me] or 1) + h.offset
+    seq = (c.msg_start[me] or 1) + h.offset
   end
   frame_conn[n], frame_seq[n], frame_ack[n], frame_server[n] = c.index, seq, c.next_seq[peer] or 1, from_server
 end
@@ -759,9 +767,16 @@ local function ip_header(c, from_server, stream, len)
   return V6_HEAD .. "\0\0\0\64" .. c.addrs[from_server] .. NEXT[stream] .. "\0\194\4" .. be32(len + 8)
 end
 
+local TCP_NEXT_HOP = NEXT[true] .. "\64"
 local function synthetic_tvb(c, from_server, seq, ack, payload, stream)
   local hdr
-  if stream then
+  if stream and #payload <= 65515 then
+    -- the common case as one concatenation: one string made, not one per part
+    -- (callgrind, bench/decode-callgrind.ts on 4.0: 5k instructions less per record)
+    hdr = V6_HEAD .. be16(20 + #payload) .. TCP_NEXT_HOP .. c.addrs[from_server] .. port_bytes(c, from_server) ..
+      be32x2(seq, ack) .. TCP_TAIL .. payload
+    return ByteArray.new(hdr, true):tvb("Stream view (synthetic TCP)")
+  elseif stream then
     hdr = port_bytes(c, from_server) .. be32(seq) .. be32(ack) .. TCP_TAIL
   else
     -- UDP length 0 above 65535 (RFC 2675: a jumbogram's UDP takes the IPv6

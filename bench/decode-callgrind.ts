@@ -1,0 +1,65 @@
+// Instructions per decoded record, counted by callgrind (independent of the
+// machine's load, unlike bench/run.ts decode's wall time): tshark -r on the
+// decode benchmark's traffic at two sizes, the difference divided by the
+// records between them (start-up and the dissectors' registration cancel out).
+//
+//   node --import tsx bench/decode-callgrind.ts [LUA...]
+//
+// Each LUA (default wireshark/unixsock.lua) decodes the unixsock records;
+// "TCP" is the same traffic as Ethernet/IPv4/TCP with the first LUA loaded,
+// as bench/run.ts decode runs it; "no dissector" is the unixsock records with
+// an empty script (tshark reading the file and the frame, the part no
+// dissector can save). Needs valgrind and tshark on the PATH.
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { writePcapngFile } from '../test/helpers/pcapng-write';
+import { decodeTraffic } from './decode-traffic';
+
+const luas = process.argv.slice(2).map((f) => path.resolve(f));
+if (!luas.length) luas.push(path.resolve(__dirname, '../wireshark/unixsock.lua'));
+const SMALL = 2000; // request/response pairs: 4000 records
+const LARGE = 4000;
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'unixsock-callgrind-'));
+try {
+  const files = new Map<string, string>();
+  for (const pairs of [SMALL, LARGE]) {
+    const { unix, tcp } = decodeTraffic(pairs);
+    files.set(`unix${pairs}`, path.join(tmp, `unix${pairs}.pcapng`));
+    files.set(`tcp${pairs}`, path.join(tmp, `tcp${pairs}.pcapng`));
+    writePcapngFile(files.get(`unix${pairs}`)!, 147, unix, 'unixsock bench');
+    writePcapngFile(files.get(`tcp${pairs}`)!, 1, tcp, 'unixsock bench');
+  }
+  const empty = path.join(tmp, 'empty.lua');
+  fs.writeFileSync(empty, '');
+  const home = fs.mkdtempSync(path.join(tmp, 'home-'));
+  const count = (lua: string, file: string): number => {
+    const out = path.join(tmp, 'callgrind.out');
+    const r = spawnSync('valgrind', ['--tool=callgrind', `--callgrind-out-file=${out}`, 'tshark', '-r', file, '-X', `lua_script:${lua}`], {
+      env: { ...process.env, HOME: home },
+      encoding: 'utf8',
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    const m = /Collected : (\d+)/.exec(r.stderr ?? '');
+    if (r.status !== 0 || !m) throw new Error(`valgrind tshark -r ${file} failed: ${r.stderr?.slice(-500) ?? r.error}`);
+    return Number(m[1]);
+  };
+  const perRecord = (lua: string, kind: string) =>
+    Math.round((count(lua, files.get(`${kind}${LARGE}`)!) - count(lua, files.get(`${kind}${SMALL}`)!)) / (2 * (LARGE - SMALL)));
+  const tcp = perRecord(luas[0], 'tcp');
+  console.log(
+    `tshark ${/\d+\.\d+\.\d+/.exec(spawnSync('tshark', ['--version'], { encoding: 'utf8' }).stdout)?.[0] ?? '?'}; instructions per record (callgrind, ${2 * SMALL} -> ${2 * LARGE} records); load-independent\n`,
+  );
+  console.log('| decoding | instructions per record | vs TCP |');
+  console.log('|---|---|---|');
+  console.log(`| Ethernet/IPv4/TCP | ${tcp} | 1.00x |`);
+  const none = perRecord(empty, 'unix');
+  console.log(`| unixsock records, no dissector | ${none} | ${(none / tcp).toFixed(2)}x |`);
+  for (const lua of luas) {
+    const n = perRecord(lua, 'unix');
+    console.log(`| ${path.relative(process.cwd(), lua)} | ${n} | ${(n / tcp).toFixed(2)}x |`);
+  }
+} finally {
+  fs.rmSync(tmp, { recursive: true, force: true });
+}
