@@ -28,13 +28,18 @@ import { decodeTraffic } from './decode-traffic';
 
 const ROOT = path.resolve(__dirname, '..');
 const EXE = path.join(ROOT, 'extcap/unixsock');
-const BENCH = path.join(ROOT, 'build/unixbench');
+const BUILT_BENCH = path.join(ROOT, 'build/unixbench');
 const LUA = path.join(ROOT, 'wireshark/unixsock.lua');
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
 const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : undefined;
 const RUNS = quick ? 1 : 3;
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'unixsock-bench-'));
+// The load runs under a name of this bench's own (its comm, the captures'
+// filter): a capture sees the whole machine, and another bench run at the same
+// time (the machine is shared) had its messages counted in ours.
+const BENCH_COMM = `ub${process.pid}`.slice(0, 15);
+const BENCH = path.join(tmp, BENCH_COMM);
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -43,6 +48,11 @@ interface BenchOut {
   seconds: number;
   messages: number;
   bytes: number;
+  /** CPU seconds of the sending and the receiving process */
+  senderCpu?: number;
+  receiverCpu?: number;
+  /** reads the receiver made: each one that found the socket empty slept until the next send woke it */
+  reads?: number;
   /** CPU time the whole machine spent (all CPUs, every process) while the load ran */
   cpuSeconds: number;
 }
@@ -74,6 +84,8 @@ function unixbench(type: string, size: number, count: number, extra: string[] = 
 
 interface CaptureResult {
   bench: BenchOut;
+  /** ns the capture's BPF programs ran while the load ran (bpf_stats; NaN without them) */
+  probeNs: number;
   messages: number;
   capturedBytes: number;
   sentBytes: number;
@@ -90,7 +102,7 @@ async function whileCapturing<T>(
   load: (pid: number) => T,
   file = path.join(tmp, 'cap.pcapng'),
   exe = EXE,
-): Promise<{ result: T; stderr: string }> {
+): Promise<{ result: T; stderr: string; probeNs: number }> {
   const p = spawn(exe, ['-w', file, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   p.stderr.on('data', (d) => (err += d));
@@ -98,21 +110,66 @@ async function whileCapturing<T>(
     if (p.exitCode !== null) throw new Error(`unixsock failed: ${err}`);
     await sleep(20);
   }
+  const ns0 = probeRunNs(p.pid!);
   const result = load(p.pid!);
+  const probeNs = probeRunNs(p.pid!) - ns0;
   const done = new Promise((r) => p.on('exit', r));
   p.kill('SIGTERM');
   await done;
   fs.rmSync(file, { force: true });
-  return { result, stderr: err };
+  return { result, stderr: err, probeNs };
 }
 
-/** Runs the load under `unixsock -w FILE comm unixbench` (ring: MiB, default if omitted); parses the exit summary. */
+let bpfStats: ReturnType<typeof spawn> | undefined;
+/**
+ * Has the kernel count BPF run time (BPF_ENABLE_STATS, held by `unixbench
+ * bpf-stats` until this bench ends); false when it cannot. The figure it
+ * gives, ns of the probes per message, hardly depends on the machine's load,
+ * unlike every time ratio here. It costs each program run two clock reads.
+ */
+async function enableBpfStats(): Promise<boolean> {
+  if (bpfStats) return true;
+  const p = spawn(BUILT_BENCH, ['bpf-stats'], { stdio: ['pipe', 'pipe', 'ignore'] });
+  const on = await new Promise<boolean>((resolve) => {
+    p.stdout.once('data', (d: Buffer) => resolve(d.toString().startsWith('on')));
+    p.once('exit', () => resolve(false));
+  });
+  if (on) bpfStats = p;
+  return on;
+}
+
+/** Run time (ns) of every BPF program process pid holds, from /proc/PID/fdinfo (NaN when it holds none or stats are off). */
+function probeRunNs(pid: number): number {
+  if (!bpfStats) return NaN;
+  let sum = 0;
+  let seen = false;
+  for (const fd of fs.readdirSync(`/proc/${pid}/fdinfo`)) {
+    let info: string;
+    try {
+      info = fs.readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8');
+    } catch {
+      continue;
+    }
+    const m = /^run_time_ns:\s+(\d+)$/m.exec(info);
+    if (m && /^prog_tag:/m.test(info)) {
+      sum += Number(m[1]);
+      seen = true;
+    }
+  }
+  return seen ? sum : NaN;
+}
+
+/** Runs the load under `unixsock -w FILE comm BENCH_COMM` (ring: MiB, default if omitted); parses the exit summary. */
 async function underCapture(type: string, size: number, count: number, ring?: number, file?: string, exe = EXE, ownSession = false): Promise<CaptureResult> {
   const ringArgs = ring ? ['--ring-size', String(ring)] : [];
-  const { result: bench, stderr } = await whileCapturing([...ringArgs, 'comm', 'unixbench'], () => unixbench(type, size, count, [], [], ownSession), file, exe);
+  const {
+    result: bench,
+    stderr,
+    probeNs,
+  } = await whileCapturing([...ringArgs, 'comm', BENCH_COMM], () => unixbench(type, size, count, [], [], ownSession), file, exe);
   const m = /unixsock: (\d+) messages \((\d+) of (\d+) bytes\) captured with \S+, (\d+) dropped/.exec(stderr);
   if (!m) throw new Error(`no summary from unixsock: ${stderr}`);
-  return { bench, messages: +m[1], capturedBytes: +m[2], sentBytes: +m[3], dropped: +m[4] };
+  return { bench, probeNs, messages: +m[1], capturedBytes: +m[2], sentBytes: +m[3], dropped: +m[4] };
 }
 
 const BULK_RUNS = quick ? 2 : 5;
@@ -195,15 +252,22 @@ async function captureBench() {
   console.log(`\n## Capture overhead (unixsock -w FILE in the temporary directory, whole payloads; ${CAPTURE_RUNS} paired runs)\n`);
   console.log("Slowdown: median of the runs' captured/baseline time ratios (each pair run back to back), with their range.");
   console.log('CPU: the same for the CPU time the whole machine spent while the load ran (less sensitive to');
-  console.log('scheduling noise than time on this 2-vCPU VM). Records and bytes: the worst run. Dropped: all runs.\n');
+  console.log('scheduling noise than time on this 2-vCPU VM). Records and bytes: the worst run. Dropped: all runs.');
+  console.log("Sender CPU: the same ratio for the sending process's own CPU time. Reads: the receiver's, baseline / captured");
+  console.log('(medians): a receiver that keeps pace sleeps after every read and the next send wakes it, on the');
+  console.log("sender's CPU; at 64 B the runs that fell into that pattern were the slow ones, with or without a capture.");
+  console.log('Probes: ns the BPF programs ran per message (bpf_stats: the figure least sensitive to load).\n');
+  const stats = await enableBpfStats();
   console.log(
     `Load average at the start: ${os
       .loadavg()
       .map((l) => l.toFixed(1))
       .join(' ')}; the default ring (${RING_DEFAULT_MIB} MiB).\n`,
   );
-  console.log('| socket | size | messages | baseline s | captured s | slowdown | range | CPU | records (worst run) | bytes captured (worst run) | dropped |');
-  console.log('|---|---|---|---|---|---|---|---|---|---|---|');
+  console.log(
+    '| socket | size | messages | baseline s | captured s | slowdown | range | CPU | sender CPU | reads | probes ns/msg | records (worst run) | bytes captured (worst run) | dropped |',
+  );
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const type of ['stream', 'dgram', 'seqpacket']) {
     for (const size of [64, 65536]) {
       const count = size === 64 ? (quick ? 50000 : 200000) : quick ? 5000 : 20000;
@@ -216,13 +280,16 @@ async function captureBench() {
       }
       const ratios = cap.map((c, i) => c.bench.seconds / base[i].seconds);
       const cpu = median(cap.map((c, i) => c.bench.cpuSeconds / Math.max(base[i].cpuSeconds, 0.01)));
+      const senderCpu = median(cap.map((c, i) => (c.bench.senderCpu ?? NaN) / (base[i].senderCpu ?? NaN)));
+      const reads = `${median(base.map((b) => b.reads ?? NaN))} / ${median(cap.map((c) => c.bench.reads ?? NaN))}`;
+      const probe = stats ? median(cap.map((c) => c.probeNs / count)).toFixed(0) : 'n/a';
       const worst = cap.reduce((w, c) => (c.capturedBytes < w.capturedBytes ? c : w));
       const dropped = cap.reduce((n, c) => n + c.dropped, 0);
       const sent = count * size;
       console.log(
         `| ${type} | ${size} B | ${count} | ${median(base.map((b) => b.seconds)).toFixed(3)} | ` +
           `${median(cap.map((c) => c.bench.seconds)).toFixed(3)} | ${median(ratios).toFixed(2)}x | ` +
-          `${Math.min(...ratios).toFixed(2)}-${Math.max(...ratios).toFixed(2)}x | ${cpu.toFixed(2)}x | ` +
+          `${Math.min(...ratios).toFixed(2)}-${Math.max(...ratios).toFixed(2)}x | ${cpu.toFixed(2)}x | ${senderCpu.toFixed(2)}x | ${reads} | ${probe} | ` +
           `${worst.messages} (${pct(worst.messages, count)}) | ${worst.capturedBytes} (${pct(worst.capturedBytes, sent)}) | ${dropped} |`,
       );
     }
@@ -241,10 +308,11 @@ async function versusBench() {
   if (!other || !fs.existsSync(other)) throw new Error('--only versus needs UNIXSOCK_BENCH_OTHER=path of the other build');
   const runs = quick ? 3 : 9;
   console.log(`\n## This build against ${other} (${runs} interleaved runs each, default ring)\n`);
+  const stats = await enableBpfStats();
   console.log(
-    '| socket | size | messages | load | baseline s | other s | this s | other slowdown | this slowdown | other CPU | this CPU | this / other (median of pairs) | range | dropped: other / this |',
+    '| socket | size | messages | load | baseline s | other s | this s | other slowdown | this slowdown | other CPU | this CPU | probes ns/msg: other / this | this / other (median of pairs) | range | dropped: other / this |',
   );
-  console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const [type, size] of [
     ['stream', 64],
     ['dgram', 64],
@@ -263,10 +331,11 @@ async function versusBench() {
     const secs = (xs: CaptureResult[]) => xs.map((x) => x.bench.seconds);
     const cpu = (xs: CaptureResult[]) => median(xs.map((x, i) => x.bench.cpuSeconds / Math.max(base[i].cpuSeconds, 0.01)));
     const pairs = b.map((x, i) => x.bench.seconds / a[i].bench.seconds);
+    const probe = (xs: CaptureResult[]) => (stats ? median(xs.map((x) => x.probeNs / count)).toFixed(0) : 'n/a');
     const mb = median(base.map((x) => x.seconds));
     console.log(
       `| ${type} | ${size} B | ${count} | ${load.toFixed(1)}-${os.loadavg()[0].toFixed(1)} | ${mb.toFixed(3)} | ${median(secs(a)).toFixed(3)} | ${median(secs(b)).toFixed(3)} | ` +
-        `${(median(secs(a)) / mb).toFixed(2)}x | ${(median(secs(b)) / mb).toFixed(2)}x | ${cpu(a).toFixed(2)}x | ${cpu(b).toFixed(2)}x | ${median(pairs).toFixed(3)} | ` +
+        `${(median(secs(a)) / mb).toFixed(2)}x | ${(median(secs(b)) / mb).toFixed(2)}x | ${cpu(a).toFixed(2)}x | ${cpu(b).toFixed(2)}x | ${probe(a)} / ${probe(b)} | ${median(pairs).toFixed(3)} | ` +
         `${Math.min(...pairs).toFixed(2)}-${Math.max(...pairs).toFixed(2)} | ${a.reduce((n, x) => n + x.dropped, 0)} / ${b.reduce((n, x) => n + x.dropped, 0)} |`,
     );
   }
@@ -488,7 +557,9 @@ function decodeBench() {
 }
 
 async function main() {
-  if (!fs.existsSync(EXE) || !fs.existsSync(BENCH)) throw new Error('build first: npm run build');
+  if (!fs.existsSync(EXE) || !fs.existsSync(BUILT_BENCH)) throw new Error('build first: npm run build');
+  fs.copyFileSync(BUILT_BENCH, BENCH);
+  fs.chmodSync(BENCH, 0o755);
   console.log(`# unixsock benchmarks (${os.cpus().length} CPUs, ${os.release()}; medians of ${RUNS} run(s), ${CAPTURE_RUNS} for the capture overhead)`);
   try {
     if (!only || only === 'startup') startupBench();
@@ -499,6 +570,7 @@ async function main() {
     if (!only || only === 'decode') decodeBench();
     if (only === 'versus') await versusBench();
   } finally {
+    bpfStats?.stdin?.end();
     fs.rmSync(tmp, { recursive: true, force: true });
   }
 }
