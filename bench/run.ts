@@ -7,8 +7,9 @@
 //           ring, into a file and into a fifo that tshark reads (dumpcap, as
 //           Wireshark does); drops per run, median and worst run.
 // capture:  two processes exchange 64 B and 64 KiB messages (stream, dgram,
-//           seqpacket) with and without `unixsock -w FILE`; slowdown, records
-//           and bytes captured vs sent, drops.
+//           seqpacket) with and without `unixsock -w FILE`; slowdown, machine
+//           and sender CPU, the receiver's reads, the probes' ns per message
+//           (bpf_stats), records and bytes captured vs sent, drops.
 // trickle:  the capture's own CPU use while 1000-byte messages come one per ms.
 // peers:    strace -e write=all, and a socat proxy with tcpdump, on the same load.
 // startup:  `unixsock --extcap-interfaces`, `--extcap-dlts`, `--extcap-config`
