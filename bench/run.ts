@@ -91,6 +91,9 @@ interface CaptureResult {
   capturedBytes: number;
   sentBytes: number;
   dropped: number;
+  /** MiB of the ring in use at most, and the ring's size (from the log; a build that does not log it: undefined) */
+  ringPeakMiB?: number;
+  ringMiB?: number;
 }
 
 /**
@@ -163,17 +166,30 @@ function probeRunNs(pid: number): number {
 /** Runs the load under `unixsock -w FILE comm BENCH_COMM` (ring: MiB, default if omitted); parses the exit summary. */
 async function underCapture(type: string, size: number, count: number, ring?: number, file?: string, exe = EXE, ownSession = false): Promise<CaptureResult> {
   const ringArgs = ring ? ['--ring-size', String(ring)] : [];
+  const log = path.join(tmp, 'capture.log');
+  fs.rmSync(log, { force: true });
   const {
     result: bench,
     stderr,
     probeNs,
-  } = await whileCapturing([...ringArgs, 'comm', BENCH_COMM], () => unixbench(type, size, count, [], [], ownSession), file, exe);
+  } = await whileCapturing([...ringArgs, '--log-file', log, 'comm', BENCH_COMM], () => unixbench(type, size, count, [], [], ownSession), file, exe);
   const m = /unixsock: (\d+) messages \((\d+) of (\d+) bytes\) captured with \S+, (\d+) dropped/.exec(stderr);
   if (!m) throw new Error(`no summary from unixsock: ${stderr}`);
-  return { bench, probeNs, messages: +m[1], capturedBytes: +m[2], sentBytes: +m[3], dropped: +m[4] };
+  const peak = /ring: at most ([\d.]+) MiB of (\d+) MiB in use/.exec(fs.existsSync(log) ? fs.readFileSync(log, 'utf8') : '');
+  return {
+    bench,
+    probeNs,
+    messages: +m[1],
+    capturedBytes: +m[2],
+    sentBytes: +m[3],
+    dropped: +m[4],
+    ringPeakMiB: peak ? +peak[1] : undefined,
+    ringMiB: peak ? +peak[2] : undefined,
+  };
 }
 
-const BULK_RUNS = quick ? 2 : 5;
+// UNIXSOCK_BENCH_BULK_RUNS: more runs per cell (every run counts: the worst is printed)
+const BULK_RUNS = Number(process.env.UNIXSOCK_BENCH_BULK_RUNS) || (quick ? 2 : 5);
 
 /** One bulk run: the load under exe, into a file or into a fifo that `tshark -i` reads. */
 async function bulkRun(size: number, count: number, output: 'file' | 'fifo', exe: string): Promise<CaptureResult> {
@@ -216,11 +232,12 @@ async function bulkBench() {
     : [['this', EXE]];
   console.log(`\n## Bulk transfers (1 GB stream, default ring; ${BULK_RUNS} runs each${other ? `, interleaved with ${other} (other)` : ''})\n`);
   console.log('Dropped: messages of the run (MSG records the ring had no room for, and sends missing fragments).');
-  console.log('Load: the 1-minute load averages at the start and the end of the row (this machine is shared).\n');
+  console.log('Load: the 1-minute load averages at the start and the end of the row (this machine is shared).');
+  console.log("Ring peak: the most MiB of the kernel ring the writer found in use (after a stall, what piled up), worst run, of the ring's size.\n");
   console.log(
-    '| write size | output | build | load | lossless runs | dropped: median | dropped: worst run | seconds: median | seconds: worst run | CPU s: median |',
+    '| write size | output | build | load | lossless runs | dropped: median | dropped: worst run | seconds: median | seconds: worst run | CPU s: median | ring peak MiB: worst run |',
   );
-  console.log('|---|---|---|---|---|---|---|---|---|---|');
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|');
   for (const size of [4096, 65536]) {
     const count = Math.round((quick ? 2.5e8 : 1e9) / size);
     for (const output of ['file', 'fifo'] as const) {
@@ -236,11 +253,19 @@ async function bulkBench() {
         console.log(
           `| ${size / 1024} KiB | ${output === 'file' ? 'file' : 'fifo, tshark -i'} | ${name} | ${loads} | ${drops.filter((d) => d === 0).length} of ${runs[j].length} | ` +
             `${median(drops)} | ${Math.max(...drops)} of ${count} | ${median(secs).toFixed(2)} | ${Math.max(...secs).toFixed(2)} | ` +
-            `${median(runs[j].map((r) => r.bench.cpuSeconds)).toFixed(2)} |`,
+            `${median(runs[j].map((r) => r.bench.cpuSeconds)).toFixed(2)} | ${ringPeak(runs[j])} |`,
         );
       }
     }
   }
+}
+
+/** The worst run's ring peak, "X of SIZE" ("-" when the build does not log it). */
+function ringPeak(runs: CaptureResult[]): string {
+  const known = runs.filter((r) => r.ringPeakMiB !== undefined);
+  if (!known.length) return '-';
+  const worst = known.reduce((a, b) => (b.ringPeakMiB! > a.ringPeakMiB! ? b : a));
+  return `${worst.ringPeakMiB!.toFixed(0)} of ${worst.ringMiB}`;
 }
 
 function pct(a: number, b: number) {

@@ -223,6 +223,10 @@ class Capture : public Napi::ObjectWrap<Capture> {
       // also records submitted without a wakeup; a backlog in steps, each
       // written and given back to the kernel before the next is read
       size_t got = read(kWriteBytes);
+      // the most the kernel held for us: after a stall of the writer (a
+      // write() that waited), what piled up meanwhile, at most the ring
+      size_t used = ring_.Used();
+      if (used > ring_peak_.load(std::memory_order_relaxed)) ring_peak_.store(used, std::memory_order_relaxed);
       auto now = std::chrono::steady_clock::now();
       bool due = now - last_flush_ >= std::chrono::milliseconds(flush_ms);
       // a quarter of the ring in use: the output is behind
@@ -426,6 +430,8 @@ class Capture : public Napi::ObjectWrap<Capture> {
       }
       unixsock::SetCounters(r, c);
       r.Set("spillPeak", (double)c.spill_peak);  // most bytes held in memory for a slow pipe
+      r.Set("ringPeak", (double)ring_peak_.load(std::memory_order_relaxed));
+      r.Set("ringSize", (double)ring_size_);
     }
     return r;
   }
@@ -447,6 +453,7 @@ class Capture : public Napi::ObjectWrap<Capture> {
   std::unique_ptr<unixsock::Probes> probes_;
   unixsock::Ring ring_;
   size_t ring_size_ = 0;
+  std::atomic<size_t> ring_peak_{0};  // the most bytes the writer saw in use in the ring
   int ring_error_ = -ENODEV;
   std::string strategy_;
   std::string timings_;          // the loader's phases in ms, for the log

@@ -35,6 +35,9 @@ export interface CaptureOptions {
 
 export interface CaptureSummary extends NativeStats {
   strategy: string;
+  /** the most bytes the writer saw in use in the kernel ring, and its size */
+  ringPeak?: number;
+  ringSize?: number;
   /** messages lost whole in the kernel plus those that lost part of their bytes */
   dropped: number;
   assembler: AssemblerStats;

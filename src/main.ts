@@ -252,6 +252,10 @@ async function capture(a: Args, sink: () => Sink, filterText: string, extcap: bo
   if (stopTimer) clearTimeout(stopTimer);
   log.info(`stopping: ${why}`);
   const summary = await cap.stop();
+  // how close the ring came to full (bench's bulk rows print the worst run's)
+  if (summary.ringPeak !== undefined && summary.ringSize) {
+    log.info(`ring: at most ${(summary.ringPeak / 1048576).toFixed(1)} MiB of ${summary.ringSize / 1048576} MiB in use`);
+  }
   if (!failure) {
     try {
       out.end(summary);

@@ -33,6 +33,9 @@ export interface WriterStats {
   incomplete: number;
   orphanRecords: number;
   badRecords: number;
+  /** the most bytes the writer saw in use in the kernel ring (after a stall: what piled up meanwhile), and the ring's size */
+  ringPeak: number;
+  ringSize: number;
 }
 
 /** Where the addon writes pcapng packet blocks itself. */
