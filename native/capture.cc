@@ -261,7 +261,7 @@ class Capture : public Napi::ObjectWrap<Capture> {
     out_->FlushPending();
     WriteOut();
     out_->End();  // the spill written, the write-behind ended: JavaScript closes the file after onEnd
-    Publish();
+    Publish(true);
     ring_.Release();
   }
 
@@ -275,10 +275,17 @@ class Capture : public Napi::ObjectWrap<Capture> {
     return sum;
   }
 
-  // The writer's counters, where the JavaScript thread can read them.
-  void Publish() {
+  // The writer's counters, where the JavaScript thread can read them. In the
+  // loop only when the lock is free: the JavaScript thread, at normal
+  // priority, may be preempted while it holds it, and the real-time writer
+  // must not wait for it (the next turn publishes); at the end, always.
+  void Publish(bool last = false) {
     const auto& c = out_->counters();
-    std::lock_guard<std::mutex> lock(pub_mu_);
+    std::unique_lock<std::mutex> lock(pub_mu_, std::defer_lock);
+    if (last)
+      lock.lock();
+    else if (!lock.try_lock())
+      return;
     pub_ = c;
   }
 

@@ -35,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <poll.h>
+#include <semaphore.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
@@ -47,10 +48,9 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <condition_variable>
+#include <atomic>
 #include <deque>
 #include <memory>
-#include <mutex>
 #include <new>
 #include <thread>
 #include <unordered_map>
@@ -145,6 +145,11 @@ class Buf {
 // default ring 41 of 42 against 38 of 42; its page faults slow the sender
 // on the other CPU: 0.57 s median against 0.46 s at 16 MiB, 4 KiB into
 // tshark -i 1.52-1.60 s against 1.35-1.51 s).
+// The writer never waits for the pool thread: the populated chunks pass
+// through a single-producer single-consumer ring of kReady slots and the
+// accounting is atomic; the writer wakes the pool with a semaphore. A mutex
+// shared with it was a priority inversion: the real-time writer blocked while
+// the normal-priority pool thread, preempted on a busy CPU, held the lock.
 class Spill {
  public:
   static constexpr size_t kChunk = 4u << 20;
@@ -153,6 +158,7 @@ class Spill {
   static constexpr size_t kReady = 16;  // chunks the pool thread keeps populated ahead (64 MiB)
 
   explicit Spill(size_t limit) : limit_(limit) {
+    sem_init(&wake_, 0, 0);
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, &old);  // signals stay with Node's main thread
@@ -162,15 +168,13 @@ class Spill {
   Spill(const Spill&) = delete;
   Spill& operator=(const Spill&) = delete;
   ~Spill() {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      stop_ = true;
-    }
-    cv_.notify_one();
+    stop_.store(true, std::memory_order_release);
+    sem_post(&wake_);
     pool_.join();
+    sem_destroy(&wake_);
     for (auto& c : q_) Free(c.p);
     for (auto* p : free_) Free(p);
-    for (auto* p : ready_) Free(p);
+    for (uint8_t* p; (p = TakeReady());) Free(p);
   }
 
   size_t bytes() const { return bytes_; }
@@ -249,39 +253,39 @@ class Spill {
       free_.pop_back();
       return p;
     }
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (!ready_.empty()) {
-        uint8_t* p = ready_.back();
-        ready_.pop_back();
-        in_use_ += kChunk;
-        cv_.notify_one();
-        return p;
-      }
-      in_use_ += kChunk;
+    in_use_.fetch_add(kChunk);
+    if (uint8_t* p = TakeReady()) {
+      sem_post(&wake_);  // one slot free: the pool fills it
+      return p;
     }
     uint8_t* p = Populated();
-    if (!p) {
-      std::lock_guard<std::mutex> lock(mu_);
-      in_use_ -= kChunk;
-    }
+    if (!p) in_use_.fetch_sub(kChunk);
+    return p;
+  }
+  // The oldest populated chunk, or null (the writer's end of the ring).
+  uint8_t* TakeReady() {
+    size_t h = head_.load(std::memory_order_relaxed);
+    if (h == tail_.load(std::memory_order_acquire)) return nullptr;
+    uint8_t* p = slots_[h % kReady];
+    head_.store(h + 1, std::memory_order_release);
     return p;
   }
   // The pool thread: keeps kReady chunks populated, within the limit
   // together with the chunks the spill holds.
   void Fill() {
     pthread_setname_np(pthread_self(), "unixsock-spill");
-    std::unique_lock<std::mutex> lock(mu_);
-    while (!stop_) {
-      cv_.wait(lock, [this] {
-        return stop_ || (ready_.size() < kReady && in_use_ + (ready_.size() + 1) * kChunk <= limit_);
-      });
-      if (stop_) break;
-      lock.unlock();
-      uint8_t* p = Touched();
-      lock.lock();
-      if (!p) break;
-      ready_.push_back(p);
+    while (!stop_.load(std::memory_order_acquire)) {
+      size_t t = tail_.load(std::memory_order_relaxed), ready = t - head_.load(std::memory_order_acquire);
+      if (ready < kReady && in_use_.load() + (ready + 1) * kChunk <= limit_) {
+        uint8_t* p = Touched();
+        if (!p) break;
+        slots_[t % kReady] = p;
+        tail_.store(t + 1, std::memory_order_release);
+        continue;
+      }
+      // a post since the check above (a chunk taken or freed) makes this return at once
+      while (sem_wait(&wake_) != 0 && errno == EINTR) {
+      }
     }
   }
   // A chunk faulted in page by page: MAP_POPULATE would hold mmap_lock (read)
@@ -305,9 +309,8 @@ class Spill {
       return;
     }
     Free(p);
-    std::lock_guard<std::mutex> lock(mu_);
-    in_use_ -= kChunk;
-    cv_.notify_one();
+    in_use_.fetch_sub(kChunk);
+    sem_post(&wake_);
   }
   static void Free(uint8_t* p) { munmap(p, kChunk); }
 
@@ -315,11 +318,12 @@ class Spill {
   size_t bytes_ = 0, peak_ = 0;
   std::deque<Chunk> q_;
   std::vector<uint8_t*> free_;
-  std::mutex mu_;  // for what the pool thread shares:
-  std::condition_variable cv_;
-  std::vector<uint8_t*> ready_;  // populated chunks not used yet
-  size_t in_use_ = 0;            // bytes of chunks handed out and not unmapped (free_ included)
-  bool stop_ = false;
+  // shared with the pool thread:
+  uint8_t* slots_[kReady] = {};         // populated chunks not used yet: [head_, tail_) modulo kReady
+  std::atomic<size_t> head_{0}, tail_{0};  // taken by the writer / put by the pool thread
+  std::atomic<size_t> in_use_{0};       // bytes of chunks handed out and not unmapped (free_ included)
+  std::atomic<bool> stop_{false};
+  sem_t wake_;                          // posted by the writer, waited on by the pool thread
   std::thread pool_;
 };
 

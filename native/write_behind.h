@@ -28,17 +28,24 @@
 // against 56-71), but in the capture fallocate holds the inode lock that
 // every write() takes while it too reads block bitmaps: the writer then
 // waited there instead (up to 35 ms), and 2 of 6 bursts still dropped.
+// The writer never waits for this thread: it publishes the written end in an
+// atomic and wakes the thread with a semaphore (sem_post does not block). A
+// mutex shared with it would be a priority inversion: the real-time writer
+// blocked while this normal-priority thread, preempted by the sender or the
+// receiver on a busy CPU, holds the lock (one traced run of an experimental
+// build had the writer asleep 104 ms in futex_wait while its ring filled).
 // The owner destroys it (joining the thread) before the file is closed.
 #ifndef UNIXSOCK_WRITE_BEHIND_H
 #define UNIXSOCK_WRITE_BEHIND_H
 
+#include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <sys/types.h>
 
-#include <condition_variable>
-#include <mutex>
+#include <atomic>
 #include <thread>
 
 namespace unixsock {
@@ -50,6 +57,7 @@ class WriteBehind {
 
   // fd: a regular file; from: the offset the writer starts at.
   WriteBehind(int fd, off_t from) : fd_(fd), written_(from), started_seen_(from), started_(from), dropped_(from) {
+    sem_init(&wake_, 0, 0);
     // signals stay with the threads that handle them (Node's main thread)
     sigset_t all, old;
     sigfillset(&all);
@@ -60,62 +68,50 @@ class WriteBehind {
   WriteBehind(const WriteBehind&) = delete;
   WriteBehind& operator=(const WriteBehind&) = delete;
   ~WriteBehind() {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      stop_ = true;
-    }
-    cv_.notify_one();
+    stop_.store(true, std::memory_order_release);
+    sem_post(&wake_);
     thread_.join();
+    sem_destroy(&wake_);
   }
 
   // The file is whole up to end (called by the writer after each write).
-  // busy: the writer is behind; the helper waits meanwhile: its writeback
-  // and page dropping cost 0.11-0.17 CPU-s per GB, which the writer needs
-  // then (1 GB of 64 KiB sends at load ~7: 2 of 4 runs lossless when it
+  // busy: the writer is behind; the helper is not woken meanwhile: its
+  // writeback and page dropping cost 0.11-0.17 CPU-s per GB, which the writer
+  // needs then (1 GB of 64 KiB sends at load ~7: 2 of 4 runs lossless when it
   // waits, 0 of 4 when it does not).
   void Written(off_t end, bool busy = false) {
-    if (busy) {
-      std::lock_guard<std::mutex> lock(mu_);
-      written_ = end;
-      return;
-    }
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      written_ = end;
-    }
-    if (end - started_seen_ >= kChunk) {
+    written_.store(end, std::memory_order_release);
+    if (!busy && end - started_seen_ >= kChunk) {
       started_seen_ = end;
-      cv_.notify_one();
+      sem_post(&wake_);
     }
   }
 
  private:
   void Run() {
     pthread_setname_np(pthread_self(), "unixsock-behind");
-    std::unique_lock<std::mutex> lock(mu_);
-    while (!stop_) {
-      cv_.wait(lock, [this] { return stop_ || written_ - started_ >= kChunk; });
-      if (stop_) break;
-      off_t end = written_;
-      lock.unlock();
+    for (;;) {
+      while (sem_wait(&wake_) != 0 && errno == EINTR) {
+      }
+      if (stop_.load(std::memory_order_acquire)) break;
+      off_t end = written_.load(std::memory_order_acquire);
+      if (end - started_ < kChunk) continue;
       sync_file_range(fd_, started_, end - started_, SYNC_FILE_RANGE_WRITE);
       started_ = end;
       if (end - kLag - dropped_ >= kChunk) {
         posix_fadvise(fd_, dropped_, end - kLag - dropped_, POSIX_FADV_DONTNEED);
         dropped_ = end - kLag;
       }
-      lock.lock();
     }
   }
 
   int fd_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stop_ = false;
-  off_t written_;       // under mu_
-  off_t started_seen_;  // writer thread only: where it last woke the helper
-  off_t started_;       // helper thread only
-  off_t dropped_;       // helper thread only
+  sem_t wake_;                    // posted by the writer, waited on by the helper
+  std::atomic<bool> stop_{false};
+  std::atomic<off_t> written_;    // the writer's, read by the helper
+  off_t started_seen_;            // writer thread only: where it last woke the helper
+  off_t started_;                 // helper thread only
+  off_t dropped_;                 // helper thread only
   std::thread thread_;
 };
 
