@@ -282,10 +282,8 @@ class Capture : public Napi::ObjectWrap<Capture> {
   void Publish(bool last = false) {
     const auto& c = out_->counters();
     std::unique_lock<std::mutex> lock(pub_mu_, std::defer_lock);
-    if (last)
-      lock.lock();
-    else if (!lock.try_lock())
-      return;
+    if (last) lock.lock();
+    else if (!lock.try_lock()) return;
     pub_ = c;
   }
 

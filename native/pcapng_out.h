@@ -319,11 +319,11 @@ class Spill {
   std::deque<Chunk> q_;
   std::vector<uint8_t*> free_;
   // shared with the pool thread:
-  uint8_t* slots_[kReady] = {};         // populated chunks not used yet: [head_, tail_) modulo kReady
+  uint8_t* slots_[kReady] = {};            // populated chunks not used yet: [head_, tail_) modulo kReady
   std::atomic<size_t> head_{0}, tail_{0};  // taken by the writer / put by the pool thread
-  std::atomic<size_t> in_use_{0};       // bytes of chunks handed out and not unmapped (free_ included)
+  std::atomic<size_t> in_use_{0};          // bytes of chunks handed out and not unmapped (free_ included)
   std::atomic<bool> stop_{false};
-  sem_t wake_;                          // posted by the writer, waited on by the pool thread
+  sem_t wake_;  // posted by the writer, waited on by the pool thread
   std::thread pool_;
 };
 

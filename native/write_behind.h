@@ -106,12 +106,12 @@ class WriteBehind {
   }
 
   int fd_;
-  sem_t wake_;                    // posted by the writer, waited on by the helper
+  sem_t wake_;  // posted by the writer, waited on by the helper
   std::atomic<bool> stop_{false};
-  std::atomic<off_t> written_;    // the writer's, read by the helper
-  off_t started_seen_;            // writer thread only: where it last woke the helper
-  off_t started_;                 // helper thread only
-  off_t dropped_;                 // helper thread only
+  std::atomic<off_t> written_;  // the writer's, read by the helper
+  off_t started_seen_;          // writer thread only: where it last woke the helper
+  off_t started_;               // helper thread only
+  off_t dropped_;               // helper thread only
   std::thread thread_;
 };
 
