@@ -230,7 +230,7 @@ class Capture : public Napi::ObjectWrap<Capture> {
       auto now = std::chrono::steady_clock::now();
       bool due = now - last_flush_ >= std::chrono::milliseconds(flush_ms);
       // a quarter of the ring in use: the output is behind
-      bool behind = ring_.Used() >= ring_size_ / 4;
+      bool behind = used >= ring_size_ / 4;
       // write when due, when 2 MiB of output waits, or before what we hold of the ring passes 1/16 of it
       if (due || out_->pending_bytes() >= kWriteBytes || ring_.Held() >= ring_size_ / 16) {
         WriteOut(behind);
