@@ -848,6 +848,14 @@ static __always_inline void fill_peer(struct unixsock_msg *m, struct sock *sk, s
 	}
 }
 
+/* The sender's identity: from its socket's owner record when that is still
+ * this process, else read from the task. */
+static __always_inline void sender_ident(struct task_struct *task, struct sk_basics *b, struct sock_state *st,
+					 const bool in_sk, struct ident *sid)
+{
+	current_ident(task, in_sk ? (st ? &st->ow : NULL) : bpf_map_lookup_elem(&owners, &b->ino), task->tgid, sid);
+}
+
 /* The sender is now the user of its socket (the peer of the other end's sends). */
 static __always_inline void note_sender(struct task_struct *task, __u64 ino, struct sock_state *st, const bool in_sk,
 					struct ident *sid)
@@ -1112,8 +1120,7 @@ static __always_inline int handle_send(struct who *w, struct sock *sk, struct sk
 	early = SEND_UNDECIDED;
 	pow = NULL;
 	if (filtered) {
-		current_ident(task, in_sk ? (st ? &st->ow : NULL) : bpf_map_lookup_elem(&owners, &b->ino), task->tgid,
-			      &sid);
+		sender_ident(task, b, st, in_sk, &sid);
 		/* also for sends the filters drop: their sockets' owners are other sends' peers */
 		note_sender(task, b->ino, st, in_sk, &sid);
 		pow = peer_owner(b->peer, peer_ino, in_sk);
@@ -1130,8 +1137,7 @@ static __always_inline int handle_send(struct who *w, struct sock *sk, struct sk
 	}
 	fill_sender(m, task, cred, b, ret, strategy, args, peer_ino);
 	if (!filtered)
-		current_ident(task, in_sk ? (st ? &st->ow : NULL) : bpf_map_lookup_elem(&owners, &b->ino), task->tgid,
-			      &sid);
+		sender_ident(task, b, st, in_sk, &sid);
 	fill_ident(m, &sid);
 	if (si)
 		cached_paths(m, si);

@@ -778,7 +778,7 @@ local function synthetic_tvb(c, from_server, seq, ack, payload, stream)
       be32x2(seq, ack) .. TCP_TAIL .. payload
     return ByteArray.new(hdr, true):tvb("Stream view (synthetic TCP)")
   elseif stream then
-    hdr = port_bytes(c, from_server) .. be32(seq) .. be32(ack) .. TCP_TAIL
+    hdr = port_bytes(c, from_server) .. be32x2(seq, ack) .. TCP_TAIL
   else
     -- UDP length 0 above 65535 (RFC 2675: a jumbogram's UDP takes the IPv6
     -- length); checksum 0xffff, not 0, which IPv6 forbids (an "Illegal
